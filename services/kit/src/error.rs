@@ -1,0 +1,86 @@
+//! Mapping errors to gRPC statuses with rich details (`google.rpc.*`).
+//!
+//! Each service has its own `thiserror` enum and exactly one
+//! `From<Error> for tonic::Status`; these helpers build the statuses so that
+//! every service answers the same way: precise codes and details for the
+//! caller's mistakes, an opaque `INTERNAL` for everything else.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every Schakel error.
+pub const ERROR_DOMAIN: &str = "schakel.v1";
+
+/// `INVALID_ARGUMENT` naming the offending request field (a `BadRequest`
+/// field violation).
+pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
+    let description = description.into();
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("{field}: {description}"),
+        ErrorDetails::with_bad_request_violation(field, description),
+    )
+}
+
+/// A status carrying a machine-readable reason code (`ErrorInfo.reason`),
+/// e.g. `PERMISSION_DENIED` with reason `ROLE_REQUIRED`.
+pub fn with_reason(code: Code, reason: &str, message: impl Into<String>) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
+    )
+}
+
+/// `PERMISSION_DENIED` with a reason code.
+pub fn permission_denied(reason: &str, message: impl Into<String>) -> Status {
+    with_reason(Code::PermissionDenied, reason, message)
+}
+
+/// `UNAUTHENTICATED` with a reason code.
+pub fn unauthenticated(reason: &str, message: impl Into<String>) -> Status {
+    with_reason(Code::Unauthenticated, reason, message)
+}
+
+/// `FAILED_PRECONDITION` with a reason code.
+pub fn failed_precondition(reason: &str, message: impl Into<String>) -> Status {
+    with_reason(Code::FailedPrecondition, reason, message)
+}
+
+/// An opaque `INTERNAL` status. The full cause chain goes to the log (which
+/// never carries personal data: errors are built from ids and codes only); the
+/// caller learns nothing about the internals.
+pub fn internal(err: &anyhow::Error) -> Status {
+    let incident = uuid::Uuid::new_v4();
+    tracing::error!(%incident, error = format!("{err:#}"), "internal error");
+    Status::internal(format!("internal error (incident {incident})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let status = invalid_argument("organisation.kbo_number", "bad check digits");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect("bad request").field_violations;
+        assert_eq!(violations[0].field, "organisation.kbo_number");
+    }
+
+    #[test]
+    fn internal_hides_the_cause() {
+        let status = internal(&anyhow::anyhow!("db password is hunter2"));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("hunter2"));
+    }
+
+    #[test]
+    fn reasons_are_carried() {
+        let status = permission_denied("ROLE_REQUIRED", "coordinators only");
+        assert_eq!(status.get_error_details().error_info().expect("info").reason, "ROLE_REQUIRED");
+    }
+}

@@ -1,0 +1,25 @@
+//! `schakel-kit`: the plumbing every Schakel service shares.
+//!
+//! - [`config`]: typed configuration (file + `SCHAKEL_*` environment).
+//! - [`telemetry`]: tracing, OpenTelemetry export, W3C trace-context propagation.
+//! - [`tls`] and [`devca`]: rustls server/client TLS, mTLS identities, a dev CA.
+//! - [`auth`]: token verification and the typed [`auth::Caller`].
+//! - [`db`]: the SQLite/PostgreSQL pool with per-service migrations.
+//! - [`server`]: one TLS port serving services with health, reflection and
+//!   graceful shutdown; [`client`]: channels and call metadata.
+//! - [`error`]: mapping errors to precise gRPC statuses.
+//! - [`time`]: a controllable clock, and timestamps at the proto boundary.
+//! - [`testing`]: fresh databases on both backends for tests.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod devca;
+pub mod error;
+pub mod server;
+pub mod telemetry;
+pub mod testing;
+pub mod time;
+pub mod tls;

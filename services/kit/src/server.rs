@@ -1,0 +1,144 @@
+//! Serving one or more Schakel services on one TLS port.
+//!
+//! The same path runs production (`schakel serve <service>`), `schakel dev`
+//! and the tests: bind (port 0 allowed), report the port, serve with TLS, the
+//! [`TraceLayer`], grpc-web, the [`AuthLayer`], health and reflection, and on
+//! shutdown mark health NOT_SERVING, stop accepting and drain in-flight calls
+//! within the grace period.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::ServingStatus;
+
+use crate::{
+    auth::{AuthLayer, TokenVerifier},
+    config::ServerConfig,
+    telemetry::TraceLayer,
+};
+
+/// A bound, ready-to-run server.
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    config: ServerConfig,
+    routes: Routes,
+    service_names: Vec<String>,
+    verifier: Arc<TokenVerifier>,
+}
+
+impl App {
+    /// Binds `config.listen` and prepares to serve `routes`, whose gRPC
+    /// service names (for health) are `service_names`.
+    pub async fn build(
+        config: ServerConfig,
+        routes: Routes,
+        service_names: Vec<String>,
+        verifier: Arc<TokenVerifier>,
+    ) -> anyhow::Result<Self> {
+        // Validate TLS before binding.
+        crate::tls::server_config(&config.tls)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        Ok(Self { listener, local_addr, config, routes, service_names, verifier })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight calls for at
+    /// most `shutdown_grace`.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let App { listener, local_addr, config, routes, service_names, verifier } = self;
+        let tls = crate::tls::server_config(&config.tls)?;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        for name in &service_names {
+            reporter.set_service_status(name, ServingStatus::Serving).await;
+        }
+        reporter.set_service_status("", ServingStatus::Serving).await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(schakel_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building reflection service")?;
+
+        let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = {
+            let reporter = reporter.clone();
+            let names = service_names.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: health NOT_SERVING, draining calls");
+                for name in &names {
+                    reporter.set_service_status(name, ServingStatus::NotServing).await;
+                }
+                reporter.set_service_status("", ServingStatus::NotServing).await;
+                let _ = drain_tx.send(());
+            }
+        };
+
+        let limits = &config.limits;
+        let server = Server::builder()
+            .tls_config(tls)
+            .context("TLS configuration")?
+            .timeout(limits.call_timeout)
+            .concurrency_limit_per_connection(limits.concurrency_per_connection)
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+            .accept_http1(true)
+            .layer(TraceLayer)
+            .layer(tonic_web::GrpcWebLayer::new())
+            .layer(AuthLayer::new(verifier))
+            .add_routes(routes)
+            .add_service(health_service)
+            .add_service(reflection)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal);
+        tracing::info!(%local_addr, services = ?service_names, "serving");
+
+        let grace = config.shutdown_grace;
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result.context("server failed")?,
+            () = async move {
+                if drain_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => tracing::warn!("grace period over; abandoning calls still in flight"),
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
