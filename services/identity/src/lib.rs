@@ -1,1 +1,162 @@
-//! placeholder
+//! Schakel identity service: organisations (partner type, region, KBO number),
+//! users and roles, service accounts for partner systems, and the short-lived
+//! Ed25519-signed JWTs every other service verifies against the published JWKS.
+#![forbid(unsafe_code)]
+
+pub mod dev;
+pub mod error;
+pub mod kbo;
+pub mod keys;
+pub mod model;
+pub mod password;
+pub mod ratelimit;
+mod service;
+pub mod store;
+pub mod token;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use schakel_kit::{
+    auth::JwksFetcher,
+    config::{AuthConfig, Limits, secs},
+    db::{Database, Migrations},
+    time::Clock,
+};
+use schakel_proto::v1::identity_service_server::IdentityServiceServer;
+use serde::{Deserialize, Serialize};
+use sqlx::migrate::Migrator;
+
+pub use keys::MasterKey;
+
+/// The database schema this service owns.
+pub const SCHEMA: &str = "identity";
+
+/// The gRPC service name (for health).
+pub const SERVICE_NAME: &str = schakel_proto::v1::identity_service_server::SERVICE_NAME;
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The identity migrations for both backends.
+pub fn migrations() -> Migrations {
+    Migrations { sqlite: &SQLITE, postgres: &POSTGRES }
+}
+
+/// Identity settings (section `[identity]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IdentityConfig {
+    /// File holding the base64 master key that encrypts signing keys at rest.
+    pub master_key_file: Option<PathBuf>,
+    /// Token lifetime when the client asks for none.
+    #[serde(with = "secs")]
+    pub default_token_ttl: Duration,
+    /// Longest token lifetime a client may ask for (at most 15 minutes).
+    #[serde(with = "secs")]
+    pub max_token_ttl: Duration,
+    /// argon2id cost.
+    pub password_hash: password::HashParams,
+    /// Failed logins per account within `failure_window` before refusing.
+    pub max_failures_per_account: usize,
+    /// Failed logins per peer address within `failure_window` before refusing.
+    pub max_failures_per_peer: usize,
+    /// The sliding window for failed logins.
+    #[serde(with = "secs")]
+    pub failure_window: Duration,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            master_key_file: None,
+            default_token_ttl: Duration::from_secs(600),
+            max_token_ttl: Duration::from_secs(900),
+            password_hash: password::HashParams::default(),
+            max_failures_per_account: 5,
+            max_failures_per_peer: 50,
+            failure_window: Duration::from_secs(900),
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// Checks the settings before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.max_token_ttl <= Duration::from_secs(900) && !self.max_token_ttl.is_zero(),
+            "identity.max_token_ttl must be between 1 and 900 seconds"
+        );
+        anyhow::ensure!(
+            !self.default_token_ttl.is_zero() && self.default_token_ttl <= self.max_token_ttl,
+            "identity.default_token_ttl must be between 1 second and identity.max_token_ttl"
+        );
+        anyhow::ensure!(self.max_failures_per_account > 0, "identity.max_failures_per_account must be > 0");
+        anyhow::ensure!(self.max_failures_per_peer > 0, "identity.max_failures_per_peer must be > 0");
+        Ok(())
+    }
+
+    /// Reads the master key from `master_key_file`.
+    pub fn load_master_key(&self) -> anyhow::Result<MasterKey> {
+        let path = self.master_key_file.as_ref().context("identity.master_key_file is required")?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        MasterKey::from_base64(&text).with_context(|| format!("master key in {}", path.display()))
+    }
+}
+
+/// The identity service (cheap to clone).
+#[derive(Clone)]
+pub struct Identity {
+    inner: Arc<service::Inner>,
+}
+
+impl Identity {
+    /// Builds the service on a migrated database; creates the first signing
+    /// key if there is none.
+    pub async fn new(
+        db: Database,
+        config: IdentityConfig,
+        auth: AuthConfig,
+        master: MasterKey,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        config.validate()?;
+        let inner = service::Inner::new(db, config, auth, master, clock)?;
+        inner.keys.ensure_active().await?;
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Connects to `database_url`, migrates, and builds the service.
+    pub async fn connect(
+        database_url: &str,
+        config: IdentityConfig,
+        auth: AuthConfig,
+        master: MasterKey,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        let db = Database::connect(database_url, SCHEMA, migrations()).await?;
+        Self::new(db, config, auth, master, clock).await
+    }
+
+    /// Reads the JWKS straight from this service's key store, for verifiers in
+    /// the same process.
+    pub fn jwks_fetcher(&self) -> JwksFetcher {
+        let keys = self.inner.keys.clone();
+        Arc::new(move || {
+            let keys = keys.clone();
+            Box::pin(async move { Ok(serde_json::to_string(&keys.jwks().await?)?) })
+        })
+    }
+
+    /// The tonic service with the message size limits applied.
+    pub fn into_server(self, limits: &Limits) -> IdentityServiceServer<Identity> {
+        IdentityServiceServer::new(self)
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes)
+    }
+
+    /// The database (for seeding and tests).
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+}

@@ -1,0 +1,1 @@
+//! Development seed for `schakel dev`: placeholder, replaced below.

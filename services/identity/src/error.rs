@@ -1,0 +1,76 @@
+//! The identity service's errors and their one mapping to gRPC statuses.
+
+use schakel_kit::error as status;
+use tonic::{Code, Status};
+
+/// Everything an identity call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field is missing or malformed.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The request field, e.g. `kbo_number`.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Credentials did not match (one message for every cause: unknown user,
+    /// wrong password, disabled account).
+    #[error("invalid credentials")]
+    BadCredentials,
+    /// Too many failed attempts for this account or peer.
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the next attempt is considered.
+        retry_after_secs: u64,
+    },
+    /// The referenced thing does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is valid but the state does not allow it.
+    #[error("{message}")]
+    Precondition {
+        /// Reason code.
+        reason: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// Anything unexpected (database, crypto); logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// An invalid request field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid { field, message: message.into() }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        Error::Internal(anyhow::Error::new(err).context("database"))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Invalid { field, message } => status::invalid_argument(field, message),
+            Error::BadCredentials => status::unauthenticated("INVALID_CREDENTIALS", err.to_string()),
+            Error::RateLimited { .. } => {
+                status::with_reason(Code::ResourceExhausted, "TOO_MANY_ATTEMPTS", err.to_string())
+            }
+            Error::NotFound(what) => Status::not_found(format!("{what} not found")),
+            Error::AlreadyExists(message) => Status::already_exists(message),
+            Error::Precondition { reason, message } => status::failed_precondition(reason, message),
+            Error::Internal(err) => status::internal(&err),
+        }
+    }
+}
+
+/// Shorthand for identity results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

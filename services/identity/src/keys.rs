@@ -1,0 +1,222 @@
+//! Token signing keys: Ed25519, encrypted at rest with the master key
+//! (AES-256-GCM), rotated on demand; retired keys stay published until every
+//! token they signed has expired.
+
+use aes_gcm::{
+    Aes256Gcm, KeyInit, Nonce,
+    aead::{Aead, Payload},
+};
+use anyhow::Context;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+use jsonwebtoken::EncodingKey;
+use rand::RngCore;
+use schakel_kit::{
+    auth::{Jwk, JwkSet},
+    db::Database,
+    time::Clock,
+};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// The 256-bit key that encrypts secrets at rest (signing keys here; dossier
+/// keys in the broker). Kept outside the database: a file or a secret store.
+#[derive(Clone)]
+pub struct MasterKey(aes_gcm::Key<Aes256Gcm>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    /// A new random key.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(bytes.into())
+    }
+
+    /// From its standard base64 text form (32 bytes).
+    pub fn from_base64(text: &str) -> anyhow::Result<Self> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .context("master key is not base64")?;
+        let bytes: [u8; 32] =
+            bytes.try_into().map_err(|_| anyhow::anyhow!("master key must be 32 bytes"))?;
+        Ok(Self(bytes.into()))
+    }
+
+    /// Its standard base64 text form.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+
+    /// Encrypts `plaintext` bound to `context` (nonce || ciphertext).
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ciphertext = Aes256Gcm::new(&self.0)
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context })
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        Ok([nonce.as_slice(), &ciphertext].concat())
+    }
+
+    /// Decrypts what [`seal`](Self::seal) produced for the same `context`.
+    pub fn open(&self, sealed: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
+        anyhow::ensure!(sealed.len() > 12, "sealed value too short");
+        let (nonce, ciphertext) = sealed.split_at(12);
+        Aes256Gcm::new(&self.0)
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: context })
+            .map_err(|_| anyhow::anyhow!("decryption failed (wrong master key or tampered data)"))
+    }
+}
+
+/// The RFC 7638 JWK thumbprint of an Ed25519 public key, used as `kid`.
+pub fn thumbprint(public_key: &[u8]) -> String {
+    let x = URL_SAFE_NO_PAD.encode(public_key);
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The signing keys in the identity database.
+#[derive(Clone)]
+pub struct KeyStore {
+    db: Database,
+    master: MasterKey,
+    clock: Clock,
+    /// How long a retired key stays published: the longest token lifetime
+    /// plus the verifiers' leeway.
+    publish_after_retirement: i64,
+}
+
+impl KeyStore {
+    /// A key store; call [`ensure_active`](Self::ensure_active) before signing.
+    pub fn new(db: Database, master: MasterKey, clock: Clock, publish_after_retirement: i64) -> Self {
+        Self { db, master, clock, publish_after_retirement }
+    }
+
+    /// Creates the first signing key if there is none.
+    pub async fn ensure_active(&self) -> anyhow::Result<()> {
+        let active: Option<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE active = 1")
+                .fetch_optional(self.db.pool())
+                .await?;
+        if active.is_none() {
+            let mut tx = self.db.pool().begin().await?;
+            let inserted = self.insert_new(&mut tx).await;
+            match inserted {
+                Ok(_) => tx.commit().await?,
+                // Another instance created it at the same moment: fine.
+                Err(_) => tx.rollback().await?,
+            }
+            let again: Option<String> =
+                sqlx::query_scalar("SELECT kid FROM signing_keys WHERE active = 1")
+                    .fetch_optional(self.db.pool())
+                    .await?;
+            anyhow::ensure!(again.is_some(), "no active signing key after creating one");
+        }
+        Ok(())
+    }
+
+    async fn insert_new(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> anyhow::Result<String> {
+        let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+        let public = signing.verifying_key().to_bytes();
+        let kid = thumbprint(&public);
+        let sealed = self.master.seal(&signing.to_bytes(), kid.as_bytes())?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, public_key, private_key_enc, active, created_at) \
+             VALUES ($1, $2, $3, 1, $4)",
+        )
+        .bind(&kid)
+        .bind(public.to_vec())
+        .bind(sealed)
+        .bind(self.clock.now())
+        .execute(&mut **tx)
+        .await
+        .context("inserting signing key")?;
+        Ok(kid)
+    }
+
+    /// The active key's id and its JWT encoding key.
+    pub async fn active(&self) -> anyhow::Result<(String, EncodingKey)> {
+        let row = sqlx::query("SELECT kid, private_key_enc FROM signing_keys WHERE active = 1")
+            .fetch_optional(self.db.pool())
+            .await?
+            .context("no active signing key")?;
+        let kid: String = row.try_get("kid")?;
+        let sealed: Vec<u8> = row.try_get("private_key_enc")?;
+        let seed = self.master.open(&sealed, kid.as_bytes())?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| anyhow::anyhow!("bad key length"))?;
+        let der = SigningKey::from_bytes(&seed)
+            .to_pkcs8_der()
+            .map_err(|e| anyhow::anyhow!("encoding key: {e}"))?;
+        Ok((kid, EncodingKey::from_ed_der(der.as_bytes())))
+    }
+
+    /// The published keys: the active one and those retired less than the
+    /// longest token lifetime ago.
+    pub async fn jwks(&self) -> anyhow::Result<JwkSet> {
+        let cutoff = self.clock.now() - self.publish_after_retirement;
+        let rows = sqlx::query(
+            "SELECT kid, public_key FROM signing_keys \
+             WHERE active = 1 OR retired_at > $1 ORDER BY created_at DESC, kid",
+        )
+        .bind(cutoff)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kid: String = row.try_get("kid")?;
+            let public: Vec<u8> = row.try_get("public_key")?;
+            keys.push(Jwk::ed25519(&kid, &public));
+        }
+        Ok(JwkSet { keys })
+    }
+
+    /// Retires the active key and makes a new one active, atomically.
+    pub async fn rotate(&self) -> anyhow::Result<String> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query("UPDATE signing_keys SET active = NULL, retired_at = $1 WHERE active = 1")
+            .bind(self.clock.now())
+            .execute(&mut *tx)
+            .await?;
+        let kid = self.insert_new(&mut tx).await?;
+        tx.commit().await?;
+        Ok(kid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_are_bound_to_their_context_and_key() {
+        let key = MasterKey::generate();
+        let sealed = key.seal(b"secret", b"kid-1").expect("seal");
+        assert_eq!(key.open(&sealed, b"kid-1").expect("open"), b"secret");
+        assert!(key.open(&sealed, b"kid-2").is_err(), "moved to another row");
+        assert!(MasterKey::generate().open(&sealed, b"kid-1").is_err(), "other key");
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert!(key.open(&tampered, b"kid-1").is_err(), "tampered");
+    }
+
+    #[test]
+    fn master_key_round_trips_and_rejects_bad_lengths() {
+        let key = MasterKey::generate();
+        let again = MasterKey::from_base64(&key.to_base64()).expect("parse");
+        let sealed = key.seal(b"x", b"").expect("seal");
+        assert_eq!(again.open(&sealed, b"").expect("open"), b"x");
+        assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn thumbprint_matches_rfc_8037_example() {
+        // RFC 8037 appendix A.3: thumbprint of the example Ed25519 key.
+        let x = URL_SAFE_NO_PAD.decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo").expect("b64");
+        assert_eq!(thumbprint(&x), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
+}

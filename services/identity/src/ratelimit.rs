@@ -1,0 +1,97 @@
+//! Limits failed authentication attempts per account and per peer address.
+//!
+//! After `max_failures` failures within `window`, further attempts for that
+//! key are refused without checking the secret (so a correct guess after the
+//! limit does not help), until old failures leave the window.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Mutex,
+    time::Duration,
+};
+
+use tokio::time::Instant;
+
+/// Keys kept at most; beyond this the oldest-looking entries are pruned so a
+/// flood of distinct usernames cannot exhaust memory.
+const MAX_KEYS: usize = 100_000;
+
+/// A sliding-window failure counter.
+pub struct FailureLimiter {
+    max_failures: usize,
+    window: Duration,
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl FailureLimiter {
+    /// At most `max_failures` within `window` per key.
+    pub fn new(max_failures: usize, window: Duration) -> Self {
+        Self { max_failures, window, failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// `Err(retry_after)` when `key` is over its limit.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(times) = map.get_mut(key) else { return Ok(()) };
+        while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            times.pop_front();
+        }
+        if times.len() >= self.max_failures {
+            let oldest = times.front().copied().unwrap_or(now);
+            return Err(self.window.saturating_sub(now.duration_since(oldest)));
+        }
+        Ok(())
+    }
+
+    /// Records a failure for `key`.
+    pub fn record_failure(&self, key: &str) {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_KEYS && !map.contains_key(key) {
+            let window = self.window;
+            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
+        }
+        let times = map.entry(key.to_owned()).or_default();
+        times.push_back(now);
+        while times.len() > self.max_failures {
+            times.pop_front();
+        }
+    }
+
+    /// Forgets the failures of `key` (after a successful login).
+    pub fn reset(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn locks_after_the_limit_and_recovers_after_the_window() {
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
+        for _ in 0..3 {
+            assert!(limiter.check("alice").is_ok());
+            limiter.record_failure("alice");
+        }
+        let retry = limiter.check("alice").expect_err("locked");
+        assert_eq!(retry, Duration::from_secs(60));
+        assert!(limiter.check("bob").is_ok(), "other keys are unaffected");
+
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(limiter.check("alice").expect_err("still locked"), Duration::from_secs(30));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(limiter.check("alice").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reset_clears() {
+        let limiter = FailureLimiter::new(1, Duration::from_secs(60));
+        limiter.record_failure("k");
+        assert!(limiter.check("k").is_err());
+        limiter.reset("k");
+        assert!(limiter.check("k").is_ok());
+    }
+}
