@@ -62,6 +62,16 @@ impl Inner {
     }
 }
 
+impl Inner {
+    pub(crate) fn clock_now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub(crate) async fn hash(&self, secret: String) -> anyhow::Result<String> {
+        self.hasher.hash(secret).await
+    }
+}
+
 impl Identity {
     fn ttl(&self, requested: u32) -> Result<i64> {
         let max = self.inner.config.max_token_ttl.as_secs();

@@ -35,7 +35,7 @@ pub async fn partner_type_exists(pool: &AnyPool, code: &str) -> Result<bool> {
 
 /// Registers a partner type.
 pub async fn insert_partner_type(pool: &AnyPool, code: &str, description: &str) -> Result<pb::PartnerType> {
-    sqlx::query("INSERT INTO partner_types (code, description, builtin) VALUES ($1, $2, FALSE)")
+    sqlx::query("INSERT INTO partner_types (code, description, builtin) VALUES ($1, $2, 0)")
         .bind(code)
         .bind(description)
         .execute(pool)
@@ -54,7 +54,7 @@ pub async fn list_partner_types(pool: &AnyPool) -> Result<Vec<pb::PartnerType>> 
             Ok(pb::PartnerType {
                 code: r.try_get("code")?,
                 description: r.try_get("description")?,
-                builtin: r.try_get("builtin")?,
+                builtin: r.try_get::<i64, _>("builtin")? != 0,
             })
         })
         .collect()
@@ -142,7 +142,7 @@ fn user(row: &AnyRow) -> Result<pb::User> {
         display_name: row.try_get("display_name")?,
         organisation_id: row.try_get("organisation_id")?,
         roles: roles_proto(&row.try_get::<String, _>("roles")?)?,
-        disabled: row.try_get("disabled")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: Some(to_timestamp(row.try_get("created_at")?)),
     })
 }
@@ -159,7 +159,7 @@ pub async fn insert_user(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO users (id, username, display_name, organisation_id, roles, password_hash, disabled, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7)",
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
     )
     .bind(&user.id)
     .bind(&user.username)
@@ -216,7 +216,7 @@ pub async fn user_credentials(pool: &AnyPool, username: &str) -> Result<Option<(
 
 /// Disables a user; returns false when there is no such user.
 pub async fn disable_user(pool: &AnyPool, id: &str, now: i64) -> Result<bool> {
-    let done = sqlx::query("UPDATE users SET disabled = TRUE, disabled_at = $1 WHERE id = $2")
+    let done = sqlx::query("UPDATE users SET disabled = 1, disabled_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
         .execute(pool)
@@ -262,7 +262,7 @@ pub async fn insert_service_account(
     sqlx::query(
         "INSERT INTO service_accounts \
          (id, client_id, name, organisation_id, roles, secret_hash, certificate_subject, disabled, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)",
     )
     .bind(&account.id)
     .bind(&account.client_id)
@@ -300,6 +300,6 @@ pub async fn find_service_account(pool: &AnyPool, client_id: &str) -> Result<Opt
             created_at: Some(to_timestamp(row.try_get("created_at")?)),
         },
         secret_hash: row.try_get("secret_hash")?,
-        disabled: row.try_get("disabled")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
     }))
 }

@@ -58,9 +58,59 @@ pub fn internal(err: &anyhow::Error) -> Status {
     Status::internal(format!("internal error (incident {incident})"))
 }
 
+/// Gives failures to read a request the status the caller needs, before
+/// any handler ran (tonic reports them in the response headers):
+/// - a message over the size limit: `RESOURCE_EXHAUSTED` (tonic says
+///   `OUT_OF_RANGE`);
+/// - a malformed, truncated or wrongly framed message: `INVALID_ARGUMENT`
+///   (tonic says `INTERNAL`, which would blame the server).
+pub fn normalise_transport_status(headers: &mut http::HeaderMap) {
+    const TOO_LARGE: &[&str] = &["message%20length%20too%20large", "message length too large"];
+    const MALFORMED: &[&str] = &[
+        "failed%20to%20decode%20Protobuf%20message",
+        "failed to decode Protobuf message",
+        "Unexpected%20EOF%20decoding%20stream",
+        "Unexpected EOF decoding stream",
+        "protocol%20error:%20received%20message",
+        "protocol error: received message",
+        "Error%20decompressing",
+        "Error decompressing",
+    ];
+    let status = headers.get("grpc-status").and_then(|s| s.to_str().ok()).unwrap_or("");
+    let message = headers.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("");
+    let matches = |list: &[&str]| list.iter().any(|m| message.contains(m));
+    let code = match status {
+        "11" if matches(TOO_LARGE) => Code::ResourceExhausted,
+        "13" if matches(MALFORMED) => Code::InvalidArgument,
+        _ => return,
+    };
+    headers.insert("grpc-status", http::HeaderValue::from(code as i32));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(status: &'static str, message: &'static str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert("grpc-status", http::HeaderValue::from_static(status));
+        h.insert("grpc-message", http::HeaderValue::from_static(message));
+        normalise_transport_status(&mut h);
+        h
+    }
+
+    #[test]
+    fn request_decoding_failures_get_precise_codes() {
+        let h = headers("11", "Error,%20decoded%20message%20length%20too%20large:%20found%20x");
+        assert_eq!(h["grpc-status"], "8");
+        let h = headers("13", "failed%20to%20decode%20Protobuf%20message:%20invalid%20wire%20type");
+        assert_eq!(h["grpc-status"], "3");
+        let h = headers("13", "Unexpected%20EOF%20decoding%20stream.");
+        assert_eq!(h["grpc-status"], "3");
+        // Our own internal errors and other statuses stay as they are.
+        assert_eq!(headers("13", "internal%20error%20(incident%20x)")["grpc-status"], "13");
+        assert_eq!(headers("11", "page%20out%20of%20range")["grpc-status"], "11");
+    }
 
     #[test]
     fn invalid_argument_names_the_field() {

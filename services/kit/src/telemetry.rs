@@ -101,9 +101,9 @@ pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
     TraceContextPropagator::new().inject_context(&cx, &mut MetadataInjector(metadata));
 }
 
-/// A server span per call, child of the caller's W3C trace context. Also maps
-/// tonic's "message too large" (`OUT_OF_RANGE`) to `RESOURCE_EXHAUSTED`, the
-/// status gRPC specifies for exceeded size limits.
+/// A server span per call, child of the caller's W3C trace context. Also
+/// gives request-decoding failures their precise status (see
+/// [`normalise_transport_status`](crate::error::normalise_transport_status)).
 #[derive(Clone, Copy, Default)]
 pub struct TraceLayer;
 
@@ -152,46 +152,10 @@ where
         Box::pin(
             async move {
                 let mut response = inner.call(request).await?;
-                map_size_limit_status(response.headers_mut());
+                crate::error::normalise_transport_status(response.headers_mut());
                 Ok(response)
             }
             .instrument(span),
         )
-    }
-}
-
-fn map_size_limit_status(headers: &mut http::HeaderMap) {
-    const OUT_OF_RANGE: &str = "11";
-    const RESOURCE_EXHAUSTED: http::HeaderValue = http::HeaderValue::from_static("8");
-    let too_large = headers.get("grpc-status").is_some_and(|s| s == OUT_OF_RANGE)
-        && headers
-            .get("grpc-message")
-            .and_then(|m| m.to_str().ok())
-            .is_some_and(|m| m.contains("message%20length%20too%20large") || m.contains("message length too large"));
-    if too_large {
-        headers.insert("grpc-status", RESOURCE_EXHAUSTED);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_size_limit_errors_are_remapped() {
-        let mut h = http::HeaderMap::new();
-        h.insert("grpc-status", http::HeaderValue::from_static("11"));
-        h.insert(
-            "grpc-message",
-            http::HeaderValue::from_static("Error,%20decoded%20message%20length%20too%20large"),
-        );
-        map_size_limit_status(&mut h);
-        assert_eq!(h["grpc-status"], "8");
-
-        let mut other = http::HeaderMap::new();
-        other.insert("grpc-status", http::HeaderValue::from_static("11"));
-        other.insert("grpc-message", http::HeaderValue::from_static("page%20out%20of%20range"));
-        map_size_limit_status(&mut other);
-        assert_eq!(other["grpc-status"], "11");
     }
 }

@@ -112,3 +112,113 @@ mod tests {
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
     }
 }
+
+/// A development PKI in a temporary directory, for servers and clients in tests.
+pub struct TestPki {
+    dir: tempfile::TempDir,
+    /// The files.
+    pub pki: crate::devca::DevPki,
+}
+
+impl TestPki {
+    /// Generates a CA, a server certificate and a client certificate.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let pki = crate::devca::ensure_dev_pki(dir.path()).expect("dev PKI");
+        Self { dir, pki }
+    }
+
+    /// Server settings: 127.0.0.1 port 0, this PKI, client certificates optional.
+    pub fn server_config(&self) -> crate::config::ServerConfig {
+        crate::config::ServerConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: crate::config::TlsFiles {
+                cert: Some(self.pki.server_cert.clone()),
+                key: Some(self.pki.server_key.clone()),
+                ca: Some(self.pki.ca.clone()),
+                require_client_cert: false,
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Client TLS trusting this CA, without a client certificate.
+    pub fn client_tls(&self) -> tonic::transport::ClientTlsConfig {
+        crate::tls::client_config(&self.pki.ca, None).expect("client TLS")
+    }
+
+    /// Client TLS presenting a new certificate with subject `common_name`,
+    /// issued by this CA.
+    pub fn client_tls_as(&self, common_name: &str) -> tonic::transport::ClientTlsConfig {
+        let ca = crate::devca::DevCa::from_pem(
+            &std::fs::read_to_string(&self.pki.ca).expect("CA certificate"),
+            &std::fs::read_to_string(self.dir.path().join("ca.key")).expect("CA key"),
+        )
+        .expect("CA");
+        let issued = ca.issue_client(common_name).expect("client certificate");
+        let cert = self.dir.path().join(format!("{common_name}.pem"));
+        let key = self.dir.path().join(format!("{common_name}.key"));
+        std::fs::write(&cert, issued.cert_pem).expect("write");
+        std::fs::write(&key, issued.key_pem).expect("write");
+        crate::tls::client_config(&self.pki.ca, Some((&cert, &key))).expect("client TLS")
+    }
+
+    /// The directory holding the files.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Default for TestPki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A server running in the background of a test; stops when dropped.
+pub struct RunningServer {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningServer {
+    /// Starts `app`. Its listener is already bound, so clients can connect at once.
+    pub fn start(app: crate::server::App) -> Self {
+        let addr = app.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop: Some(stop), task: Some(task) }
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// A channel to the server.
+    pub fn channel(&self, tls: tonic::transport::ClientTlsConfig) -> tonic::transport::Channel {
+        crate::client::channel(&self.url(), tls).expect("channel")
+    }
+
+    /// Signals shutdown and waits for the server to finish draining.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

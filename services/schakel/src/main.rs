@@ -1,1 +1,91 @@
-fn main() {}
+//! `schakel`: one binary that runs any Schakel service (`schakel serve
+//! <service>`), all of them for development (`schakel dev`), and the admin
+//! commands that talk gRPC to a running server.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod connect;
+mod dev;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Schakel: need-to-know information sharing for the Ketenaanpak IFG.
+#[derive(Parser)]
+#[command(name = "schakel", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    connection: connect::Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service in one process with SQLite, a dev CA and demo data.
+    Dev(dev::DevArgs),
+    /// Run one service (microservices mode).
+    Serve(serve::ServeArgs),
+    /// Admin and partner commands against a running server.
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Dev(args) => dev::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Admin(command) => admin::run(&cli.connection, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if let Some(config) = err.downcast_ref::<schakel_kit::config::ConfigError>() {
+                eprintln!("{config}");
+                return ExitCode::from(schakel_kit::config::EXIT_CONFIG as u8);
+            }
+            if let Some(status) = err.downcast_ref::<tonic::Status>() {
+                eprintln!("error: {}: {}", code_name(status.code()), status.message());
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The canonical gRPC name of a status code, as printed by the CLI.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -2,7 +2,7 @@
 CREATE TABLE partner_types (
     code        TEXT PRIMARY KEY,
     description TEXT NOT NULL,
-    builtin     BOOLEAN NOT NULL
+    builtin     BIGINT NOT NULL
 );
 
 CREATE TABLE organisations (
@@ -21,7 +21,7 @@ CREATE TABLE users (
     organisation_id TEXT NOT NULL REFERENCES organisations (id),
     roles           TEXT NOT NULL,
     password_hash   TEXT NOT NULL,
-    disabled        BOOLEAN NOT NULL,
+    disabled        BIGINT NOT NULL,
     created_at      BIGINT NOT NULL,
     disabled_at     BIGINT
 );
@@ -35,7 +35,7 @@ CREATE TABLE service_accounts (
     roles               TEXT NOT NULL,
     secret_hash         TEXT,
     certificate_subject TEXT,
-    disabled            BOOLEAN NOT NULL,
+    disabled            BIGINT NOT NULL,
     created_at          BIGINT NOT NULL
 );
 
@@ -46,18 +46,18 @@ CREATE TABLE signing_keys (
     kid             TEXT PRIMARY KEY,
     public_key      BYTEA NOT NULL,
     private_key_enc BYTEA NOT NULL,
-    active          INTEGER UNIQUE,
+    active          BIGINT UNIQUE,
     created_at      BIGINT NOT NULL,
     retired_at      BIGINT
 );
 
 -- The kernpartners of the Ketenaanpak IFG. Coordinators add network partners.
 INSERT INTO partner_types (code, description, builtin) VALUES
-    ('politie', 'Lokale politiezone', TRUE),
-    ('parket', 'Parket (openbaar ministerie)', TRUE),
-    ('caw', 'Centrum Algemeen Welzijnswerk', TRUE),
-    ('vk', 'Vertrouwenscentrum Kindermishandeling', TRUE),
-    ('ggz', 'Geestelijke gezondheidszorg', TRUE),
-    ('justitiehuis', 'Justitiehuis', TRUE),
-    ('ocj', 'Ondersteuningscentrum Jeugdzorg', TRUE),
-    ('veilig_huis', 'Veilig Huis', TRUE);
+    ('politie', 'Lokale politiezone', 1),
+    ('parket', 'Parket (openbaar ministerie)', 1),
+    ('caw', 'Centrum Algemeen Welzijnswerk', 1),
+    ('vk', 'Vertrouwenscentrum Kindermishandeling', 1),
+    ('ggz', 'Geestelijke gezondheidszorg', 1),
+    ('justitiehuis', 'Justitiehuis', 1),
+    ('ocj', 'Ondersteuningscentrum Jeugdzorg', 1),
+    ('veilig_huis', 'Veilig Huis', 1);

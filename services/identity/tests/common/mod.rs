@@ -1,0 +1,138 @@
+//! Test harness: the identity service on a real TLS port 0, on a fresh
+//! database, started through the same `App` path production uses.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::{sync::Arc, time::Duration};
+
+use schakel_identity::{Identity, IdentityConfig, MasterKey, dev::DevAccount, password::HashParams};
+use schakel_kit::{
+    auth::TokenVerifier,
+    client::CallContext,
+    config::AuthConfig,
+    server::App,
+    testing::{RunningServer, TestPki},
+    time::Clock,
+};
+use schakel_proto::v1::{self as pb, identity_service_client::IdentityServiceClient};
+use tonic::{Code, service::Routes, service::interceptor::InterceptedService, transport::Channel};
+
+pub type Client = IdentityServiceClient<InterceptedService<Channel, CallContext>>;
+
+pub struct TestApp {
+    pub server: RunningServer,
+    pub pki: TestPki,
+    pub identity: Identity,
+    pub accounts: Vec<DevAccount>,
+    pub master: MasterKey,
+    pub auth: AuthConfig,
+    pub config: IdentityConfig,
+    pub clock: Clock,
+    _dir: tempfile::TempDir,
+}
+
+/// Cheap argon2 parameters: the tests exercise the logic, not the cost.
+pub fn test_config() -> IdentityConfig {
+    IdentityConfig {
+        password_hash: HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 },
+        ..IdentityConfig::default()
+    }
+}
+
+pub async fn spawn_app(database_url: &str) -> TestApp {
+    spawn_with(database_url, test_config(), Clock::System).await
+}
+
+pub async fn spawn_with(database_url: &str, config: IdentityConfig, clock: Clock) -> TestApp {
+    let auth = AuthConfig { jwks_refresh_interval: Duration::ZERO, ..AuthConfig::default() };
+    let master = MasterKey::generate();
+    let identity = Identity::connect(database_url, config.clone(), auth.clone(), master.clone(), clock.clone())
+        .await
+        .expect("identity service");
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = schakel_identity::dev::seed(&identity, &dir.path().join("accounts.json")).await.expect("seed");
+    let pki = TestPki::new();
+    let server_config = pki.server_config();
+    let verifier = Arc::new(TokenVerifier::new(auth.clone(), identity.jwks_fetcher()));
+    let routes = Routes::new(identity.clone().into_server(&server_config.limits));
+    let app = App::build(server_config, routes, vec![schakel_identity::SERVICE_NAME.into()], verifier)
+        .await
+        .expect("app");
+    TestApp {
+        server: RunningServer::start(app),
+        pki,
+        identity,
+        accounts,
+        master,
+        auth,
+        config,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn channel(&self) -> Channel {
+        self.server.channel(self.pki.client_tls())
+    }
+
+    pub fn client(&self, token: Option<String>) -> Client {
+        IdentityServiceClient::with_interceptor(self.channel(), CallContext::with_token(token))
+    }
+
+    pub fn password(&self, username: &str) -> String {
+        self.accounts.iter().find(|a| a.username == username).expect("seeded account").password.clone()
+    }
+
+    pub async fn try_login(&self, username: &str, password: &str) -> Result<pb::IssueTokenResponse, tonic::Status> {
+        let grant = pb::issue_token_request::Grant::Password(pb::PasswordGrant {
+            username: username.into(),
+            password: password.into(),
+        });
+        self.client(None)
+            .issue_token(pb::IssueTokenRequest { grant: Some(grant), ttl_seconds: 0 })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn token(&self, username: &str) -> String {
+        self.try_login(username, &self.password(username)).await.expect("login").access_token
+    }
+
+    /// A client authenticated as a seeded user.
+    pub async fn as_user(&self, username: &str) -> Client {
+        self.client(Some(self.token(username).await))
+    }
+
+    pub async fn organisation_id(&self, partner_type: &str) -> String {
+        let orgs = self
+            .as_user("coordinator")
+            .await
+            .list_organisations(pb::ListOrganisationsRequest {
+                partner_type: partner_type.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .organisations;
+        orgs[0].id.clone()
+    }
+}
+
+/// Asserts a call failed with `code`.
+#[track_caller]
+pub fn assert_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code) -> tonic::Status {
+    match result {
+        Ok(v) => panic!("expected {code:?}, got Ok({v:?})"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            status
+        }
+    }
+}
+
+/// The field named by an INVALID_ARGUMENT's BadRequest details.
+pub fn bad_field(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_error_details().bad_request().expect("BadRequest details").field_violations[0].field.clone()
+}
