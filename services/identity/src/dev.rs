@@ -34,7 +34,11 @@ const ORGANISATIONS: [(&str, &str, u32); 8] = [
     ("politie", "PZ Leuven", 20_000_001),
     ("parket", "Parket Leuven", 20_000_002),
     ("caw", "CAW Oost-Brabant", 20_000_003),
-    ("vk", "Vertrouwenscentrum Kindermishandeling Vlaams-Brabant", 20_000_004),
+    (
+        "vk",
+        "Vertrouwenscentrum Kindermishandeling Vlaams-Brabant",
+        20_000_004,
+    ),
     ("ggz", "GGZ-netwerk Leuven", 20_000_005),
     ("justitiehuis", "Justitiehuis Leuven", 20_000_006),
     ("ocj", "OCJ Vlaams-Brabant", 20_000_007),
@@ -50,13 +54,38 @@ fn people() -> Vec<(String, String, &'static str, Vec<Role>)> {
         vec![Role::Aanmelder],
     )];
     for (ptype, name, _) in ORGANISATIONS {
-        people.push((format!("team.{ptype}"), format!("Teamlid {name}"), ptype, vec![Role::Aanmelder, Role::TeamMember]));
+        people.push((
+            format!("team.{ptype}"),
+            format!("Teamlid {name}"),
+            ptype,
+            vec![Role::Aanmelder, Role::TeamMember],
+        ));
     }
     people.extend([
-        ("casusregisseur".to_owned(), "Casusregisseur Veilig Huis".to_owned(), "veilig_huis", vec![Role::Casusregisseur, Role::TeamMember]),
-        ("privacy.officer".to_owned(), "DPO Veilig Huis".to_owned(), "veilig_huis", vec![Role::PrivacyOfficer]),
-        ("coordinator".to_owned(), "Coördinator Justitiehuis".to_owned(), "justitiehuis", vec![Role::Coordinator]),
-        ("coordinator2".to_owned(), "Tweede coördinator Justitiehuis".to_owned(), "justitiehuis", vec![Role::Coordinator]),
+        (
+            "casusregisseur".to_owned(),
+            "Casusregisseur Veilig Huis".to_owned(),
+            "veilig_huis",
+            vec![Role::Casusregisseur, Role::TeamMember],
+        ),
+        (
+            "privacy.officer".to_owned(),
+            "DPO Veilig Huis".to_owned(),
+            "veilig_huis",
+            vec![Role::PrivacyOfficer],
+        ),
+        (
+            "coordinator".to_owned(),
+            "Coördinator Justitiehuis".to_owned(),
+            "justitiehuis",
+            vec![Role::Coordinator],
+        ),
+        (
+            "coordinator2".to_owned(),
+            "Tweede coördinator Justitiehuis".to_owned(),
+            "justitiehuis",
+            vec![Role::Coordinator],
+        ),
     ]);
     people
 }
@@ -122,7 +151,10 @@ pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<V
             password,
             organisation: org.name.clone(),
             partner_type: ptype.into(),
-            roles: roles_to_text(&roles).split(',').map(str::to_owned).collect(),
+            roles: roles_to_text(&roles)
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
         });
     }
     write_private(accounts_file, &serde_json::to_string_pretty(&accounts)?)?;

@@ -46,7 +46,10 @@ pub enum Error {
 impl Error {
     /// An invalid request field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid { field, message: message.into() }
+        Error::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -60,10 +63,14 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::Invalid { field, message } => status::invalid_argument(field, message),
-            Error::BadCredentials => status::unauthenticated("INVALID_CREDENTIALS", err.to_string()),
-            Error::RateLimited { .. } => {
-                status::with_reason(Code::ResourceExhausted, "TOO_MANY_ATTEMPTS", err.to_string())
+            Error::BadCredentials => {
+                status::unauthenticated("INVALID_CREDENTIALS", err.to_string())
             }
+            Error::RateLimited { .. } => status::with_reason(
+                Code::ResourceExhausted,
+                "TOO_MANY_ATTEMPTS",
+                err.to_string(),
+            ),
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Precondition { reason, message } => status::failed_precondition(reason, message),

@@ -14,16 +14,26 @@ impl KboNumber {
     /// Parses and checks a KBO number.
     pub fn parse(input: &str) -> Result<Self, String> {
         let trimmed = input.trim();
-        let trimmed = trimmed.strip_prefix("BE").or_else(|| trimmed.strip_prefix("be")).unwrap_or(trimmed);
-        let digits: String = trimmed.chars().filter(|c| !matches!(c, '.' | ' ')).collect();
+        let trimmed = trimmed
+            .strip_prefix("BE")
+            .or_else(|| trimmed.strip_prefix("be"))
+            .unwrap_or(trimmed);
+        let digits: String = trimmed
+            .chars()
+            .filter(|c| !matches!(c, '.' | ' '))
+            .collect();
         if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err("must be 10 digits".into());
         }
         if !matches!(digits.as_bytes()[0], b'0' | b'1') {
             return Err("must start with 0 or 1".into());
         }
-        let base: u64 = digits[..8].parse().map_err(|_| "not a number".to_string())?;
-        let check: u64 = digits[8..].parse().map_err(|_| "not a number".to_string())?;
+        let base: u64 = digits[..8]
+            .parse()
+            .map_err(|_| "not a number".to_string())?;
+        let check: u64 = digits[8..]
+            .parse()
+            .map_err(|_| "not a number".to_string())?;
         if 97 - base % 97 != check {
             return Err("check digits do not match (mod 97)".into());
         }
@@ -57,7 +67,10 @@ mod tests {
     #[test]
     fn known_numbers() {
         // FOD Justitie / SPF Justice.
-        assert_eq!(KboNumber::parse("0308.357.159").expect("valid").as_str(), "0308357159");
+        assert_eq!(
+            KboNumber::parse("0308.357.159").expect("valid").as_str(),
+            "0308357159"
+        );
         assert!(KboNumber::parse("BE 0308.357.159").is_ok());
         assert!(KboNumber::parse("0308357158").is_err());
         assert!(KboNumber::parse("030835715").is_err());

@@ -43,8 +43,9 @@ impl MasterKey {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
             .context("master key is not base64")?;
-        let bytes: [u8; 32] =
-            bytes.try_into().map_err(|_| anyhow::anyhow!("master key must be 32 bytes"))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("master key must be 32 bytes"))?;
         Ok(Self(bytes.into()))
     }
 
@@ -58,7 +59,13 @@ impl MasterKey {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ciphertext = Aes256Gcm::new(&self.0)
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
             .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         Ok([nonce.as_slice(), &ciphertext].concat())
     }
@@ -68,7 +75,13 @@ impl MasterKey {
         anyhow::ensure!(sealed.len() > 12, "sealed value too short");
         let (nonce, ciphertext) = sealed.split_at(12);
         Aes256Gcm::new(&self.0)
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: context })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
             .map_err(|_| anyhow::anyhow!("decryption failed (wrong master key or tampered data)"))
     }
 }
@@ -93,8 +106,18 @@ pub struct KeyStore {
 
 impl KeyStore {
     /// A key store; call [`ensure_active`](Self::ensure_active) before signing.
-    pub fn new(db: Database, master: MasterKey, clock: Clock, publish_after_retirement: i64) -> Self {
-        Self { db, master, clock, publish_after_retirement }
+    pub fn new(
+        db: Database,
+        master: MasterKey,
+        clock: Clock,
+        publish_after_retirement: i64,
+    ) -> Self {
+        Self {
+            db,
+            master,
+            clock,
+            publish_after_retirement,
+        }
     }
 
     /// Creates the first signing key if there is none.
@@ -120,7 +143,10 @@ impl KeyStore {
         Ok(())
     }
 
-    async fn insert_new(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> anyhow::Result<String> {
+    async fn insert_new(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> anyhow::Result<String> {
         let signing = SigningKey::generate(&mut rand::rngs::OsRng);
         let public = signing.verifying_key().to_bytes();
         let kid = thumbprint(&public);
@@ -148,7 +174,9 @@ impl KeyStore {
         let kid: String = row.try_get("kid")?;
         let sealed: Vec<u8> = row.try_get("private_key_enc")?;
         let seed = self.master.open(&sealed, kid.as_bytes())?;
-        let seed: [u8; 32] = seed.try_into().map_err(|_| anyhow::anyhow!("bad key length"))?;
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("bad key length"))?;
         let der = SigningKey::from_bytes(&seed)
             .to_pkcs8_der()
             .map_err(|e| anyhow::anyhow!("encoding key: {e}"))?;
@@ -198,7 +226,10 @@ mod tests {
         let sealed = key.seal(b"secret", b"kid-1").expect("seal");
         assert_eq!(key.open(&sealed, b"kid-1").expect("open"), b"secret");
         assert!(key.open(&sealed, b"kid-2").is_err(), "moved to another row");
-        assert!(MasterKey::generate().open(&sealed, b"kid-1").is_err(), "other key");
+        assert!(
+            MasterKey::generate().open(&sealed, b"kid-1").is_err(),
+            "other key"
+        );
         let mut tampered = sealed.clone();
         tampered[20] ^= 1;
         assert!(key.open(&tampered, b"kid-1").is_err(), "tampered");
@@ -216,7 +247,12 @@ mod tests {
     #[test]
     fn thumbprint_matches_rfc_8037_example() {
         // RFC 8037 appendix A.3: thumbprint of the example Ed25519 key.
-        let x = URL_SAFE_NO_PAD.decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo").expect("b64");
-        assert_eq!(thumbprint(&x), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        let x = URL_SAFE_NO_PAD
+            .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+            .expect("b64");
+        assert_eq!(
+            thumbprint(&x),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 }

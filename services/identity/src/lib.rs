@@ -40,7 +40,10 @@ static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The identity migrations for both backends.
 pub fn migrations() -> Migrations {
-    Migrations { sqlite: &SQLITE, postgres: &POSTGRES }
+    Migrations {
+        sqlite: &SQLITE,
+        postgres: &POSTGRES,
+    }
 }
 
 /// Identity settings (section `[identity]`).
@@ -91,15 +94,25 @@ impl IdentityConfig {
             !self.default_token_ttl.is_zero() && self.default_token_ttl <= self.max_token_ttl,
             "identity.default_token_ttl must be between 1 second and identity.max_token_ttl"
         );
-        anyhow::ensure!(self.max_failures_per_account > 0, "identity.max_failures_per_account must be > 0");
-        anyhow::ensure!(self.max_failures_per_peer > 0, "identity.max_failures_per_peer must be > 0");
+        anyhow::ensure!(
+            self.max_failures_per_account > 0,
+            "identity.max_failures_per_account must be > 0"
+        );
+        anyhow::ensure!(
+            self.max_failures_per_peer > 0,
+            "identity.max_failures_per_peer must be > 0"
+        );
         Ok(())
     }
 
     /// Reads the master key from `master_key_file`.
     pub fn load_master_key(&self) -> anyhow::Result<MasterKey> {
-        let path = self.master_key_file.as_ref().context("identity.master_key_file is required")?;
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let path = self
+            .master_key_file
+            .as_ref()
+            .context("identity.master_key_file is required")?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         MasterKey::from_base64(&text).with_context(|| format!("master key in {}", path.display()))
     }
 }
@@ -123,7 +136,9 @@ impl Identity {
         config.validate()?;
         let inner = service::Inner::new(db, config, auth, master, clock)?;
         inner.keys.ensure_active().await?;
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Connects to `database_url`, migrates, and builds the service.

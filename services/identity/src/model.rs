@@ -5,18 +5,32 @@ use schakel_kit::auth::Role;
 use crate::error::{Error, Result};
 
 /// The eight kernpartners' partner type codes (seeded by migration).
-pub const KERNPARTNERS: [&str; 8] =
-    ["politie", "parket", "caw", "vk", "ggz", "justitiehuis", "ocj", "veilig_huis"];
+pub const KERNPARTNERS: [&str; 8] = [
+    "politie",
+    "parket",
+    "caw",
+    "vk",
+    "ggz",
+    "justitiehuis",
+    "ocj",
+    "veilig_huis",
+];
 
 fn check(field: &'static str, value: &str, ok: bool, rule: &str) -> Result<String> {
-    if ok { Ok(value.to_owned()) } else { Err(Error::invalid(field, rule.to_owned())) }
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(Error::invalid(field, rule.to_owned()))
+    }
 }
 
 /// A partner type code: `[a-z][a-z0-9_]{1,31}`.
 pub fn partner_type_code(field: &'static str, value: &str) -> Result<String> {
     let ok = (2..=32).contains(&value.len())
         && value.as_bytes()[0].is_ascii_lowercase()
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     check(field, value, ok, "must match [a-z][a-z0-9_]{1,31}")
 }
 
@@ -24,14 +38,23 @@ pub fn partner_type_code(field: &'static str, value: &str) -> Result<String> {
 pub fn region(field: &'static str, value: &str) -> Result<String> {
     let ok = (2..=40).contains(&value.len())
         && value.as_bytes()[0].is_ascii_lowercase()
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    check(field, value, ok, "must be a district code matching [a-z][a-z0-9-]{1,39}")
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    check(
+        field,
+        value,
+        ok,
+        "must be a district code matching [a-z][a-z0-9-]{1,39}",
+    )
 }
 
 /// A login name: `[a-z0-9._-]{3,64}`.
 pub fn username(field: &'static str, value: &str) -> Result<String> {
     let ok = (3..=64).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     check(field, value, ok, "must match [a-z0-9._-]{3,64}")
 }
 
@@ -41,7 +64,21 @@ pub fn label(field: &'static str, value: &str) -> Result<String> {
     let ok = !trimmed.is_empty()
         && trimmed.chars().count() <= 200
         && !trimmed.chars().any(char::is_control);
-    check(field, trimmed, ok, "must be 1-200 characters without control characters")
+    check(
+        field,
+        trimmed,
+        ok,
+        "must be 1-200 characters without control characters",
+    )
+}
+
+/// Whether `value` is a certificate common name we accept for service
+/// accounts: 1-64 characters of `[A-Za-z0-9._-]`.
+pub fn is_common_name(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// An opaque id as issued by this service (a UUID).
@@ -59,7 +96,8 @@ pub fn roles(field: &'static str, values: &[i32]) -> Result<Vec<Role>> {
     }
     let mut roles = Vec::with_capacity(values.len());
     for v in values {
-        let role = Role::from_proto(*v).ok_or_else(|| Error::invalid(field, format!("unknown role {v}")))?;
+        let role = Role::from_proto(*v)
+            .ok_or_else(|| Error::invalid(field, format!("unknown role {v}")))?;
         if roles.contains(&role) {
             return Err(Error::invalid(field, format!("duplicate role {role}")));
         }
@@ -71,7 +109,11 @@ pub fn roles(field: &'static str, values: &[i32]) -> Result<Vec<Role>> {
 
 /// Roles as stored: comma-separated codes.
 pub fn roles_to_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Roles from their stored form.
@@ -91,7 +133,10 @@ pub fn page(page: Option<&schakel_proto::v1::PageRequest>) -> Result<(i64, Strin
         _ => return Err(Error::invalid("page.page_size", "must be at most 500")),
     };
     if token.len() > 64 {
-        return Err(Error::invalid("page.page_token", "not a page token from this service"));
+        return Err(Error::invalid(
+            "page.page_token",
+            "not a page token from this service",
+        ));
     }
     Ok((size, token.to_owned()))
 }
@@ -130,7 +175,10 @@ mod tests {
     #[test]
     fn pages() {
         assert_eq!(page(None).expect("default").0, 50);
-        let p = schakel_proto::v1::PageRequest { page_size: 501, page_token: String::new() };
+        let p = schakel_proto::v1::PageRequest {
+            page_size: 501,
+            page_token: String::new(),
+        };
         assert!(page(Some(&p)).is_err());
     }
 }

@@ -28,7 +28,11 @@ pub struct HashParams {
 
 impl Default for HashParams {
     fn default() -> Self {
-        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -42,11 +46,19 @@ pub struct Hasher {
 impl Hasher {
     /// A hasher with `params`; computes the dummy hash once.
     pub fn new(params: &HashParams) -> anyhow::Result<Self> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
         let dummy = hash_with(&argon2, &generate_secret(32))?;
-        Ok(Self { argon2, dummy: Arc::new(dummy) })
+        Ok(Self {
+            argon2,
+            dummy: Arc::new(dummy),
+        })
     }
 
     /// The PHC string of `secret`.
@@ -64,7 +76,8 @@ impl Hasher {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
         let matched = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| argon2.verify_password(secret.as_bytes(), &parsed).is_ok())
+            PasswordHash::new(&hash)
+                .is_ok_and(|parsed| argon2.verify_password(secret.as_bytes(), &parsed).is_ok())
         })
         .await
         .unwrap_or(false);
@@ -82,7 +95,11 @@ fn hash_with(argon2: &Argon2<'_>, secret: &str) -> anyhow::Result<String> {
 
 /// A random alphanumeric secret of `len` characters (~5.95 bits each).
 pub fn generate_secret(len: usize) -> String {
-    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]
@@ -90,15 +107,27 @@ mod tests {
     use super::*;
 
     fn fast() -> Hasher {
-        Hasher::new(&HashParams { memory_kib: 256, iterations: 1, parallelism: 1 }).expect("hasher")
+        Hasher::new(&HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .expect("hasher")
     }
 
     #[tokio::test]
     async fn verifies_only_the_right_secret() {
         let hasher = fast();
-        let hash = hasher.hash("correct horse battery".into()).await.expect("hash");
+        let hash = hasher
+            .hash("correct horse battery".into())
+            .await
+            .expect("hash");
         assert!(hash.starts_with("$argon2id$"));
-        assert!(hasher.verify("correct horse battery".into(), Some(hash.clone())).await);
+        assert!(
+            hasher
+                .verify("correct horse battery".into(), Some(hash.clone()))
+                .await
+        );
         assert!(!hasher.verify("wrong".into(), Some(hash)).await);
     }
 
@@ -106,6 +135,10 @@ mod tests {
     async fn unknown_account_never_verifies() {
         let hasher = fast();
         assert!(!hasher.verify(String::new(), None).await);
-        assert!(!hasher.verify("anything".into(), Some("not a phc string".into())).await);
+        assert!(
+            !hasher
+                .verify("anything".into(), Some("not a phc string".into()))
+                .await
+        );
     }
 }

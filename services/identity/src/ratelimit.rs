@@ -26,15 +26,24 @@ pub struct FailureLimiter {
 impl FailureLimiter {
     /// At most `max_failures` within `window` per key.
     pub fn new(max_failures: usize, window: Duration) -> Self {
-        Self { max_failures, window, failures: Mutex::new(HashMap::new()) }
+        Self {
+            max_failures,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(retry_after)` when `key` is over its limit.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(times) = map.get_mut(key) else { return Ok(()) };
-        while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        let Some(times) = map.get_mut(key) else {
+            return Ok(());
+        };
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             times.pop_front();
         }
         if times.len() >= self.max_failures {
@@ -50,7 +59,11 @@ impl FailureLimiter {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_KEYS && !map.contains_key(key) {
             let window = self.window;
-            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
+            map.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
         }
         let times = map.entry(key.to_owned()).or_default();
         times.push_back(now);
@@ -61,7 +74,10 @@ impl FailureLimiter {
 
     /// Forgets the failures of `key` (after a successful login).
     pub fn reset(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 
@@ -81,7 +97,10 @@ mod tests {
         assert!(limiter.check("bob").is_ok(), "other keys are unaffected");
 
         tokio::time::advance(Duration::from_secs(30)).await;
-        assert_eq!(limiter.check("alice").expect_err("still locked"), Duration::from_secs(30));
+        assert_eq!(
+            limiter.check("alice").expect_err("still locked"),
+            Duration::from_secs(30)
+        );
         tokio::time::advance(Duration::from_secs(30)).await;
         assert!(limiter.check("alice").is_ok());
     }

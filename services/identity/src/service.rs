@@ -7,7 +7,9 @@ use schakel_kit::{
     time::{Clock, to_timestamp},
     tls::peer_common_name,
 };
-use schakel_proto::v1::{self as pb, identity_service_server::IdentityService, issue_token_request::Grant};
+use schakel_proto::v1::{
+    self as pb, identity_service_server::IdentityService, issue_token_request::Grant,
+};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -48,11 +50,16 @@ impl Inner {
         master: MasterKey,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let publish = config.max_token_ttl.as_secs() as i64 + auth.leeway.as_secs() as i64 + PUBLISH_MARGIN_SECS;
+        let publish = config.max_token_ttl.as_secs() as i64
+            + auth.leeway.as_secs() as i64
+            + PUBLISH_MARGIN_SECS;
         Ok(Self {
             keys: KeyStore::new(db.clone(), master, clock.clone(), publish),
             hasher: Hasher::new(&config.password_hash)?,
-            account_failures: FailureLimiter::new(config.max_failures_per_account, config.failure_window),
+            account_failures: FailureLimiter::new(
+                config.max_failures_per_account,
+                config.failure_window,
+            ),
             peer_failures: FailureLimiter::new(config.max_failures_per_peer, config.failure_window),
             db,
             clock,
@@ -78,7 +85,10 @@ impl Identity {
         match u64::from(requested) {
             0 => Ok(self.inner.config.default_token_ttl.as_secs() as i64),
             t if t <= max => Ok(t as i64),
-            _ => Err(Error::invalid("ttl_seconds", format!("must be at most {max}"))),
+            _ => Err(Error::invalid(
+                "ttl_seconds",
+                format!("must be at most {max}"),
+            )),
         }
     }
 
@@ -87,8 +97,12 @@ impl Identity {
         let peer = self.inner.peer_failures.check(peer_key);
         match (account, peer) {
             (Ok(()), Ok(())) => Ok(()),
-            (Err(a), Ok(())) | (Ok(()), Err(a)) => Err(Error::RateLimited { retry_after_secs: a.as_secs().max(1) }),
-            (Err(a), Err(b)) => Err(Error::RateLimited { retry_after_secs: a.max(b).as_secs().max(1) }),
+            (Err(a), Ok(())) | (Ok(()), Err(a)) => Err(Error::RateLimited {
+                retry_after_secs: a.as_secs().max(1),
+            }),
+            (Err(a), Err(b)) => Err(Error::RateLimited {
+                retry_after_secs: a.max(b).as_secs().max(1),
+            }),
         }
     }
 
@@ -98,10 +112,18 @@ impl Identity {
         Error::BadCredentials
     }
 
-    async fn organisation_principal(&self, subject: String, kind: PrincipalKind, org_id: &str, roles: Vec<i32>) -> Result<Principal> {
+    async fn organisation_principal(
+        &self,
+        subject: String,
+        kind: PrincipalKind,
+        org_id: &str,
+        roles: Vec<i32>,
+    ) -> Result<Principal> {
         let org = store::get_organisation(self.inner.db.pool(), org_id)
             .await?
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("principal's organisation is missing")))?;
+            .ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("principal's organisation is missing"))
+            })?;
         Ok(Principal {
             subject,
             kind,
@@ -129,14 +151,27 @@ impl Identity {
         }
         let user = user.ok_or(Error::BadCredentials)?;
         self.inner.account_failures.reset(&account_key);
-        self.organisation_principal(user.id, PrincipalKind::User, &user.organisation_id, user.roles).await
+        self.organisation_principal(
+            user.id,
+            PrincipalKind::User,
+            &user.organisation_id,
+            user.roles,
+        )
+        .await
     }
 
-    async fn client_secret_grant(&self, grant: pb::ClientCredentialsGrant, peer: &str) -> Result<Principal> {
+    async fn client_secret_grant(
+        &self,
+        grant: pb::ClientCredentialsGrant,
+        peer: &str,
+    ) -> Result<Principal> {
         if grant.client_secret.len() > MAX_SECRET_BYTES || grant.client_id.len() > 256 {
             return Err(Error::invalid("client_secret", "too long"));
         }
-        let (account_key, peer_key) = (format!("client:{}", grant.client_id), format!("peer:{peer}"));
+        let (account_key, peer_key) = (
+            format!("client:{}", grant.client_id),
+            format!("peer:{peer}"),
+        );
         self.check_limits(&account_key, &peer_key)?;
         let record = store::find_service_account(self.inner.db.pool(), &grant.client_id).await?;
         let (account, hash) = match record {
@@ -148,26 +183,52 @@ impl Identity {
         }
         let account = account.ok_or(Error::BadCredentials)?;
         self.inner.account_failures.reset(&account_key);
-        self.organisation_principal(account.id, PrincipalKind::ServiceAccount, &account.organisation_id, account.roles)
-            .await
+        self.organisation_principal(
+            account.id,
+            PrincipalKind::ServiceAccount,
+            &account.organisation_id,
+            account.roles,
+        )
+        .await
     }
 
-    async fn certificate_grant(&self, grant: pb::ClientCertificateGrant, common_name: Option<String>) -> Result<Principal> {
+    async fn certificate_grant(
+        &self,
+        grant: pb::ClientCertificateGrant,
+        common_name: Option<String>,
+    ) -> Result<Principal> {
         // rustls has verified the certificate chain against the deployment CA;
         // the account must name this certificate's subject.
         let common_name = common_name.ok_or(Error::BadCredentials)?;
         let record = store::find_service_account(self.inner.db.pool(), &grant.client_id).await?;
         let account = match record {
-            Some(r) if !r.disabled && !r.account.certificate_subject.is_empty() && r.account.certificate_subject == common_name => r.account,
+            Some(r)
+                if !r.disabled
+                    && !r.account.certificate_subject.is_empty()
+                    && r.account.certificate_subject == common_name =>
+            {
+                r.account
+            }
             _ => return Err(Error::BadCredentials),
         };
-        self.organisation_principal(account.id, PrincipalKind::ServiceAccount, &account.organisation_id, account.roles)
-            .await
+        self.organisation_principal(
+            account.id,
+            PrincipalKind::ServiceAccount,
+            &account.organisation_id,
+            account.roles,
+        )
+        .await
     }
 
-    async fn require_organisation(&self, field: &'static str, id: &str) -> Result<pb::Organisation> {
+    async fn require_organisation(
+        &self,
+        field: &'static str,
+        id: &str,
+    ) -> Result<pb::Organisation> {
         let id = model::id(field, id)?;
-        store::get_organisation(self.inner.db.pool(), &id).await?.ok_or(Error::NotFound("organisation"))
+        store::get_organisation(self.inner.db.pool(), &id)
+            .await?
+            .ok_or(Error::NotFound("organisation"))
     }
 
     fn coordinator<T>(request: &Request<T>) -> std::result::Result<Caller, Status> {
@@ -188,21 +249,40 @@ fn next_token<T>(items: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> &str) -> Str
 
 #[tonic::async_trait]
 impl IdentityService for Identity {
-    async fn issue_token(&self, request: Request<pb::IssueTokenRequest>) -> std::result::Result<Response<pb::IssueTokenResponse>, Status> {
-        let peer = request.remote_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    async fn issue_token(
+        &self,
+        request: Request<pb::IssueTokenRequest>,
+    ) -> std::result::Result<Response<pb::IssueTokenResponse>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
         let common_name = peer_common_name(&request);
         let req = request.into_inner();
         let ttl = self.ttl(req.ttl_seconds)?;
         let principal = match req.grant {
-            None => return Err(Error::invalid("grant", "one of password, client_credentials, client_certificate is required").into()),
+            None => {
+                return Err(Error::invalid(
+                    "grant",
+                    "one of password, client_credentials, client_certificate is required",
+                )
+                .into());
+            }
             Some(Grant::Password(g)) => self.password_grant(g, &peer).await?,
             Some(Grant::ClientCredentials(g)) => self.client_secret_grant(g, &peer).await?,
             Some(Grant::ClientCertificate(g)) => self.certificate_grant(g, common_name).await?,
         };
         let now = self.inner.clock.now();
-        let signed = token::sign(&self.inner.keys, &self.inner.auth.issuer, &self.inner.auth.audience, principal, now, ttl)
-            .await
-            .map_err(Error::Internal)?;
+        let signed = token::sign(
+            &self.inner.keys,
+            &self.inner.auth.issuer,
+            &self.inner.auth.audience,
+            principal,
+            now,
+            ttl,
+        )
+        .await
+        .map_err(Error::Internal)?;
         tracing::info!(subject = %signed.claims.sub, kind = %signed.claims.knd, jti = %signed.claims.jti, "token issued");
         Ok(Response::new(pb::IssueTokenResponse {
             access_token: signed.token,
@@ -212,16 +292,24 @@ impl IdentityService for Identity {
         }))
     }
 
-    async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
         let jwks = self.inner.keys.jwks().await.map_err(Error::Internal)?;
         let jwks_json = serde_json::to_string(&jwks).map_err(|e| Error::Internal(e.into()))?;
         Ok(Response::new(pb::GetJwksResponse { jwks_json }))
     }
 
-    async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> std::result::Result<Response<pb::WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> std::result::Result<Response<pb::WhoAmIResponse>, Status> {
         let caller = Caller::of(&request)?;
         let display_name = match caller.kind {
-            PrincipalKind::User => store::get_user(self.inner.db.pool(), &caller.subject).await?.map(|u| u.display_name),
+            PrincipalKind::User => store::get_user(self.inner.db.pool(), &caller.subject)
+                .await?
+                .map(|u| u.display_name),
             _ => None,
         };
         Ok(Response::new(pb::WhoAmIResponse {
@@ -233,7 +321,10 @@ impl IdentityService for Identity {
         }))
     }
 
-    async fn create_organisation(&self, request: Request<pb::CreateOrganisationRequest>) -> std::result::Result<Response<pb::CreateOrganisationResponse>, Status> {
+    async fn create_organisation(
+        &self,
+        request: Request<pb::CreateOrganisationRequest>,
+    ) -> std::result::Result<Response<pb::CreateOrganisationResponse>, Status> {
         let caller = Self::coordinator(&request)?;
         let req = request.into_inner();
         let name = model::label("name", &req.name)?;
@@ -241,7 +332,11 @@ impl IdentityService for Identity {
         let region = model::region("region", &req.region)?;
         let kbo = KboNumber::parse(&req.kbo_number).map_err(|m| Error::invalid("kbo_number", m))?;
         if !store::partner_type_exists(self.inner.db.pool(), &partner_type).await? {
-            return Err(Error::invalid("partner_type", format!("unknown partner type {partner_type}")).into());
+            return Err(Error::invalid(
+                "partner_type",
+                format!("unknown partner type {partner_type}"),
+            )
+            .into());
         }
         let now = self.inner.clock.now();
         let organisation = pb::Organisation {
@@ -254,10 +349,15 @@ impl IdentityService for Identity {
         };
         store::insert_organisation(self.inner.db.pool(), &organisation, now).await?;
         tracing::info!(organisation = %organisation.id, by = %caller.subject, "organisation created");
-        Ok(Response::new(pb::CreateOrganisationResponse { organisation: Some(organisation) }))
+        Ok(Response::new(pb::CreateOrganisationResponse {
+            organisation: Some(organisation),
+        }))
     }
 
-    async fn list_organisations(&self, request: Request<pb::ListOrganisationsRequest>) -> std::result::Result<Response<pb::ListOrganisationsResponse>, Status> {
+    async fn list_organisations(
+        &self,
+        request: Request<pb::ListOrganisationsRequest>,
+    ) -> std::result::Result<Response<pb::ListOrganisationsResponse>, Status> {
         Caller::of(&request)?;
         let req = request.into_inner();
         let (limit, after) = model::page(req.page.as_ref())?;
@@ -267,28 +367,52 @@ impl IdentityService for Identity {
         if !req.region.is_empty() {
             model::region("region", &req.region)?;
         }
-        let mut organisations = store::list_organisations(self.inner.db.pool(), &req.partner_type, &req.region, &after, limit + 1).await?;
+        let mut organisations = store::list_organisations(
+            self.inner.db.pool(),
+            &req.partner_type,
+            &req.region,
+            &after,
+            limit + 1,
+        )
+        .await?;
         let next_page_token = next_token(&mut organisations, limit, |o| &o.id);
-        Ok(Response::new(pb::ListOrganisationsResponse { organisations, next_page_token }))
+        Ok(Response::new(pb::ListOrganisationsResponse {
+            organisations,
+            next_page_token,
+        }))
     }
 
-    async fn create_partner_type(&self, request: Request<pb::CreatePartnerTypeRequest>) -> std::result::Result<Response<pb::CreatePartnerTypeResponse>, Status> {
+    async fn create_partner_type(
+        &self,
+        request: Request<pb::CreatePartnerTypeRequest>,
+    ) -> std::result::Result<Response<pb::CreatePartnerTypeResponse>, Status> {
         let caller = Self::coordinator(&request)?;
         let req = request.into_inner();
         let code = model::partner_type_code("code", &req.code)?;
         let description = model::label("description", &req.description)?;
-        let partner_type = store::insert_partner_type(self.inner.db.pool(), &code, &description).await?;
+        let partner_type =
+            store::insert_partner_type(self.inner.db.pool(), &code, &description).await?;
         tracing::info!(partner_type = %code, by = %caller.subject, "partner type registered");
-        Ok(Response::new(pb::CreatePartnerTypeResponse { partner_type: Some(partner_type) }))
+        Ok(Response::new(pb::CreatePartnerTypeResponse {
+            partner_type: Some(partner_type),
+        }))
     }
 
-    async fn list_partner_types(&self, request: Request<pb::ListPartnerTypesRequest>) -> std::result::Result<Response<pb::ListPartnerTypesResponse>, Status> {
+    async fn list_partner_types(
+        &self,
+        request: Request<pb::ListPartnerTypesRequest>,
+    ) -> std::result::Result<Response<pb::ListPartnerTypesResponse>, Status> {
         Caller::of(&request)?;
         let partner_types = store::list_partner_types(self.inner.db.pool()).await?;
-        Ok(Response::new(pb::ListPartnerTypesResponse { partner_types }))
+        Ok(Response::new(pb::ListPartnerTypesResponse {
+            partner_types,
+        }))
     }
 
-    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> std::result::Result<Response<pb::CreateUserResponse>, Status> {
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> std::result::Result<Response<pb::CreateUserResponse>, Status> {
         let caller = Self::coordinator(&request)?;
         let req = request.into_inner();
         let username = model::username("username", &req.username)?;
@@ -297,13 +421,26 @@ impl IdentityService for Identity {
         let (password, generated) = if req.password.is_empty() {
             let p = generate_secret(24);
             (p.clone(), p)
-        } else if req.password.chars().count() < MIN_PASSWORD_CHARS || req.password.len() > MAX_SECRET_BYTES {
-            return Err(Error::invalid("password", format!("must be {MIN_PASSWORD_CHARS} to {MAX_SECRET_BYTES} characters")).into());
+        } else if req.password.chars().count() < MIN_PASSWORD_CHARS
+            || req.password.len() > MAX_SECRET_BYTES
+        {
+            return Err(Error::invalid(
+                "password",
+                format!("must be {MIN_PASSWORD_CHARS} to {MAX_SECRET_BYTES} characters"),
+            )
+            .into());
         } else {
             (req.password, String::new())
         };
-        let org = self.require_organisation("organisation_id", &req.organisation_id).await?;
-        let hash = self.inner.hasher.hash(password).await.map_err(Error::Internal)?;
+        let org = self
+            .require_organisation("organisation_id", &req.organisation_id)
+            .await?;
+        let hash = self
+            .inner
+            .hasher
+            .hash(password)
+            .await
+            .map_err(Error::Internal)?;
         let now = self.inner.clock.now();
         let user = pb::User {
             id: uuid::Uuid::new_v4().to_string(),
@@ -316,10 +453,16 @@ impl IdentityService for Identity {
         };
         store::insert_user(self.inner.db.pool(), &user, &roles, &hash, now).await?;
         tracing::info!(user = %user.id, by = %caller.subject, "user created");
-        Ok(Response::new(pb::CreateUserResponse { user: Some(user), generated_password: generated }))
+        Ok(Response::new(pb::CreateUserResponse {
+            user: Some(user),
+            generated_password: generated,
+        }))
     }
 
-    async fn disable_user(&self, request: Request<pb::DisableUserRequest>) -> std::result::Result<Response<pb::DisableUserResponse>, Status> {
+    async fn disable_user(
+        &self,
+        request: Request<pb::DisableUserRequest>,
+    ) -> std::result::Result<Response<pb::DisableUserResponse>, Status> {
         let caller = Self::coordinator(&request)?;
         let req = request.into_inner();
         let id = model::id("user_id", &req.user_id)?;
@@ -327,47 +470,88 @@ impl IdentityService for Identity {
             return Err(Error::invalid("reason", "must be at most 500 characters").into());
         }
         if id == caller.subject {
-            return Err(Error::Precondition { reason: "SELF_DISABLE", message: "a coordinator cannot disable their own account".into() }.into());
+            return Err(Error::Precondition {
+                reason: "SELF_DISABLE",
+                message: "a coordinator cannot disable their own account".into(),
+            }
+            .into());
         }
         if !store::disable_user(self.inner.db.pool(), &id, self.inner.clock.now()).await? {
             return Err(Error::NotFound("user").into());
         }
-        let user = store::get_user(self.inner.db.pool(), &id).await?.ok_or(Error::NotFound("user"))?;
+        let user = store::get_user(self.inner.db.pool(), &id)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
         tracing::info!(user = %id, by = %caller.subject, "user disabled");
         Ok(Response::new(pb::DisableUserResponse { user: Some(user) }))
     }
 
-    async fn list_users(&self, request: Request<pb::ListUsersRequest>) -> std::result::Result<Response<pb::ListUsersResponse>, Status> {
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> std::result::Result<Response<pb::ListUsersResponse>, Status> {
         Self::coordinator(&request)?;
         let req = request.into_inner();
         let (limit, after) = model::page(req.page.as_ref())?;
-        let organisation_id = if req.organisation_id.is_empty() { String::new() } else { model::id("organisation_id", &req.organisation_id)? };
-        let mut users = store::list_users(self.inner.db.pool(), &organisation_id, &after, limit + 1).await?;
+        let organisation_id = if req.organisation_id.is_empty() {
+            String::new()
+        } else {
+            model::id("organisation_id", &req.organisation_id)?
+        };
+        let mut users =
+            store::list_users(self.inner.db.pool(), &organisation_id, &after, limit + 1).await?;
         let next_page_token = next_token(&mut users, limit, |u| &u.id);
-        Ok(Response::new(pb::ListUsersResponse { users, next_page_token }))
+        Ok(Response::new(pb::ListUsersResponse {
+            users,
+            next_page_token,
+        }))
     }
 
-    async fn create_service_account(&self, request: Request<pb::CreateServiceAccountRequest>) -> std::result::Result<Response<pb::CreateServiceAccountResponse>, Status> {
+    async fn create_service_account(
+        &self,
+        request: Request<pb::CreateServiceAccountRequest>,
+    ) -> std::result::Result<Response<pb::CreateServiceAccountResponse>, Status> {
         let caller = Self::coordinator(&request)?;
         let req = request.into_inner();
         let name = model::label("name", &req.name)?;
         let roles = model::roles("roles", &req.roles)?;
-        if let Some(role) = roles.iter().find(|r| !matches!(r, Role::Aanmelder | Role::TeamMember)) {
-            return Err(Error::invalid("roles", format!("a partner system cannot hold the role {role}")).into());
+        if let Some(role) = roles
+            .iter()
+            .find(|r| !matches!(r, Role::Aanmelder | Role::TeamMember))
+        {
+            return Err(Error::invalid(
+                "roles",
+                format!("a partner system cannot hold the role {role}"),
+            )
+            .into());
         }
         let subject = req.certificate_subject.trim().to_owned();
-        if !subject.is_empty()
-            && !(subject.len() <= 64 && subject.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
-        {
-            return Err(Error::invalid("certificate_subject", "must be a certificate common name of [A-Za-z0-9._-], at most 64").into());
+        if !subject.is_empty() && !model::is_common_name(&subject) {
+            return Err(Error::invalid(
+                "certificate_subject",
+                "must be a certificate common name of [A-Za-z0-9._-], at most 64",
+            )
+            .into());
         }
         if subject.is_empty() && !req.generate_secret {
-            return Err(Error::invalid("certificate_subject", "give a certificate subject, or set generate_secret").into());
+            return Err(Error::invalid(
+                "certificate_subject",
+                "give a certificate subject, or set generate_secret",
+            )
+            .into());
         }
-        let org = self.require_organisation("organisation_id", &req.organisation_id).await?;
+        let org = self
+            .require_organisation("organisation_id", &req.organisation_id)
+            .await?;
         let secret = req.generate_secret.then(|| generate_secret(40));
         let hash = match &secret {
-            Some(s) => Some(self.inner.hasher.hash(s.clone()).await.map_err(Error::Internal)?),
+            Some(s) => Some(
+                self.inner
+                    .hasher
+                    .hash(s.clone())
+                    .await
+                    .map_err(Error::Internal)?,
+            ),
             None => None,
         };
         let now = self.inner.clock.now();
@@ -380,16 +564,35 @@ impl IdentityService for Identity {
             certificate_subject: subject,
             created_at: Some(to_timestamp(now)),
         };
-        store::insert_service_account(self.inner.db.pool(), &account, &roles, hash.as_deref(), now).await?;
+        store::insert_service_account(self.inner.db.pool(), &account, &roles, hash.as_deref(), now)
+            .await?;
         tracing::info!(service_account = %account.id, by = %caller.subject, "service account created");
-        Ok(Response::new(pb::CreateServiceAccountResponse { service_account: Some(account), client_secret: secret.unwrap_or_default() }))
+        Ok(Response::new(pb::CreateServiceAccountResponse {
+            service_account: Some(account),
+            client_secret: secret.unwrap_or_default(),
+        }))
     }
 
-    async fn rotate_signing_key(&self, request: Request<pb::RotateSigningKeyRequest>) -> std::result::Result<Response<pb::RotateSigningKeyResponse>, Status> {
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> std::result::Result<Response<pb::RotateSigningKeyResponse>, Status> {
         let caller = Self::coordinator(&request)?;
         let kid = self.inner.keys.rotate().await.map_err(Error::Internal)?;
-        let published_kids = self.inner.keys.jwks().await.map_err(Error::Internal)?.keys.into_iter().map(|k| k.kid).collect();
+        let published_kids = self
+            .inner
+            .keys
+            .jwks()
+            .await
+            .map_err(Error::Internal)?
+            .keys
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
         tracing::info!(%kid, by = %caller.subject, "signing key rotated");
-        Ok(Response::new(pb::RotateSigningKeyResponse { kid, published_kids }))
+        Ok(Response::new(pb::RotateSigningKeyResponse {
+            kid,
+            published_kids,
+        }))
     }
 }

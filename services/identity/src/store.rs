@@ -11,7 +11,10 @@ use crate::{
 };
 
 fn roles_proto(text: &str) -> anyhow::Result<Vec<i32>> {
-    Ok(roles_from_text(text)?.into_iter().map(|r| r.to_proto() as i32).collect())
+    Ok(roles_from_text(text)?
+        .into_iter()
+        .map(|r| r.to_proto() as i32)
+        .collect())
 }
 
 /// Maps a unique-constraint violation to ALREADY_EXISTS, anything else to internal.
@@ -34,21 +37,31 @@ pub async fn partner_type_exists(pool: &AnyPool, code: &str) -> Result<bool> {
 }
 
 /// Registers a partner type.
-pub async fn insert_partner_type(pool: &AnyPool, code: &str, description: &str) -> Result<pb::PartnerType> {
+pub async fn insert_partner_type(
+    pool: &AnyPool,
+    code: &str,
+    description: &str,
+) -> Result<pb::PartnerType> {
     sqlx::query("INSERT INTO partner_types (code, description, builtin) VALUES ($1, $2, 0)")
         .bind(code)
         .bind(description)
         .execute(pool)
         .await
         .map_err(|e| unique_violation(e, || format!("partner type {code} already exists")))?;
-    Ok(pb::PartnerType { code: code.into(), description: description.into(), builtin: false })
+    Ok(pb::PartnerType {
+        code: code.into(),
+        description: description.into(),
+        builtin: false,
+    })
 }
 
 /// All partner types, kernpartners first.
 pub async fn list_partner_types(pool: &AnyPool) -> Result<Vec<pb::PartnerType>> {
-    let rows = sqlx::query("SELECT code, description, builtin FROM partner_types ORDER BY builtin DESC, code")
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT code, description, builtin FROM partner_types ORDER BY builtin DESC, code",
+    )
+    .fetch_all(pool)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(pb::PartnerType {
@@ -95,19 +108,26 @@ pub async fn insert_organisation(pool: &AnyPool, org: &pb::Organisation, now: i6
 
 /// One organisation.
 pub async fn get_organisation(pool: &AnyPool, id: &str) -> Result<Option<pb::Organisation>> {
-    let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(organisation).transpose()
 }
 
 /// One organisation by KBO number.
-pub async fn find_organisation_by_kbo(pool: &AnyPool, kbo: &str) -> Result<Option<pb::Organisation>> {
-    let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM organisations WHERE kbo_number = $1"))
-        .bind(kbo)
-        .fetch_optional(pool)
-        .await?;
+pub async fn find_organisation_by_kbo(
+    pool: &AnyPool,
+    kbo: &str,
+) -> Result<Option<pb::Organisation>> {
+    let row = sqlx::query(&format!(
+        "SELECT {ORG_COLUMNS} FROM organisations WHERE kbo_number = $1"
+    ))
+    .bind(kbo)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(organisation).transpose()
 }
 
@@ -147,7 +167,8 @@ fn user(row: &AnyRow) -> Result<pb::User> {
     })
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, organisation_id, roles, disabled, created_at";
+const USER_COLUMNS: &str =
+    "id, username, display_name, organisation_id, roles, disabled, created_at";
 
 /// Inserts a user with its password hash.
 pub async fn insert_user(
@@ -195,19 +216,26 @@ pub async fn get_user(pool: &AnyPool, id: &str) -> Result<Option<pb::User>> {
 
 /// One user by login name.
 pub async fn find_user_by_username(pool: &AnyPool, username: &str) -> Result<Option<pb::User>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
-        .bind(username)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(user).transpose()
 }
 
 /// A user's login record: the user and its password hash.
-pub async fn user_credentials(pool: &AnyPool, username: &str) -> Result<Option<(pb::User, String)>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"))
-        .bind(username)
-        .fetch_optional(pool)
-        .await?;
+pub async fn user_credentials(
+    pool: &AnyPool,
+    username: &str,
+) -> Result<Option<(pb::User, String)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
     match row {
         Some(row) => Ok(Some((user(&row)?, row.try_get("password_hash")?))),
         None => Ok(None),
@@ -225,7 +253,12 @@ pub async fn disable_user(pool: &AnyPool, id: &str, now: i64) -> Result<bool> {
 }
 
 /// A page of users after `after` (id order), optionally of one organisation.
-pub async fn list_users(pool: &AnyPool, organisation_id: &str, after: &str, limit: i64) -> Result<Vec<pb::User>> {
+pub async fn list_users(
+    pool: &AnyPool,
+    organisation_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<pb::User>> {
     let rows = sqlx::query(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE id > $1 AND ($2 = '' OR organisation_id = $2) \
          ORDER BY id LIMIT $3"
@@ -258,7 +291,8 @@ pub async fn insert_service_account(
     secret_hash: Option<&str>,
     now: i64,
 ) -> Result<()> {
-    let subject = (!account.certificate_subject.is_empty()).then_some(account.certificate_subject.as_str());
+    let subject =
+        (!account.certificate_subject.is_empty()).then_some(account.certificate_subject.as_str());
     sqlx::query(
         "INSERT INTO service_accounts \
          (id, client_id, name, organisation_id, roles, secret_hash, certificate_subject, disabled, created_at) \
@@ -279,7 +313,10 @@ pub async fn insert_service_account(
 }
 
 /// A service account by client id.
-pub async fn find_service_account(pool: &AnyPool, client_id: &str) -> Result<Option<ServiceAccountRecord>> {
+pub async fn find_service_account(
+    pool: &AnyPool,
+    client_id: &str,
+) -> Result<Option<ServiceAccountRecord>> {
     let row = sqlx::query(
         "SELECT id, client_id, name, organisation_id, roles, secret_hash, certificate_subject, disabled, created_at \
          FROM service_accounts WHERE client_id = $1",

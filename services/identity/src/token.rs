@@ -54,7 +54,11 @@ pub async fn sign(
         jti: uuid::Uuid::new_v4().to_string(),
         org: principal.organisation_id,
         ptype: principal.partner_type,
-        roles: principal.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
         region: principal.region,
         knd: principal.kind.as_str().into(),
     };

@@ -13,7 +13,10 @@ use schakel_proto::v1 as pb;
 use tonic::Code;
 
 async fn who(app: &TestApp, token: String) -> Result<pb::WhoAmIResponse, tonic::Status> {
-    app.client(Some(token)).who_am_i(pb::WhoAmIRequest {}).await.map(tonic::Response::into_inner)
+    app.client(Some(token))
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 fn claims_of(token: &str) -> Claims {
@@ -28,25 +31,41 @@ fn b64(value: &serde_json::Value) -> String {
 /// A token issued by a second identity instance on the same database (so
 /// signed by the real key) whose settings or clock differ.
 async fn issued_by(app: &TestApp, auth: AuthConfig, clock: Clock) -> String {
-    let other = Identity::new(app.identity.database().clone(), app.config.clone(), auth, app.master.clone(), clock)
-        .await
-        .unwrap();
+    let other = Identity::new(
+        app.identity.database().clone(),
+        app.config.clone(),
+        auth,
+        app.master.clone(),
+        clock,
+    )
+    .await
+    .unwrap();
     let checker = other.clone();
     drop(checker);
     let pki_server = {
         let config = app.pki.server_config();
-        let verifier = std::sync::Arc::new(schakel_kit::auth::TokenVerifier::new(app.auth.clone(), other.jwks_fetcher()));
+        let verifier = std::sync::Arc::new(schakel_kit::auth::TokenVerifier::new(
+            app.auth.clone(),
+            other.jwks_fetcher(),
+        ));
         let routes = tonic::service::Routes::new(other.into_server(&config.limits));
-        let built = schakel_kit::server::App::build(config, routes, vec![], verifier).await.unwrap();
+        let built = schakel_kit::server::App::build(config, routes, vec![], verifier)
+            .await
+            .unwrap();
         schakel_kit::testing::RunningServer::start(built)
     };
-    let mut client = pb::identity_service_client::IdentityServiceClient::new(pki_server.channel(app.pki.client_tls()));
+    let mut client = pb::identity_service_client::IdentityServiceClient::new(
+        pki_server.channel(app.pki.client_tls()),
+    );
     let grant = pb::issue_token_request::Grant::Password(pb::PasswordGrant {
         username: "team.caw".into(),
         password: app.password("team.caw"),
     });
     client
-        .issue_token(pb::IssueTokenRequest { grant: Some(grant), ttl_seconds: 0 })
+        .issue_token(pb::IssueTokenRequest {
+            grant: Some(grant),
+            ttl_seconds: 0,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -65,9 +84,15 @@ async fn forged_and_stale_tokens_are_unauthenticated() {
     for db in databases().await {
         let app = spawn_app(db.url()).await;
         let good = app.token("team.caw").await;
-        who(&app, good.clone()).await.expect("the genuine token works");
-        let header: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(good.split('.').next().unwrap()).unwrap()).unwrap();
+        who(&app, good.clone())
+            .await
+            .expect("the genuine token works");
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(good.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         let kid = header["kid"].as_str().unwrap().to_owned();
         let claims = claims_of(&good);
         let now = Clock::System.now();
@@ -75,11 +100,23 @@ async fn forged_and_stale_tokens_are_unauthenticated() {
         let mut attacks: Vec<(&str, String)> = Vec::new();
 
         // Validly signed, but expired / not yet valid / for another audience / issuer.
-        attacks.push(("expired", issued_by(&app, app.auth.clone(), Clock::manual(now - 3600)).await));
-        attacks.push(("not yet valid", issued_by(&app, app.auth.clone(), Clock::manual(now + 3600)).await));
-        let other_aud = AuthConfig { audience: "another-system".into(), ..app.auth.clone() };
+        attacks.push((
+            "expired",
+            issued_by(&app, app.auth.clone(), Clock::manual(now - 3600)).await,
+        ));
+        attacks.push((
+            "not yet valid",
+            issued_by(&app, app.auth.clone(), Clock::manual(now + 3600)).await,
+        ));
+        let other_aud = AuthConfig {
+            audience: "another-system".into(),
+            ..app.auth.clone()
+        };
         attacks.push(("wrong aud", issued_by(&app, other_aud, Clock::System).await));
-        let other_iss = AuthConfig { issuer: "https://evil.example/identity".into(), ..app.auth.clone() };
+        let other_iss = AuthConfig {
+            issuer: "https://evil.example/identity".into(),
+            ..app.auth.clone()
+        };
         attacks.push(("wrong iss", issued_by(&app, other_iss, Clock::System).await));
 
         // alg none.
@@ -88,13 +125,26 @@ async fn forged_and_stale_tokens_are_unauthenticated() {
         attacks.push(("alg none", format!("{none_header}.{payload}.")));
 
         // HS256 with the public key as the HMAC secret (algorithm confusion).
-        let jwks = app.client(None).get_jwks(pb::GetJwksRequest {}).await.unwrap().into_inner().jwks_json;
+        let jwks = app
+            .client(None)
+            .get_jwks(pb::GetJwksRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .jwks_json;
         let jwks: serde_json::Value = serde_json::from_str(&jwks).unwrap();
         let x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
         let mut hs = Header::new(Algorithm::HS256);
         hs.kid = Some(kid.clone());
-        for secret in [URL_SAFE_NO_PAD.decode(&x).unwrap(), x.clone().into_bytes(), jwks.to_string().into_bytes()] {
-            attacks.push(("HS256 with public key", jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(&secret)).unwrap()));
+        for secret in [
+            URL_SAFE_NO_PAD.decode(&x).unwrap(),
+            x.clone().into_bytes(),
+            jwks.to_string().into_bytes(),
+        ] {
+            attacks.push((
+                "HS256 with public key",
+                jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(&secret)).unwrap(),
+            ));
         }
 
         // Signed by a key that is not published: under an unknown kid, and
@@ -108,7 +158,8 @@ async fn forged_and_stale_tokens_are_unauthenticated() {
 
         // Tampered payload with the genuine signature.
         let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
-        let mut tampered: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        let mut tampered: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
         tampered["roles"] = serde_json::json!(["coordinator"]);
         parts[1] = b64(&tampered);
         attacks.push(("tampered payload", parts.join(".")));
@@ -119,11 +170,21 @@ async fn forged_and_stale_tokens_are_unauthenticated() {
 
         for (name, token) in attacks {
             let status = who(&app, token).await.expect_err(name);
-            assert_eq!(status.code(), Code::Unauthenticated, "{name} on {}: {status:?}", db.label());
+            assert_eq!(
+                status.code(),
+                Code::Unauthenticated,
+                "{name} on {}: {status:?}",
+                db.label()
+            );
         }
         // And the admin surface stays closed to a forged coordinator.
         let forged = sign_ed25519(&kid, &elevated, &rogue);
-        assert_code(app.client(Some(forged)).rotate_signing_key(pb::RotateSigningKeyRequest {}).await, Code::Unauthenticated);
+        assert_code(
+            app.client(Some(forged))
+                .rotate_signing_key(pb::RotateSigningKeyRequest {})
+                .await,
+            Code::Unauthenticated,
+        );
     }
 }
 
@@ -131,10 +192,15 @@ async fn forged_and_stale_tokens_are_unauthenticated() {
 async fn a_missing_or_non_bearer_authorization_is_unauthenticated() {
     let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
     let app = spawn_app(db.url()).await;
-    assert_code(app.client(None).who_am_i(pb::WhoAmIRequest {}).await, Code::Unauthenticated);
+    assert_code(
+        app.client(None).who_am_i(pb::WhoAmIRequest {}).await,
+        Code::Unauthenticated,
+    );
     let good = app.token("team.caw").await;
     let mut request = tonic::Request::new(pb::WhoAmIRequest {});
-    request.metadata_mut().insert("authorization", format!("Basic {good}").parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Basic {good}").parse().unwrap());
     let mut client = pb::identity_service_client::IdentityServiceClient::new(app.channel());
     assert_code(client.who_am_i(request).await, Code::Unauthenticated);
 }

@@ -17,22 +17,34 @@ fn verify_with_jwks(jwks_json: &str, token: &str) -> Claims {
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(jwks_json).unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::EdDSA);
-    let jwk = set.find(header.kid.as_deref().unwrap()).expect("kid published");
+    let jwk = set
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid published");
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_audience(&["schakel"]);
     validation.set_issuer(&["https://schakel.local/identity"]);
-    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims
+    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .unwrap()
+        .claims
 }
 
 async fn jwks(app: &TestApp) -> String {
-    app.client(None).get_jwks(pb::GetJwksRequest {}).await.unwrap().into_inner().jwks_json
+    app.client(None)
+        .get_jwks(pb::GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .jwks_json
 }
 
 #[tokio::test]
 async fn password_grant_issues_a_verifiable_token() {
     for db in databases().await {
         let app = spawn_app(db.url()).await;
-        let issued = app.try_login("team.caw", &app.password("team.caw")).await.unwrap();
+        let issued = app
+            .try_login("team.caw", &app.password("team.caw"))
+            .await
+            .unwrap();
         assert_eq!(issued.token_type, "Bearer");
         assert_eq!(issued.expires_in, 600);
         let claims = verify_with_jwks(&jwks(&app).await, &issued.access_token);
@@ -44,7 +56,12 @@ async fn password_grant_issues_a_verifiable_token() {
         assert_eq!(claims.knd, "user");
         assert!(!claims.jti.is_empty());
 
-        let me = app.client(Some(issued.access_token)).who_am_i(pb::WhoAmIRequest {}).await.unwrap().into_inner();
+        let me = app
+            .client(Some(issued.access_token))
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .unwrap()
+            .into_inner();
         let actor = me.actor.unwrap();
         assert_eq!(actor.subject, claims.sub);
         assert_eq!(actor.partner_type, "caw");
@@ -58,20 +75,38 @@ async fn password_grant_issues_a_verifiable_token() {
 async fn bad_credentials_all_look_the_same() {
     for db in databases().await {
         let app = spawn_app(db.url()).await;
-        let wrong = assert_code(app.try_login("team.caw", "not the password").await, Code::Unauthenticated);
-        let unknown = assert_code(app.try_login("nobody.here", "whatever").await, Code::Unauthenticated);
+        let wrong = assert_code(
+            app.try_login("team.caw", "not the password").await,
+            Code::Unauthenticated,
+        );
+        let unknown = assert_code(
+            app.try_login("nobody.here", "whatever").await,
+            Code::Unauthenticated,
+        );
         assert_eq!(wrong.message(), unknown.message());
 
         // A disabled user cannot log in, even with the right password.
         let coordinator = app.as_user("coordinator").await;
-        let users = coordinator.clone().list_users(pb::ListUsersRequest::default()).await.unwrap().into_inner().users;
+        let users = coordinator
+            .clone()
+            .list_users(pb::ListUsersRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .users;
         let vk = users.iter().find(|u| u.username == "team.vk").unwrap();
         coordinator
             .clone()
-            .disable_user(pb::DisableUserRequest { user_id: vk.id.clone(), reason: "left".into() })
+            .disable_user(pb::DisableUserRequest {
+                user_id: vk.id.clone(),
+                reason: "left".into(),
+            })
             .await
             .unwrap();
-        let disabled = assert_code(app.try_login("team.vk", &app.password("team.vk")).await, Code::Unauthenticated);
+        let disabled = assert_code(
+            app.try_login("team.vk", &app.password("team.vk")).await,
+            Code::Unauthenticated,
+        );
         assert_eq!(disabled.message(), wrong.message());
     }
 }
@@ -79,21 +114,36 @@ async fn bad_credentials_all_look_the_same() {
 #[tokio::test]
 async fn failed_attempts_are_rate_limited_per_account_and_per_peer() {
     for db in databases().await {
-        let config = IdentityConfig { max_failures_per_account: 3, max_failures_per_peer: 6, ..test_config() };
+        let config = IdentityConfig {
+            max_failures_per_account: 3,
+            max_failures_per_peer: 6,
+            ..test_config()
+        };
         let app = spawn_with(db.url(), config, Clock::System).await;
         for _ in 0..3 {
-            assert_code(app.try_login("team.ggz", "guess").await, Code::Unauthenticated);
+            assert_code(
+                app.try_login("team.ggz", "guess").await,
+                Code::Unauthenticated,
+            );
         }
         // Locked: even the right password is not checked now.
-        let status = assert_code(app.try_login("team.ggz", &app.password("team.ggz")).await, Code::ResourceExhausted);
+        let status = assert_code(
+            app.try_login("team.ggz", &app.password("team.ggz")).await,
+            Code::ResourceExhausted,
+        );
         assert!(status.message().contains("retry"), "{}", status.message());
         // Other accounts still work from this peer...
-        app.try_login("team.ocj", &app.password("team.ocj")).await.unwrap();
+        app.try_login("team.ocj", &app.password("team.ocj"))
+            .await
+            .unwrap();
         // ...until the peer itself has failed too often.
         for name in ["a.b.c", "d.e.f", "g.h.i"] {
             assert_code(app.try_login(name, "guess").await, Code::Unauthenticated);
         }
-        assert_code(app.try_login("team.ocj", &app.password("team.ocj")).await, Code::ResourceExhausted);
+        assert_code(
+            app.try_login("team.ocj", &app.password("team.ocj")).await,
+            Code::ResourceExhausted,
+        );
     }
 }
 
@@ -108,12 +158,25 @@ async fn lifetimes_are_bounded_and_requests_validated() {
             })),
             ttl_seconds: ttl,
         };
-        let max = app.client(None).issue_token(grant(900)).await.unwrap().into_inner();
+        let max = app
+            .client(None)
+            .issue_token(grant(900))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(max.expires_in, 900);
-        let status = assert_code(app.client(None).issue_token(grant(901)).await, Code::InvalidArgument);
+        let status = assert_code(
+            app.client(None).issue_token(grant(901)).await,
+            Code::InvalidArgument,
+        );
         assert_eq!(bad_field(&status), "ttl_seconds");
         let status = assert_code(
-            app.client(None).issue_token(pb::IssueTokenRequest { grant: None, ttl_seconds: 0 }).await,
+            app.client(None)
+                .issue_token(pb::IssueTokenRequest {
+                    grant: None,
+                    ttl_seconds: 0,
+                })
+                .await,
             Code::InvalidArgument,
         );
         assert_eq!(bad_field(&status), "grant");
@@ -126,31 +189,59 @@ async fn rotation_keeps_old_tokens_valid_until_they_expire() {
         let clock = Clock::manual(Clock::System.now());
         let app = spawn_with(db.url(), test_config(), clock.clone()).await;
         let old_token = app.token("team.politie").await;
-        let old_kid = jsonwebtoken::decode_header(&old_token).unwrap().kid.unwrap();
+        let old_kid = jsonwebtoken::decode_header(&old_token)
+            .unwrap()
+            .kid
+            .unwrap();
 
         // Only coordinators rotate.
         assert_code(
-            app.as_user("team.politie").await.rotate_signing_key(pb::RotateSigningKeyRequest {}).await,
+            app.as_user("team.politie")
+                .await
+                .rotate_signing_key(pb::RotateSigningKeyRequest {})
+                .await,
             Code::PermissionDenied,
         );
-        let rotated =
-            app.as_user("coordinator").await.rotate_signing_key(pb::RotateSigningKeyRequest {}).await.unwrap().into_inner();
+        let rotated = app
+            .as_user("coordinator")
+            .await
+            .rotate_signing_key(pb::RotateSigningKeyRequest {})
+            .await
+            .unwrap()
+            .into_inner();
         assert_ne!(rotated.kid, old_kid);
         assert!(rotated.published_kids.contains(&old_kid));
 
         let new_token = app.token("team.politie").await;
-        assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid.unwrap(), rotated.kid);
+        assert_eq!(
+            jsonwebtoken::decode_header(&new_token)
+                .unwrap()
+                .kid
+                .unwrap(),
+            rotated.kid
+        );
         let set = jwks(&app).await;
         verify_with_jwks(&set, &old_token);
         verify_with_jwks(&set, &new_token);
         // The server (which caches keys) accepts both.
-        app.client(Some(old_token.clone())).who_am_i(pb::WhoAmIRequest {}).await.unwrap();
-        app.client(Some(new_token)).who_am_i(pb::WhoAmIRequest {}).await.unwrap();
+        app.client(Some(old_token.clone()))
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .unwrap();
+        app.client(Some(new_token))
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .unwrap();
 
         // After the longest token lifetime (plus leeway) the old key is unpublished.
         clock.advance(900 + 30 + 61);
         let set: serde_json::Value = serde_json::from_str(&jwks(&app).await).unwrap();
-        let kids: Vec<&str> = set["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        let kids: Vec<&str> = set["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
         assert_eq!(kids, vec![rotated.kid.as_str()], "{}", db.label());
     }
 }
@@ -167,8 +258,17 @@ async fn jwks_is_an_rfc_7517_set_of_ed25519_keys() {
         assert_eq!(key["crv"], "Ed25519");
         assert_eq!(key["alg"], "EdDSA");
         assert_eq!(key["use"], "sig");
-        assert_eq!(URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap().len(), 32);
-        assert!(key.get("d").is_none(), "private part must never be published");
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(key["x"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
+        assert!(
+            key.get("d").is_none(),
+            "private part must never be published"
+        );
     }
 }
 
@@ -200,28 +300,51 @@ async fn service_accounts_authenticate_by_secret_or_certificate() {
             })),
             ttl_seconds: 0,
         };
-        let token = app.client(None).issue_token(secret_grant(&created.client_secret)).await.unwrap().into_inner();
+        let token = app
+            .client(None)
+            .issue_token(secret_grant(&created.client_secret))
+            .await
+            .unwrap()
+            .into_inner();
         let claims = verify_with_jwks(&jwks(&app).await, &token.access_token);
         assert_eq!(claims.knd, "service_account");
         assert_eq!(claims.org, politie);
         assert_eq!(claims.ptype, "politie");
-        assert_code(app.client(None).issue_token(secret_grant("wrong")).await, Code::Unauthenticated);
+        assert_code(
+            app.client(None).issue_token(secret_grant("wrong")).await,
+            Code::Unauthenticated,
+        );
 
         let cert_grant = pb::IssueTokenRequest {
-            grant: Some(Grant::ClientCertificate(pb::ClientCertificateGrant { client_id: account.client_id.clone() })),
+            grant: Some(Grant::ClientCertificate(pb::ClientCertificateGrant {
+                client_id: account.client_id.clone(),
+            })),
             ttl_seconds: 0,
         };
         // The right certificate.
         let channel = app.server.channel(app.pki.client_tls_as("pz-leuven-rms"));
         let mut client = pb::identity_service_client::IdentityServiceClient::new(channel);
-        let token = client.issue_token(cert_grant.clone()).await.unwrap().into_inner();
-        assert_eq!(verify_with_jwks(&jwks(&app).await, &token.access_token).sub, account.id);
+        let token = client
+            .issue_token(cert_grant.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            verify_with_jwks(&jwks(&app).await, &token.access_token).sub,
+            account.id
+        );
         // A valid certificate of somebody else.
         let channel = app.server.channel(app.pki.client_tls_as("caw-client-file"));
         let mut other = pb::identity_service_client::IdentityServiceClient::new(channel);
-        assert_code(other.issue_token(cert_grant.clone()).await, Code::Unauthenticated);
+        assert_code(
+            other.issue_token(cert_grant.clone()).await,
+            Code::Unauthenticated,
+        );
         // No certificate at all.
-        assert_code(app.client(None).issue_token(cert_grant).await, Code::Unauthenticated);
+        assert_code(
+            app.client(None).issue_token(cert_grant).await,
+            Code::Unauthenticated,
+        );
 
         // A partner system cannot be a coordinator or privacy officer.
         let status = assert_code(

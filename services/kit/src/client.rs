@@ -34,7 +34,9 @@ pub struct CallContext {
 impl CallContext {
     /// Uses a fixed token (or none).
     pub fn with_token(token: Option<String>) -> Self {
-        Self { token: Arc::new(move || token.clone()) }
+        Self {
+            token: Arc::new(move || token.clone()),
+        }
     }
 
     /// Asks `token` for the token on every call (e.g. a refreshing service token).

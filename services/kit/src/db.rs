@@ -8,12 +8,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::{
-    Executor,
-    AnyPool,
-    any::AnyPoolOptions,
-    migrate::Migrator,
-};
+use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
 
 /// Which database engine a [`Database`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +59,10 @@ impl Database {
             Backend::Sqlite => migrations.sqlite,
             Backend::Postgres => migrations.postgres,
         };
-        migrator.run(&pool).await.with_context(|| format!("migrating schema {schema}"))?;
+        migrator
+            .run(&pool)
+            .await
+            .with_context(|| format!("migrating schema {schema}"))?;
         Ok(Self { pool, backend })
     }
 
@@ -123,8 +121,11 @@ async fn connect_postgres(url: &str, schema: &str) -> anyhow::Result<AnyPool> {
             .context("connecting to PostgreSQL")?;
         let mut conn = admin.acquire().await?;
         conn.execute("SELECT pg_advisory_lock(7349120551)").await?;
-        let created = conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str()).await;
-        conn.execute("SELECT pg_advisory_unlock(7349120551)").await?;
+        let created = conn
+            .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+            .await;
+        conn.execute("SELECT pg_advisory_unlock(7349120551)")
+            .await?;
         created.with_context(|| format!("creating schema {schema}"))?;
         drop(conn);
         admin.close().await;

@@ -46,18 +46,26 @@ impl DevCa {
         let key = KeyPair::generate().context("generating CA key")?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, name);
-        params.distinguished_name.push(DnType::OrganizationName, "Schakel development");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Schakel development");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let cert = params.self_signed(&key).context("self-signing CA")?;
-        Ok(Self { cert_pem: cert.pem(), issuer: Issuer::new(params, key) })
+        Ok(Self {
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        })
     }
 
     /// Loads a CA from its certificate and key (PEM).
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> anyhow::Result<Self> {
         let key = KeyPair::from_pem(key_pem).context("parsing CA key")?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key).context("parsing CA certificate")?;
-        Ok(Self { issuer, cert_pem: cert_pem.to_owned() })
+        Ok(Self {
+            issuer,
+            cert_pem: cert_pem.to_owned(),
+        })
     }
 
     /// The CA certificate (PEM).
@@ -73,15 +81,23 @@ impl DevCa {
     /// A certificate usable both as server (for `hosts`) and as mTLS client.
     pub fn issue_server(&self, common_name: &str, hosts: &[&str]) -> anyhow::Result<IssuedCert> {
         let names: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
-        self.issue(common_name, names, &[
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ])
+        self.issue(
+            common_name,
+            names,
+            &[
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
     }
 
     /// A client certificate whose subject common name is `common_name`.
     pub fn issue_client(&self, common_name: &str) -> anyhow::Result<IssuedCert> {
-        self.issue(common_name, Vec::new(), &[ExtendedKeyUsagePurpose::ClientAuth])
+        self.issue(
+            common_name,
+            Vec::new(),
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+        )
     }
 
     fn issue(
@@ -92,11 +108,18 @@ impl DevCa {
     ) -> anyhow::Result<IssuedCert> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(names)?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.extended_key_usages = usages.to_vec();
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let cert = params.signed_by(&key, &self.issuer).context("signing certificate")?;
-        Ok(IssuedCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .context("signing certificate")?;
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 }
 
@@ -113,7 +136,10 @@ pub fn ensure_dev_pki(dir: &Path) -> anyhow::Result<DevPki> {
     };
     let ca_key = dir.join("ca.key");
     let ca = if pki.ca.exists() && ca_key.exists() {
-        DevCa::from_pem(&std::fs::read_to_string(&pki.ca)?, &std::fs::read_to_string(&ca_key)?)?
+        DevCa::from_pem(
+            &std::fs::read_to_string(&pki.ca)?,
+            &std::fs::read_to_string(&ca_key)?,
+        )?
     } else {
         let ca = DevCa::generate("Schakel development CA")?;
         write_private(&ca_key, &ca.key_pem())?;
@@ -147,7 +173,9 @@ pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -169,11 +197,17 @@ mod tests {
         let server = std::fs::read_to_string(&first.server_cert).expect("server");
         let again = ensure_dev_pki(dir.path()).expect("reuses");
         assert_eq!(ca, std::fs::read_to_string(&again.ca).expect("ca"));
-        assert_eq!(server, std::fs::read_to_string(&again.server_cert).expect("server"));
+        assert_eq!(
+            server,
+            std::fs::read_to_string(&again.server_cert).expect("server")
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("ca.key")).expect("meta").permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("ca.key"))
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -76,8 +76,14 @@ pub fn normalise_transport_status(headers: &mut http::HeaderMap) {
         "Error%20decompressing",
         "Error decompressing",
     ];
-    let status = headers.get("grpc-status").and_then(|s| s.to_str().ok()).unwrap_or("");
-    let message = headers.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("");
+    let status = headers
+        .get("grpc-status")
+        .and_then(|s| s.to_str().ok())
+        .unwrap_or("");
+    let message = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .unwrap_or("");
     let matches = |list: &[&str]| list.iter().any(|m| message.contains(m));
     let code = match status {
         "11" if matches(TOO_LARGE) => Code::ResourceExhausted,
@@ -101,15 +107,27 @@ mod tests {
 
     #[test]
     fn request_decoding_failures_get_precise_codes() {
-        let h = headers("11", "Error,%20decoded%20message%20length%20too%20large:%20found%20x");
+        let h = headers(
+            "11",
+            "Error,%20decoded%20message%20length%20too%20large:%20found%20x",
+        );
         assert_eq!(h["grpc-status"], "8");
-        let h = headers("13", "failed%20to%20decode%20Protobuf%20message:%20invalid%20wire%20type");
+        let h = headers(
+            "13",
+            "failed%20to%20decode%20Protobuf%20message:%20invalid%20wire%20type",
+        );
         assert_eq!(h["grpc-status"], "3");
         let h = headers("13", "Unexpected%20EOF%20decoding%20stream.");
         assert_eq!(h["grpc-status"], "3");
         // Our own internal errors and other statuses stay as they are.
-        assert_eq!(headers("13", "internal%20error%20(incident%20x)")["grpc-status"], "13");
-        assert_eq!(headers("11", "page%20out%20of%20range")["grpc-status"], "11");
+        assert_eq!(
+            headers("13", "internal%20error%20(incident%20x)")["grpc-status"],
+            "13"
+        );
+        assert_eq!(
+            headers("11", "page%20out%20of%20range")["grpc-status"],
+            "11"
+        );
     }
 
     #[test]
@@ -131,6 +149,13 @@ mod tests {
     #[test]
     fn reasons_are_carried() {
         let status = permission_denied("ROLE_REQUIRED", "coordinators only");
-        assert_eq!(status.get_error_details().error_info().expect("info").reason, "ROLE_REQUIRED");
+        assert_eq!(
+            status
+                .get_error_details()
+                .error_info()
+                .expect("info")
+                .reason,
+            "ROLE_REQUIRED"
+        );
     }
 }

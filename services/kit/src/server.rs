@@ -47,7 +47,14 @@ impl App {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let local_addr = listener.local_addr()?;
-        Ok(Self { listener, local_addr, config, routes, service_names, verifier })
+        Ok(Self {
+            listener,
+            local_addr,
+            config,
+            routes,
+            service_names,
+            verifier,
+        })
     }
 
     /// The bound port.
@@ -63,13 +70,24 @@ impl App {
     /// Serves until `shutdown` resolves, then drains in-flight calls for at
     /// most `shutdown_grace`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let App { listener, local_addr, config, routes, service_names, verifier } = self;
+        let App {
+            listener,
+            local_addr,
+            config,
+            routes,
+            service_names,
+            verifier,
+        } = self;
         let tls = crate::tls::server_config(&config.tls)?;
         let (reporter, health_service) = tonic_health::server::health_reporter();
         for name in &service_names {
-            reporter.set_service_status(name, ServingStatus::Serving).await;
+            reporter
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
         }
-        reporter.set_service_status("", ServingStatus::Serving).await;
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(schakel_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -84,9 +102,13 @@ impl App {
                 shutdown.await;
                 tracing::info!("shutting down: health NOT_SERVING, draining calls");
                 for name in &names {
-                    reporter.set_service_status(name, ServingStatus::NotServing).await;
+                    reporter
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
                 }
-                reporter.set_service_status("", ServingStatus::NotServing).await;
+                reporter
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
                 let _ = drain_tx.send(());
             }
         };

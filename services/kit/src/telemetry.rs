@@ -49,10 +49,16 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("schakel")));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     // A second init in one process (tests) keeps the first subscriber.
-    let _ = if json { registry.with(fmt.json()).try_init() } else { registry.with(fmt).try_init() };
+    let _ = if json {
+        registry.with(fmt.json()).try_init()
+    } else {
+        registry.with(fmt).try_init()
+    };
     if let Some(p) = &provider {
         global::set_tracer_provider(p.clone());
     }
@@ -60,7 +66,9 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
 }
 
 fn otlp_provider(service_name: &str) -> anyhow::Result<SdkTracerProvider> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()?;
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(format!("schakel-{service_name}"))
         .build();
@@ -139,7 +147,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
         let path = request.uri().path();
-        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or((path, ""));
         let span = tracing::info_span!(
             "grpc",
             otel.name = %path.trim_start_matches('/'),

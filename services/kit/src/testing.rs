@@ -34,21 +34,34 @@ impl TestDatabase {
     pub fn sqlite() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
-        Ok(Self { url, label: "sqlite", _dir: Some(dir), postgres: None })
+        Ok(Self {
+            url,
+            label: "sqlite",
+            _dir: Some(dir),
+            postgres: None,
+        })
     }
 
     /// A fresh PostgreSQL database on the server at `SCHAKEL_TEST_DATABASE_URL`,
     /// or `None` when it is not set.
     pub async fn postgres() -> anyhow::Result<Option<Self>> {
-        let Ok(admin_url) = std::env::var(TEST_DATABASE_URL) else { return Ok(None) };
+        let Ok(admin_url) = std::env::var(TEST_DATABASE_URL) else {
+            return Ok(None);
+        };
         let name = format!("schakel_t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&admin_url)
             .await
             .with_context(|| format!("connecting to {TEST_DATABASE_URL}"))?;
-        conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await?;
         conn.close().await?;
         let url = with_database(&admin_url, &name);
-        Ok(Some(Self { url, label: "postgres", _dir: None, postgres: Some((admin_url, name)) }))
+        Ok(Some(Self {
+            url,
+            label: "postgres",
+            _dir: None,
+            postgres: Some((admin_url, name)),
+        }))
     }
 }
 
@@ -56,7 +69,10 @@ impl TestDatabase {
 /// configured.
 pub async fn databases() -> Vec<TestDatabase> {
     let mut all = vec![TestDatabase::sqlite().expect("temporary SQLite database")];
-    if let Some(pg) = TestDatabase::postgres().await.expect("PostgreSQL test database") {
+    if let Some(pg) = TestDatabase::postgres()
+        .await
+        .expect("PostgreSQL test database")
+    {
         all.push(pg);
     }
     all
@@ -80,10 +96,15 @@ fn with_database(url: &str, name: &str) -> String {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some((admin_url, name)) = self.postgres.take() else { return };
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
         // Drop runs inside the test's runtime; use a thread with its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
                 conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
@@ -95,21 +116,6 @@ impl Drop for TestDatabase {
         if !matches!(dropped, Ok(Some(_))) {
             eprintln!("note: could not drop a test database");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn replaces_the_database_name() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(with_database("postgres://h/test?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
-        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
     }
 }
 
@@ -190,7 +196,11 @@ impl RunningServer {
         let task = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        Self { addr, stop: Some(stop), task: Some(task) }
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -220,5 +230,23 @@ impl Drop for RunningServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://h/test?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
     }
 }

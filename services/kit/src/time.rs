@@ -10,18 +10,13 @@ use std::sync::{
 pub type UnixSeconds = i64;
 
 /// A source of the current time.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub enum Clock {
     /// The system clock.
+    #[default]
     System,
     /// A clock that only moves when told to (tests).
     Manual(Arc<AtomicI64>),
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::System
-    }
 }
 
 impl std::fmt::Debug for Clock {

@@ -51,7 +51,10 @@ pub fn client_config(ca: &Path, client: Option<(&Path, &Path)>) -> anyhow::Resul
 /// Client TLS for a service calling its peers: trust the deployment CA and
 /// present this service's own certificate.
 pub fn peer_client_config(files: &TlsFiles) -> anyhow::Result<ClientTlsConfig> {
-    let ca = files.ca.as_deref().context("tls.ca is required to call other services")?;
+    let ca = files
+        .ca
+        .as_deref()
+        .context("tls.ca is required to call other services")?;
     let client = files.cert.as_deref().zip(files.key.as_deref());
     client_config(ca, client)
 }
@@ -63,6 +66,12 @@ pub fn peer_common_name<T>(request: &tonic::Request<T>) -> Option<String> {
     let certs = request.peer_certs()?;
     let leaf = certs.first()?;
     let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_owned();
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_owned();
     Some(cn)
 }

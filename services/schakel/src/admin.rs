@@ -134,7 +134,12 @@ pub enum KeyCommand {
 }
 
 fn roles(roles: &[i32]) -> String {
-    roles.iter().filter_map(|r| Role::from_proto(*r)).map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .filter_map(|r| Role::from_proto(*r))
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn seconds(ts: Option<&prost_types::Timestamp>) -> i64 {
@@ -142,12 +147,23 @@ fn seconds(ts: Option<&prost_types::Timestamp>) -> i64 {
 }
 
 fn print_org(o: &pb::Organisation) {
-    println!("{}\t{}\t{}\t{}\t{}", o.id, o.partner_type, o.region, o.kbo_number, o.name);
+    println!(
+        "{}\t{}\t{}\t{}\t{}",
+        o.id, o.partner_type, o.region, o.kbo_number, o.name
+    );
 }
 
 fn print_user(u: &pb::User) {
     let state = if u.disabled { "disabled" } else { "active" };
-    println!("{}\t{}\t{}\t{}\t{}\t{}", u.id, u.username, u.organisation_id, roles(&u.roles), state, u.display_name);
+    println!(
+        "{}\t{}\t{}\t{}\t{}\t{}",
+        u.id,
+        u.username,
+        u.organisation_id,
+        roles(&u.roles),
+        state,
+        u.display_name
+    );
 }
 
 pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Result<()> {
@@ -171,13 +187,30 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
             println!("expires_at: {}", seconds(me.expires_at.as_ref()));
         }
         AdminCommand::Jwks => {
-            println!("{}", identity.get_jwks(pb::GetJwksRequest {}).await?.into_inner().jwks_json);
+            println!(
+                "{}",
+                identity
+                    .get_jwks(pb::GetJwksRequest {})
+                    .await?
+                    .into_inner()
+                    .jwks_json
+            );
         }
-        AdminCommand::Org(OrgCommand::List { partner_type, region }) => {
+        AdminCommand::Org(OrgCommand::List {
+            partner_type,
+            region,
+        }) => {
             let mut page_token = String::new();
             loop {
-                let page = Some(pb::PageRequest { page_size: 500, page_token });
-                let req = pb::ListOrganisationsRequest { page, partner_type: partner_type.clone(), region: region.clone() };
+                let page = Some(pb::PageRequest {
+                    page_size: 500,
+                    page_token,
+                });
+                let req = pb::ListOrganisationsRequest {
+                    page,
+                    partner_type: partner_type.clone(),
+                    region: region.clone(),
+                };
                 let res = identity.list_organisations(req).await?.into_inner();
                 res.organisations.iter().for_each(print_org);
                 if res.next_page_token.is_empty() {
@@ -186,26 +219,63 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
                 page_token = res.next_page_token;
             }
         }
-        AdminCommand::Org(OrgCommand::Create { name, partner_type, region, kbo }) => {
-            let req = pb::CreateOrganisationRequest { name, partner_type, region, kbo_number: kbo };
-            let org = identity.create_organisation(req).await?.into_inner().organisation.unwrap_or_default();
+        AdminCommand::Org(OrgCommand::Create {
+            name,
+            partner_type,
+            region,
+            kbo,
+        }) => {
+            let req = pb::CreateOrganisationRequest {
+                name,
+                partner_type,
+                region,
+                kbo_number: kbo,
+            };
+            let org = identity
+                .create_organisation(req)
+                .await?
+                .into_inner()
+                .organisation
+                .unwrap_or_default();
             print_org(&org);
         }
         AdminCommand::PartnerType(PartnerTypeCommand::List) => {
-            for t in identity.list_partner_types(pb::ListPartnerTypesRequest {}).await?.into_inner().partner_types {
-                println!("{}\t{}\t{}", t.code, if t.builtin { "kernpartner" } else { "network" }, t.description);
+            for t in identity
+                .list_partner_types(pb::ListPartnerTypesRequest {})
+                .await?
+                .into_inner()
+                .partner_types
+            {
+                println!(
+                    "{}\t{}\t{}",
+                    t.code,
+                    if t.builtin { "kernpartner" } else { "network" },
+                    t.description
+                );
             }
         }
         AdminCommand::PartnerType(PartnerTypeCommand::Create { code, description }) => {
-            let t = identity.create_partner_type(pb::CreatePartnerTypeRequest { code, description }).await?.into_inner();
+            let t = identity
+                .create_partner_type(pb::CreatePartnerTypeRequest { code, description })
+                .await?
+                .into_inner();
             let t = t.partner_type.unwrap_or_default();
             println!("{}\t{}", t.code, t.description);
         }
         AdminCommand::User(UserCommand::List { organisation }) => {
             let mut page_token = String::new();
             loop {
-                let page = Some(pb::PageRequest { page_size: 500, page_token });
-                let res = identity.list_users(pb::ListUsersRequest { page, organisation_id: organisation.clone() }).await?.into_inner();
+                let page = Some(pb::PageRequest {
+                    page_size: 500,
+                    page_token,
+                });
+                let res = identity
+                    .list_users(pb::ListUsersRequest {
+                        page,
+                        organisation_id: organisation.clone(),
+                    })
+                    .await?
+                    .into_inner();
                 res.users.iter().for_each(print_user);
                 if res.next_page_token.is_empty() {
                     break;
@@ -213,7 +283,13 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
                 page_token = res.next_page_token;
             }
         }
-        AdminCommand::User(UserCommand::Create { username, display_name, organisation, roles, password_stdin }) => {
+        AdminCommand::User(UserCommand::Create {
+            username,
+            display_name,
+            organisation,
+            roles,
+            password_stdin,
+        }) => {
             let mut password = String::new();
             if password_stdin {
                 std::io::stdin().read_to_string(&mut password)?;
@@ -229,14 +305,29 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
             let res = identity.create_user(req).await?.into_inner();
             print_user(&res.user.unwrap_or_default());
             if !res.generated_password.is_empty() {
-                println!("generated password (shown once): {}", res.generated_password);
+                println!(
+                    "generated password (shown once): {}",
+                    res.generated_password
+                );
             }
         }
         AdminCommand::User(UserCommand::Disable { id, reason }) => {
-            let res = identity.disable_user(pb::DisableUserRequest { user_id: id, reason }).await?.into_inner();
+            let res = identity
+                .disable_user(pb::DisableUserRequest {
+                    user_id: id,
+                    reason,
+                })
+                .await?
+                .into_inner();
             print_user(&res.user.unwrap_or_default());
         }
-        AdminCommand::ServiceAccount(ServiceAccountCommand::Create { name, organisation, roles, certificate_subject, generate_secret }) => {
+        AdminCommand::ServiceAccount(ServiceAccountCommand::Create {
+            name,
+            organisation,
+            roles,
+            certificate_subject,
+            generate_secret,
+        }) => {
             let req = pb::CreateServiceAccountRequest {
                 name,
                 organisation_id: organisation,
@@ -258,7 +349,10 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
             }
         }
         AdminCommand::Key(KeyCommand::Rotate) => {
-            let res = identity.rotate_signing_key(pb::RotateSigningKeyRequest {}).await?.into_inner();
+            let res = identity
+                .rotate_signing_key(pb::RotateSigningKeyRequest {})
+                .await?
+                .into_inner();
             println!("kid: {}", res.kid);
             println!("published: {}", res.published_kids.join(","));
         }

@@ -13,16 +13,36 @@ use tonic::{service::interceptor::InterceptedService, transport::Channel};
 #[derive(clap::Args, Clone)]
 pub struct Connection {
     /// Server URL.
-    #[arg(long, global = true, env = "SCHAKEL_URL", default_value = "https://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "SCHAKEL_URL",
+        default_value = "https://127.0.0.1:50051"
+    )]
     url: String,
     /// CA certificate (PEM) that signed the server's certificate.
-    #[arg(long, global = true, env = "SCHAKEL_CA_CERT", default_value = "./schakel-data/tls/ca.pem")]
+    #[arg(
+        long,
+        global = true,
+        env = "SCHAKEL_CA_CERT",
+        default_value = "./schakel-data/tls/ca.pem"
+    )]
     ca_cert: PathBuf,
     /// Client certificate (PEM) for mTLS.
-    #[arg(long, global = true, env = "SCHAKEL_CLIENT_CERT", requires = "client_key")]
+    #[arg(
+        long,
+        global = true,
+        env = "SCHAKEL_CLIENT_CERT",
+        requires = "client_key"
+    )]
     client_cert: Option<PathBuf>,
     /// Key of the client certificate.
-    #[arg(long, global = true, env = "SCHAKEL_CLIENT_KEY", requires = "client_cert")]
+    #[arg(
+        long,
+        global = true,
+        env = "SCHAKEL_CLIENT_KEY",
+        requires = "client_cert"
+    )]
     client_key: Option<PathBuf>,
     /// Access token; when absent, one is obtained with the credentials below.
     #[arg(long, global = true, env = "SCHAKEL_TOKEN", hide_env_values = true)]
@@ -37,7 +57,12 @@ pub struct Connection {
     #[arg(long, global = true, env = "SCHAKEL_CLIENT_ID")]
     client_id: Option<String>,
     /// Service-account client secret.
-    #[arg(long, global = true, env = "SCHAKEL_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "SCHAKEL_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     client_secret: Option<String>,
 }
 
@@ -48,24 +73,37 @@ impl Connection {
     /// A TLS channel to the server.
     pub fn channel(&self) -> anyhow::Result<Channel> {
         let client = self.client_cert.as_deref().zip(self.client_key.as_deref());
-        let tls = schakel_kit::tls::client_config(&self.ca_cert, client)
-            .with_context(|| format!("CA certificate {} (set --ca-cert or SCHAKEL_CA_CERT)", self.ca_cert.display()))?;
+        let tls = schakel_kit::tls::client_config(&self.ca_cert, client).with_context(|| {
+            format!(
+                "CA certificate {} (set --ca-cert or SCHAKEL_CA_CERT)",
+                self.ca_cert.display()
+            )
+        })?;
         schakel_kit::client::channel(&self.url, tls)
     }
 
     /// The grant the credentials describe, if any.
     pub fn grant(&self) -> Option<Grant> {
-        match (&self.username, &self.password, &self.client_id, &self.client_secret) {
+        match (
+            &self.username,
+            &self.password,
+            &self.client_id,
+            &self.client_secret,
+        ) {
             (Some(username), Some(password), _, _) => Some(Grant::Password(pb::PasswordGrant {
                 username: username.clone(),
                 password: password.clone(),
             })),
-            (_, _, Some(client_id), Some(secret)) => Some(Grant::ClientCredentials(pb::ClientCredentialsGrant {
-                client_id: client_id.clone(),
-                client_secret: secret.clone(),
-            })),
+            (_, _, Some(client_id), Some(secret)) => {
+                Some(Grant::ClientCredentials(pb::ClientCredentialsGrant {
+                    client_id: client_id.clone(),
+                    client_secret: secret.clone(),
+                }))
+            }
             (_, _, Some(client_id), None) if self.client_cert.is_some() => {
-                Some(Grant::ClientCertificate(pb::ClientCertificateGrant { client_id: client_id.clone() }))
+                Some(Grant::ClientCertificate(pb::ClientCertificateGrant {
+                    client_id: client_id.clone(),
+                }))
             }
             _ => None,
         }
@@ -78,7 +116,10 @@ impl Connection {
         )?;
         let mut client = IdentityServiceClient::new(channel);
         let response = client
-            .issue_token(pb::IssueTokenRequest { grant: Some(grant), ttl_seconds: 0 })
+            .issue_token(pb::IssueTokenRequest {
+                grant: Some(grant),
+                ttl_seconds: 0,
+            })
             .await
             .map_err(anyhow::Error::new)?;
         Ok(response.into_inner())
@@ -99,6 +140,9 @@ impl Connection {
     pub async fn identity(&self) -> anyhow::Result<Identity> {
         let channel = self.channel()?;
         let token = self.token(channel.clone()).await?;
-        Ok(IdentityServiceClient::with_interceptor(channel, CallContext::with_token(token)))
+        Ok(IdentityServiceClient::with_interceptor(
+            channel,
+            CallContext::with_token(token),
+        ))
     }
 }

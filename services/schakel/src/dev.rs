@@ -57,20 +57,40 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     let limits = server.limits.clone();
     let routes = Routes::new(identity.into_server(&limits));
-    let app = App::build(server, routes, vec![schakel_identity::SERVICE_NAME.into()], verifier).await?;
+    let app = App::build(
+        server,
+        routes,
+        vec![schakel_identity::SERVICE_NAME.into()],
+        verifier,
+    )
+    .await?;
 
     let url = format!("https://{}", app.local_addr());
-    let coordinator = accounts.iter().find(|a| a.roles.iter().any(|r| r == "coordinator"));
+    let coordinator = accounts
+        .iter()
+        .find(|a| a.roles.iter().any(|r| r == "coordinator"));
     // The first line is machine-readable: tests and scripts wait for it.
     println!("schakel dev listening on {url}");
     println!("  data:      {}", data.display());
     println!("  CA:        {}", pki.ca.display());
-    println!("  accounts:  {} ({} users)", accounts_file.display(), accounts.len());
+    println!(
+        "  accounts:  {} ({} users)",
+        accounts_file.display(),
+        accounts.len()
+    );
     println!();
     println!("Try it (in another terminal):");
-    println!("  export SCHAKEL_URL={url} SCHAKEL_CA_CERT={}", pki.ca.display());
+    println!(
+        "  export SCHAKEL_URL={url} SCHAKEL_CA_CERT={}",
+        pki.ca.display()
+    );
     if let Some(c) = coordinator {
-        println!("  export SCHAKEL_USERNAME={} SCHAKEL_PASSWORD=<password of {} in {}>", c.username, c.username, accounts_file.display());
+        println!(
+            "  export SCHAKEL_USERNAME={} SCHAKEL_PASSWORD=<password of {} in {}>",
+            c.username,
+            c.username,
+            accounts_file.display()
+        );
     }
     println!("  cargo run -- whoami");
     println!("  cargo run -- org list");
@@ -85,7 +105,8 @@ pub fn sqlite_url(data: &std::path::Path, service: &str) -> String {
 fn dev_master_key(path: &std::path::Path) -> anyhow::Result<MasterKey> {
     if path.exists() {
         let text = std::fs::read_to_string(path)?;
-        return MasterKey::from_base64(&text).with_context(|| format!("master key in {}", path.display()));
+        return MasterKey::from_base64(&text)
+            .with_context(|| format!("master key in {}", path.display()));
     }
     let key = MasterKey::generate();
     write_private(path, &key.to_base64())?;

@@ -2,6 +2,8 @@
 //! <service>`), all of them for development (`schakel dev`), and the admin
 //! commands that talk gRPC to a running server.
 #![forbid(unsafe_code)]
+// A command-line tool: standard output is its interface.
+#![allow(clippy::print_stdout)]
 
 mod admin;
 mod connect;
@@ -35,7 +37,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

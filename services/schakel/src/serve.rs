@@ -65,18 +65,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _telemetry = schakel_kit::telemetry::init(args.service.name())?;
     let config: ServeConfig = schakel_kit::config::load(args.config.as_deref())?;
     let database_url = config.database_url(args.service.name())?;
-    schakel_kit::tls::server_config(&config.server.tls).map_err(|e| ConfigError(format!("{e:#}")))?;
+    schakel_kit::tls::server_config(&config.server.tls)
+        .map_err(|e| ConfigError(format!("{e:#}")))?;
     match args.service {
         Service::Identity => {
-            config.identity.validate().map_err(|e| ConfigError(format!("{e:#}")))?;
-            let master = config.identity.load_master_key().map_err(|e| ConfigError(format!("{e:#}")))?;
-            let identity =
-                Identity::connect(&database_url, config.identity.clone(), config.auth.clone(), master, Clock::System)
-                    .await?;
-            let verifier = Arc::new(TokenVerifier::new(config.auth.clone(), identity.jwks_fetcher()));
+            config
+                .identity
+                .validate()
+                .map_err(|e| ConfigError(format!("{e:#}")))?;
+            let master = config
+                .identity
+                .load_master_key()
+                .map_err(|e| ConfigError(format!("{e:#}")))?;
+            let identity = Identity::connect(
+                &database_url,
+                config.identity.clone(),
+                config.auth.clone(),
+                master,
+                Clock::System,
+            )
+            .await?;
+            let verifier = Arc::new(TokenVerifier::new(
+                config.auth.clone(),
+                identity.jwks_fetcher(),
+            ));
             let routes = Routes::new(identity.into_server(&config.server.limits));
-            let app =
-                App::build(config.server, routes, vec![schakel_identity::SERVICE_NAME.into()], verifier).await?;
+            let app = App::build(
+                config.server,
+                routes,
+                vec![schakel_identity::SERVICE_NAME.into()],
+                verifier,
+            )
+            .await?;
             println!("schakel identity listening on https://{}", app.local_addr());
             app.run_until(shutdown_signal()).await
         }

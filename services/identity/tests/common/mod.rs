@@ -4,7 +4,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use schakel_identity::{Identity, IdentityConfig, MasterKey, dev::DevAccount, password::HashParams};
+use schakel_identity::{
+    Identity, IdentityConfig, MasterKey, dev::DevAccount, password::HashParams,
+};
 use schakel_kit::{
     auth::TokenVerifier,
     client::CallContext,
@@ -33,7 +35,11 @@ pub struct TestApp {
 /// Cheap argon2 parameters: the tests exercise the logic, not the cost.
 pub fn test_config() -> IdentityConfig {
     IdentityConfig {
-        password_hash: HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 },
+        password_hash: HashParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
         ..IdentityConfig::default()
     }
 }
@@ -43,20 +49,36 @@ pub async fn spawn_app(database_url: &str) -> TestApp {
 }
 
 pub async fn spawn_with(database_url: &str, config: IdentityConfig, clock: Clock) -> TestApp {
-    let auth = AuthConfig { jwks_refresh_interval: Duration::ZERO, ..AuthConfig::default() };
+    let auth = AuthConfig {
+        jwks_refresh_interval: Duration::ZERO,
+        ..AuthConfig::default()
+    };
     let master = MasterKey::generate();
-    let identity = Identity::connect(database_url, config.clone(), auth.clone(), master.clone(), clock.clone())
-        .await
-        .expect("identity service");
+    let identity = Identity::connect(
+        database_url,
+        config.clone(),
+        auth.clone(),
+        master.clone(),
+        clock.clone(),
+    )
+    .await
+    .expect("identity service");
     let dir = tempfile::tempdir().unwrap();
-    let accounts = schakel_identity::dev::seed(&identity, &dir.path().join("accounts.json")).await.expect("seed");
+    let accounts = schakel_identity::dev::seed(&identity, &dir.path().join("accounts.json"))
+        .await
+        .expect("seed");
     let pki = TestPki::new();
     let server_config = pki.server_config();
     let verifier = Arc::new(TokenVerifier::new(auth.clone(), identity.jwks_fetcher()));
     let routes = Routes::new(identity.clone().into_server(&server_config.limits));
-    let app = App::build(server_config, routes, vec![schakel_identity::SERVICE_NAME.into()], verifier)
-        .await
-        .expect("app");
+    let app = App::build(
+        server_config,
+        routes,
+        vec![schakel_identity::SERVICE_NAME.into()],
+        verifier,
+    )
+    .await
+    .expect("app");
     TestApp {
         server: RunningServer::start(app),
         pki,
@@ -80,22 +102,37 @@ impl TestApp {
     }
 
     pub fn password(&self, username: &str) -> String {
-        self.accounts.iter().find(|a| a.username == username).expect("seeded account").password.clone()
+        self.accounts
+            .iter()
+            .find(|a| a.username == username)
+            .expect("seeded account")
+            .password
+            .clone()
     }
 
-    pub async fn try_login(&self, username: &str, password: &str) -> Result<pb::IssueTokenResponse, tonic::Status> {
+    pub async fn try_login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<pb::IssueTokenResponse, tonic::Status> {
         let grant = pb::issue_token_request::Grant::Password(pb::PasswordGrant {
             username: username.into(),
             password: password.into(),
         });
         self.client(None)
-            .issue_token(pb::IssueTokenRequest { grant: Some(grant), ttl_seconds: 0 })
+            .issue_token(pb::IssueTokenRequest {
+                grant: Some(grant),
+                ttl_seconds: 0,
+            })
             .await
             .map(tonic::Response::into_inner)
     }
 
     pub async fn token(&self, username: &str) -> String {
-        self.try_login(username, &self.password(username)).await.expect("login").access_token
+        self.try_login(username, &self.password(username))
+            .await
+            .expect("login")
+            .access_token
     }
 
     /// A client authenticated as a seeded user.
@@ -121,7 +158,10 @@ impl TestApp {
 
 /// Asserts a call failed with `code`.
 #[track_caller]
-pub fn assert_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code) -> tonic::Status {
+pub fn assert_code<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: Code,
+) -> tonic::Status {
     match result {
         Ok(v) => panic!("expected {code:?}, got Ok({v:?})"),
         Err(status) => {
@@ -134,5 +174,11 @@ pub fn assert_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: C
 /// The field named by an INVALID_ARGUMENT's BadRequest details.
 pub fn bad_field(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
-    status.get_error_details().bad_request().expect("BadRequest details").field_violations[0].field.clone()
+    status
+        .get_error_details()
+        .bad_request()
+        .expect("BadRequest details")
+        .field_violations[0]
+        .field
+        .clone()
 }

@@ -117,10 +117,14 @@ impl PrincipalKind {
 impl FromStr for PrincipalKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [PrincipalKind::User, PrincipalKind::ServiceAccount, PrincipalKind::InternalService]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown principal kind {s:?}"))
+        [
+            PrincipalKind::User,
+            PrincipalKind::ServiceAccount,
+            PrincipalKind::InternalService,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| format!("unknown principal kind {s:?}"))
     }
 }
 

@@ -40,7 +40,10 @@ impl AuthLayer {
 impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, verifier: self.verifier.clone() }
+        AuthService {
+            inner,
+            verifier: self.verifier.clone(),
+        }
     }
 }
 
@@ -85,7 +88,11 @@ where
                     inner.call(request).await
                 }
                 Err(err) => {
-                    tracing::info!(reason = err.reason(), path = request.uri().path(), "call refused");
+                    tracing::info!(
+                        reason = err.reason(),
+                        path = request.uri().path(),
+                        "call refused"
+                    );
                     Ok(tonic::Status::from(err).into_http())
                 }
             }

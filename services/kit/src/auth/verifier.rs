@@ -97,7 +97,10 @@ impl TokenVerifier {
         Self {
             config,
             fetch,
-            cache: RwLock::new(KeyCache { keys: HashMap::new(), refreshed_at: None }),
+            cache: RwLock::new(KeyCache {
+                keys: HashMap::new(),
+                refreshed_at: None,
+            }),
             refreshing: Mutex::new(()),
         }
     }
@@ -159,10 +162,10 @@ impl TokenVerifier {
             if let Some(key) = cache.keys.get(kid) {
                 return Ok(key.clone());
             }
-            if let Some(at) = cache.refreshed_at {
-                if at.elapsed() < self.config.jwks_refresh_interval {
-                    return Err(AuthError::UnknownKey);
-                }
+            if let Some(at) = cache.refreshed_at
+                && at.elapsed() < self.config.jwks_refresh_interval
+            {
+                return Err(AuthError::UnknownKey);
             }
         }
         let fetched = (self.fetch)().await;
@@ -188,7 +191,9 @@ pub(crate) fn parse_jwks(json: &str) -> anyhow::Result<HashMap<String, DecodingK
     let set: Set = serde_json::from_str(json)?;
     let mut keys = HashMap::new();
     for value in set.keys {
-        let Ok(jwk) = serde_json::from_value::<super::Jwk>(value) else { continue };
+        let Ok(jwk) = serde_json::from_value::<super::Jwk>(value) else {
+            continue;
+        };
         if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.alg != "EdDSA" || jwk.use_ != "sig" {
             continue;
         }
@@ -208,7 +213,10 @@ fn caller_from_claims(claims: Claims) -> Result<Caller, AuthError> {
         .map(|r| r.parse::<Role>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| AuthError::Claims)?;
-    let kind = claims.knd.parse::<PrincipalKind>().map_err(|_| AuthError::Claims)?;
+    let kind = claims
+        .knd
+        .parse::<PrincipalKind>()
+        .map_err(|_| AuthError::Claims)?;
     if claims.sub.is_empty() || claims.jti.is_empty() {
         return Err(AuthError::Claims);
     }
@@ -222,4 +230,110 @@ fn caller_from_claims(claims: Claims) -> Result<Caller, AuthError> {
         token_id: claims.jti,
         expires_at: claims.exp,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+    use jsonwebtoken::{EncodingKey, Header};
+
+    use super::*;
+    use crate::auth::{Jwk, JwkSet};
+
+    fn claims(now: i64) -> Claims {
+        Claims {
+            iss: AuthConfig::default().issuer,
+            sub: "u1".into(),
+            aud: "schakel".into(),
+            iat: now,
+            nbf: now,
+            exp: now + 600,
+            jti: "t1".into(),
+            org: "o1".into(),
+            ptype: "caw".into(),
+            roles: vec!["team_member".into()],
+            region: "leuven".into(),
+            knd: "user".into(),
+        }
+    }
+
+    fn sign(key: &SigningKey, kid: &str, claims: &Claims) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        let der = key.to_pkcs8_der().expect("der");
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes())).expect("sign")
+    }
+
+    /// A verifier whose JWKS holds `keys` and counts fetches.
+    fn verifier(keys: Vec<(&str, &SigningKey)>, interval: std::time::Duration) -> (TokenVerifier, Arc<AtomicUsize>) {
+        let set = JwkSet {
+            keys: keys.iter().map(|(kid, k)| Jwk::ed25519(kid, &k.verifying_key().to_bytes())).collect(),
+        };
+        let mut json: serde_json::Value = serde_json::to_value(&set).expect("json");
+        // A foreign key type in the set is ignored, not an error.
+        json["keys"].as_array_mut().expect("keys").push(serde_json::json!({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}));
+        let json = json.to_string();
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let counter = fetches.clone();
+        let fetch: JwksFetcher = Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let json = json.clone();
+            Box::pin(async move { Ok(json) })
+        });
+        let config = AuthConfig { jwks_refresh_interval: interval, ..AuthConfig::default() };
+        (TokenVerifier::new(config, fetch), fetches)
+    }
+
+    fn now() -> i64 {
+        crate::time::Clock::System.now()
+    }
+
+    #[tokio::test]
+    async fn verifies_and_types_the_caller() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let (verifier, _) = verifier(vec![("k1", &key)], std::time::Duration::from_secs(10));
+        let caller = verifier.verify(&sign(&key, "k1", &claims(now()))).await.expect("valid");
+        assert_eq!(caller.roles, vec![Role::TeamMember]);
+        assert_eq!(caller.kind, PrincipalKind::User);
+        assert_eq!(caller.partner_type, "caw");
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_refresh_at_most_once_per_interval() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let (verifier, fetches) = verifier(vec![("k1", &key)], std::time::Duration::from_secs(3600));
+        let token = sign(&key, "k1", &claims(now()));
+        verifier.verify(&token).await.expect("valid");
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        for i in 0..20 {
+            let forged = sign(&key, &format!("forged-{i}"), &claims(now()));
+            assert_eq!(verifier.verify(&forged).await, Err(AuthError::UnknownKey));
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "a flood of unknown kids must not hammer identity");
+        verifier.verify(&token).await.expect("known kid needs no fetch");
+    }
+
+    #[tokio::test]
+    async fn refused_tokens_name_their_reason() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let (verifier, _) = verifier(vec![("k1", &key)], std::time::Duration::ZERO);
+        let n = now();
+        let cases = [
+            (Claims { exp: n - 100, ..claims(n - 1000) }, AuthError::Expired),
+            (Claims { nbf: n + 1000, ..claims(n) }, AuthError::NotYetValid),
+            (Claims { aud: "other".into(), ..claims(n) }, AuthError::Audience),
+            (Claims { iss: "other".into(), ..claims(n) }, AuthError::Issuer),
+            (Claims { roles: vec!["citizen".into()], ..claims(n) }, AuthError::Claims),
+            (Claims { knd: "robot".into(), ..claims(n) }, AuthError::Claims),
+        ];
+        for (claims, expected) in cases {
+            assert_eq!(verifier.verify(&sign(&key, "k1", &claims)).await, Err(expected));
+        }
+        // Within the leeway is fine.
+        verifier.verify(&sign(&key, "k1", &Claims { exp: n - 5, ..claims(n - 600) })).await.expect("leeway");
+        assert_eq!(verifier.verify_header(None).await, Err(AuthError::Missing));
+        assert_eq!(verifier.verify_header(Some("Basic abc")).await, Err(AuthError::Missing));
+    }
 }
