@@ -263,17 +263,27 @@ mod tests {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.into());
         let der = key.to_pkcs8_der().expect("der");
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes())).expect("sign")
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes()))
+            .expect("sign")
     }
 
     /// A verifier whose JWKS holds `keys` and counts fetches.
-    fn verifier(keys: Vec<(&str, &SigningKey)>, interval: std::time::Duration) -> (TokenVerifier, Arc<AtomicUsize>) {
+    fn verifier(
+        keys: Vec<(&str, &SigningKey)>,
+        interval: std::time::Duration,
+    ) -> (TokenVerifier, Arc<AtomicUsize>) {
         let set = JwkSet {
-            keys: keys.iter().map(|(kid, k)| Jwk::ed25519(kid, &k.verifying_key().to_bytes())).collect(),
+            keys: keys
+                .iter()
+                .map(|(kid, k)| Jwk::ed25519(kid, &k.verifying_key().to_bytes()))
+                .collect(),
         };
         let mut json: serde_json::Value = serde_json::to_value(&set).expect("json");
         // A foreign key type in the set is ignored, not an error.
-        json["keys"].as_array_mut().expect("keys").push(serde_json::json!({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}));
+        json["keys"]
+            .as_array_mut()
+            .expect("keys")
+            .push(serde_json::json!({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}));
         let json = json.to_string();
         let fetches = Arc::new(AtomicUsize::new(0));
         let counter = fetches.clone();
@@ -282,7 +292,10 @@ mod tests {
             let json = json.clone();
             Box::pin(async move { Ok(json) })
         });
-        let config = AuthConfig { jwks_refresh_interval: interval, ..AuthConfig::default() };
+        let config = AuthConfig {
+            jwks_refresh_interval: interval,
+            ..AuthConfig::default()
+        };
         (TokenVerifier::new(config, fetch), fetches)
     }
 
@@ -294,7 +307,10 @@ mod tests {
     async fn verifies_and_types_the_caller() {
         let key = SigningKey::from_bytes(&[1; 32]);
         let (verifier, _) = verifier(vec![("k1", &key)], std::time::Duration::from_secs(10));
-        let caller = verifier.verify(&sign(&key, "k1", &claims(now()))).await.expect("valid");
+        let caller = verifier
+            .verify(&sign(&key, "k1", &claims(now())))
+            .await
+            .expect("valid");
         assert_eq!(caller.roles, vec![Role::TeamMember]);
         assert_eq!(caller.kind, PrincipalKind::User);
         assert_eq!(caller.partner_type, "caw");
@@ -303,7 +319,8 @@ mod tests {
     #[tokio::test]
     async fn unknown_kids_refresh_at_most_once_per_interval() {
         let key = SigningKey::from_bytes(&[1; 32]);
-        let (verifier, fetches) = verifier(vec![("k1", &key)], std::time::Duration::from_secs(3600));
+        let (verifier, fetches) =
+            verifier(vec![("k1", &key)], std::time::Duration::from_secs(3600));
         let token = sign(&key, "k1", &claims(now()));
         verifier.verify(&token).await.expect("valid");
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
@@ -311,8 +328,15 @@ mod tests {
             let forged = sign(&key, &format!("forged-{i}"), &claims(now()));
             assert_eq!(verifier.verify(&forged).await, Err(AuthError::UnknownKey));
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1, "a flood of unknown kids must not hammer identity");
-        verifier.verify(&token).await.expect("known kid needs no fetch");
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "a flood of unknown kids must not hammer identity"
+        );
+        verifier
+            .verify(&token)
+            .await
+            .expect("known kid needs no fetch");
     }
 
     #[tokio::test]
@@ -321,19 +345,71 @@ mod tests {
         let (verifier, _) = verifier(vec![("k1", &key)], std::time::Duration::ZERO);
         let n = now();
         let cases = [
-            (Claims { exp: n - 100, ..claims(n - 1000) }, AuthError::Expired),
-            (Claims { nbf: n + 1000, ..claims(n) }, AuthError::NotYetValid),
-            (Claims { aud: "other".into(), ..claims(n) }, AuthError::Audience),
-            (Claims { iss: "other".into(), ..claims(n) }, AuthError::Issuer),
-            (Claims { roles: vec!["citizen".into()], ..claims(n) }, AuthError::Claims),
-            (Claims { knd: "robot".into(), ..claims(n) }, AuthError::Claims),
+            (
+                Claims {
+                    exp: n - 100,
+                    ..claims(n - 1000)
+                },
+                AuthError::Expired,
+            ),
+            (
+                Claims {
+                    nbf: n + 1000,
+                    ..claims(n)
+                },
+                AuthError::NotYetValid,
+            ),
+            (
+                Claims {
+                    aud: "other".into(),
+                    ..claims(n)
+                },
+                AuthError::Audience,
+            ),
+            (
+                Claims {
+                    iss: "other".into(),
+                    ..claims(n)
+                },
+                AuthError::Issuer,
+            ),
+            (
+                Claims {
+                    roles: vec!["citizen".into()],
+                    ..claims(n)
+                },
+                AuthError::Claims,
+            ),
+            (
+                Claims {
+                    knd: "robot".into(),
+                    ..claims(n)
+                },
+                AuthError::Claims,
+            ),
         ];
         for (claims, expected) in cases {
-            assert_eq!(verifier.verify(&sign(&key, "k1", &claims)).await, Err(expected));
+            assert_eq!(
+                verifier.verify(&sign(&key, "k1", &claims)).await,
+                Err(expected)
+            );
         }
         // Within the leeway is fine.
-        verifier.verify(&sign(&key, "k1", &Claims { exp: n - 5, ..claims(n - 600) })).await.expect("leeway");
+        verifier
+            .verify(&sign(
+                &key,
+                "k1",
+                &Claims {
+                    exp: n - 5,
+                    ..claims(n - 600)
+                },
+            ))
+            .await
+            .expect("leeway");
         assert_eq!(verifier.verify_header(None).await, Err(AuthError::Missing));
-        assert_eq!(verifier.verify_header(Some("Basic abc")).await, Err(AuthError::Missing));
+        assert_eq!(
+            verifier.verify_header(Some("Basic abc")).await,
+            Err(AuthError::Missing)
+        );
     }
 }

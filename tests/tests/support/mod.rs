@@ -1,0 +1,130 @@
+//! Driving the real `schakel` binary: `schakel dev` as a child process on a
+//! random port, and the CLI against it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::Once,
+};
+
+/// The `schakel` binary of this build. `cargo test --workspace` builds it
+/// (the `schakel` package has integration tests); when a narrower run did
+/// not, it is built here once.
+pub fn schakel_bin() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let bin = profile_dir.join(format!("schakel{}", std::env::consts::EXE_SUFFIX));
+    BUILD.call_once(|| {
+        if bin.exists() {
+            return;
+        }
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "-p", "schakel", "--bin", "schakel"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cargo.arg("--release");
+        }
+        assert!(
+            cargo.status().unwrap().success(),
+            "building the schakel binary"
+        );
+    });
+    bin
+}
+
+/// A `schakel dev` process; killed when dropped.
+pub struct DevServer {
+    child: Child,
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+}
+
+impl DevServer {
+    /// Starts `schakel dev` on a free port with `data_dir` and waits for its
+    /// "listening" line (printed once the port is bound and seeded).
+    pub fn start(data_dir: &Path) -> Self {
+        let stderr = std::fs::File::create(data_dir.with_extension("stderr.log")).unwrap();
+        let mut child = Command::new(schakel_bin())
+            .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("schakel dev listening on ")
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(data_dir.with_extension("stderr.log"))
+                    .unwrap_or_default();
+                panic!("schakel dev did not start: {line:?}\n{log}")
+            });
+        Self {
+            child,
+            url,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// The dev accounts file, parsed.
+    pub fn accounts(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.data_dir.join("dev-accounts.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The password of a seeded user.
+    pub fn password(&self, username: &str) -> String {
+        let accounts = self.accounts();
+        let account = accounts.iter().find(|a| a["username"] == username).unwrap();
+        account["password"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs `schakel <args>` against this server, logged in as `username`.
+    pub fn cli_as(&self, username: &str, args: &[&str]) -> Output {
+        Command::new(schakel_bin())
+            .args(args)
+            .env("SCHAKEL_URL", &self.url)
+            .env("SCHAKEL_CA_CERT", self.data_dir.join("tls/ca.pem"))
+            .env("SCHAKEL_USERNAME", username)
+            .env("SCHAKEL_PASSWORD", self.password(username))
+            .env_remove("SCHAKEL_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    /// Stops the server (SIGKILL; graceful shutdown is tested in-process).
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Standard output as text; panics with both streams when the command failed.
+pub fn stdout_ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
