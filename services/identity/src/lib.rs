@@ -3,6 +3,7 @@
 //! Ed25519-signed JWTs every other service verifies against the published JWKS.
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 pub mod dev;
 pub mod error;
 pub mod kbo;

@@ -242,6 +242,16 @@ pub async fn user_credentials(
     }
 }
 
+/// Whether any enabled user holds `role`.
+pub async fn any_user_with_role(pool: &AnyPool, role: Role) -> Result<bool> {
+    let roles: Vec<String> = sqlx::query_scalar("SELECT roles FROM users WHERE disabled = 0")
+        .fetch_all(pool)
+        .await?;
+    Ok(roles
+        .iter()
+        .any(|r| roles_from_text(r).is_ok_and(|list| list.contains(&role))))
+}
+
 /// Disables a user; returns false when there is no such user.
 pub async fn disable_user(pool: &AnyPool, id: &str, now: i64) -> Result<bool> {
     let done = sqlx::query("UPDATE users SET disabled = 1, disabled_at = $1 WHERE id = $2")

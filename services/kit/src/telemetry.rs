@@ -35,47 +35,49 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Installs the global tracing subscriber (once per process; later calls
-/// only return a guard) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, the
-/// OTLP span exporter named `service_name`.
+/// Installs the global tracing subscriber with OpenTelemetry spans (once per
+/// process; later calls only return a guard). Spans of `service_name` are
+/// exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("SCHAKEL_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(otlp_provider(service_name)?),
-        _ => None,
-    };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("schakel")));
+    // Spans are always created (so the W3C context of a call flows into the
+    // calls it makes); they are exported only when an endpoint is configured.
+    let export = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|e| !e.is_empty());
+    let provider = tracer_provider(service_name, export)?;
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("schakel"));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     // A second init in one process (tests) keeps the first subscriber.
-    let _ = if json {
+    let installed = if json {
         registry.with(fmt.json()).try_init()
     } else {
         registry.with(fmt).try_init()
     };
-    if let Some(p) = &provider {
-        global::set_tracer_provider(p.clone());
+    if installed.is_ok() {
+        global::set_tracer_provider(provider.clone());
     }
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider: Some(provider),
+    })
 }
 
-fn otlp_provider(service_name: &str) -> anyhow::Result<SdkTracerProvider> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .build()?;
+fn tracer_provider(service_name: &str, export: bool) -> anyhow::Result<SdkTracerProvider> {
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(format!("schakel-{service_name}"))
         .build();
-    Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(resource)
-        .build())
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if export {
+        // Endpoint, headers and timeouts come from the standard OTEL_* variables.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    Ok(builder.build())
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);

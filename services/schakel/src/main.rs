@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
+mod bootstrap;
 mod connect;
 mod dev;
 mod serve;
@@ -30,6 +31,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run one service (microservices mode).
     Serve(serve::ServeArgs),
+    /// Create the first coordinator of a new deployment (offline, once).
+    Bootstrap(bootstrap::BootstrapArgs),
     /// Admin and partner commands against a running server.
     #[command(flatten)]
     Admin(admin::AdminCommand),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Dev(args) => dev::run(args).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Bootstrap(args) => bootstrap::run(args).await,
             Command::Admin(command) => admin::run(&cli.connection, command).await,
         }
     });

@@ -53,7 +53,8 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    fn database_url(&self, service: &str) -> Result<String, ConfigError> {
+    /// The database URL of `service`.
+    pub fn database_url(&self, service: &str) -> Result<String, ConfigError> {
         if self.database_url.is_empty() {
             return Err(ConfigError("database_url is required".into()));
         }
@@ -100,5 +101,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("schakel identity listening on https://{}", app.local_addr());
             app.run_until(shutdown_signal()).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_configuration_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/identity.example.toml");
+        let config: ServeConfig = schakel_kit::config::load(Some(&path)).expect("example parses");
+        assert!(
+            config
+                .database_url("identity")
+                .expect("url")
+                .starts_with("postgres://")
+        );
+        assert_eq!(config.server.listen.port(), 50051);
+        assert!(config.server.tls.cert.is_some());
+        config.identity.validate().expect("valid identity settings");
+        assert_eq!(config.identity.max_token_ttl.as_secs(), 900);
     }
 }

@@ -10,15 +10,15 @@ use std::{
 };
 
 /// The `schakel` binary of this build. `cargo test --workspace` builds it
-/// (the `schakel` package has integration tests); when a narrower run did
-/// not, it is built here once.
+/// (the `schakel` package has integration tests); when a narrower run left it
+/// missing or older than the sources, it is built here once.
 pub fn schakel_bin() -> PathBuf {
     static BUILD: Once = Once::new();
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     let bin = profile_dir.join(format!("schakel{}", std::env::consts::EXE_SUFFIX));
     BUILD.call_once(|| {
-        if bin.exists() {
+        if bin.exists() && modified(&bin) >= newest_source() {
             return;
         }
         let mut cargo = Command::new(env!("CARGO"));
@@ -32,6 +32,37 @@ pub fn schakel_bin() -> PathBuf {
         );
     });
     bin
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
+/// The newest modification time of the workspace's service and proto sources.
+fn newest_source() -> std::time::SystemTime {
+    fn walk(dir: &Path, newest: &mut std::time::SystemTime) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "rs" || e == "proto" || e == "sql" || e == "toml")
+            {
+                *newest = (*newest).max(modified(&path));
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut newest = std::time::UNIX_EPOCH;
+    walk(&root.join("services"), &mut newest);
+    walk(&root.join("proto"), &mut newest);
+    newest
 }
 
 /// A `schakel dev` process; killed when dropped.
