@@ -204,3 +204,29 @@ async fn a_missing_or_non_bearer_authorization_is_unauthenticated() {
     let mut client = pb::identity_service_client::IdentityServiceClient::new(app.channel());
     assert_code(client.who_am_i(request).await, Code::Unauthenticated);
 }
+
+#[tokio::test]
+async fn every_rpc_but_the_public_ones_needs_a_token() {
+    let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
+    let app = spawn_app(db.url()).await;
+    let mut c = app.client(None);
+    let results: Vec<(&str, Result<(), tonic::Status>)> = vec![
+        ("WhoAmI", c.who_am_i(pb::WhoAmIRequest {}).await.map(drop)),
+        ("CreateOrganisation", c.create_organisation(pb::CreateOrganisationRequest::default()).await.map(drop)),
+        ("ListOrganisations", c.list_organisations(pb::ListOrganisationsRequest::default()).await.map(drop)),
+        ("CreatePartnerType", c.create_partner_type(pb::CreatePartnerTypeRequest::default()).await.map(drop)),
+        ("ListPartnerTypes", c.list_partner_types(pb::ListPartnerTypesRequest {}).await.map(drop)),
+        ("CreateUser", c.create_user(pb::CreateUserRequest::default()).await.map(drop)),
+        ("DisableUser", c.disable_user(pb::DisableUserRequest::default()).await.map(drop)),
+        ("ListUsers", c.list_users(pb::ListUsersRequest::default()).await.map(drop)),
+        ("CreateServiceAccount", c.create_service_account(pb::CreateServiceAccountRequest::default()).await.map(drop)),
+        ("RotateSigningKey", c.rotate_signing_key(pb::RotateSigningKeyRequest {}).await.map(drop)),
+    ];
+    for (rpc, result) in results {
+        let status = result.expect_err(rpc);
+        assert_eq!(status.code(), Code::Unauthenticated, "{rpc}: {status:?}");
+    }
+    // The public ones: obtaining a token (which then fails on its own terms) and the keys.
+    c.get_jwks(pb::GetJwksRequest {}).await.unwrap();
+    assert_code(c.issue_token(pb::IssueTokenRequest::default()).await, Code::InvalidArgument);
+}
