@@ -212,15 +212,60 @@ async fn every_rpc_but_the_public_ones_needs_a_token() {
     let mut c = app.client(None);
     let results: Vec<(&str, Result<(), tonic::Status>)> = vec![
         ("WhoAmI", c.who_am_i(pb::WhoAmIRequest {}).await.map(drop)),
-        ("CreateOrganisation", c.create_organisation(pb::CreateOrganisationRequest::default()).await.map(drop)),
-        ("ListOrganisations", c.list_organisations(pb::ListOrganisationsRequest::default()).await.map(drop)),
-        ("CreatePartnerType", c.create_partner_type(pb::CreatePartnerTypeRequest::default()).await.map(drop)),
-        ("ListPartnerTypes", c.list_partner_types(pb::ListPartnerTypesRequest {}).await.map(drop)),
-        ("CreateUser", c.create_user(pb::CreateUserRequest::default()).await.map(drop)),
-        ("DisableUser", c.disable_user(pb::DisableUserRequest::default()).await.map(drop)),
-        ("ListUsers", c.list_users(pb::ListUsersRequest::default()).await.map(drop)),
-        ("CreateServiceAccount", c.create_service_account(pb::CreateServiceAccountRequest::default()).await.map(drop)),
-        ("RotateSigningKey", c.rotate_signing_key(pb::RotateSigningKeyRequest {}).await.map(drop)),
+        (
+            "CreateOrganisation",
+            c.create_organisation(pb::CreateOrganisationRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "ListOrganisations",
+            c.list_organisations(pb::ListOrganisationsRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "CreatePartnerType",
+            c.create_partner_type(pb::CreatePartnerTypeRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "ListPartnerTypes",
+            c.list_partner_types(pb::ListPartnerTypesRequest {})
+                .await
+                .map(drop),
+        ),
+        (
+            "CreateUser",
+            c.create_user(pb::CreateUserRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "DisableUser",
+            c.disable_user(pb::DisableUserRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "ListUsers",
+            c.list_users(pb::ListUsersRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "CreateServiceAccount",
+            c.create_service_account(pb::CreateServiceAccountRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "RotateSigningKey",
+            c.rotate_signing_key(pb::RotateSigningKeyRequest {})
+                .await
+                .map(drop),
+        ),
     ];
     for (rpc, result) in results {
         let status = result.expect_err(rpc);
@@ -228,5 +273,8 @@ async fn every_rpc_but_the_public_ones_needs_a_token() {
     }
     // The public ones: obtaining a token (which then fails on its own terms) and the keys.
     c.get_jwks(pb::GetJwksRequest {}).await.unwrap();
-    assert_code(c.issue_token(pb::IssueTokenRequest::default()).await, Code::InvalidArgument);
+    assert_code(
+        c.issue_token(pb::IssueTokenRequest::default()).await,
+        Code::InvalidArgument,
+    );
 }

@@ -80,14 +80,7 @@ impl App {
         } = self;
         let tls = crate::tls::server_config(&config.tls)?;
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        for name in &service_names {
-            reporter
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
-        }
-        reporter
-            .set_service_status("", ServingStatus::Serving)
-            .await;
+        set_health(&reporter, &service_names, ServingStatus::Serving).await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(schakel_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -101,14 +94,7 @@ impl App {
             async move {
                 shutdown.await;
                 tracing::info!("shutting down: health NOT_SERVING, draining calls");
-                for name in &names {
-                    reporter
-                        .set_service_status(name, ServingStatus::NotServing)
-                        .await;
-                }
-                reporter
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
+                set_health(&reporter, &names, ServingStatus::NotServing).await;
                 let _ = drain_tx.send(());
             }
         };
@@ -143,6 +129,17 @@ impl App {
             } => tracing::warn!("grace period over; abandoning calls still in flight"),
         }
         Ok(())
+    }
+}
+
+/// Sets the status of every served service and of the server as a whole ("").
+async fn set_health(
+    reporter: &tonic_health::server::HealthReporter,
+    names: &[String],
+    status: ServingStatus,
+) {
+    for name in names.iter().map(String::as_str).chain([""]) {
+        reporter.set_service_status(name, status).await;
     }
 }
 
