@@ -4,6 +4,7 @@
 //! - [`telemetry`]: tracing, OpenTelemetry export, W3C trace-context propagation.
 //! - [`tls`] and [`devca`]: rustls server/client TLS, mTLS identities, a dev CA.
 //! - [`auth`]: token verification and the typed [`auth::Caller`].
+//! - [`audit`]: appending to the audit log, failing closed.
 //! - [`db`]: the SQLite/PostgreSQL pool with per-service migrations.
 //! - [`server`]: one TLS port serving services with health, reflection and
 //!   graceful shutdown; [`client`]: channels and call metadata.
@@ -12,6 +13,7 @@
 //! - [`testing`]: fresh databases on both backends for tests.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

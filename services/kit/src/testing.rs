@@ -233,6 +233,71 @@ impl Drop for RunningServer {
     }
 }
 
+/// Mints tokens for any principal, signed by a test key, with a verifier
+/// that trusts exactly that key: for services tested without identity.
+pub struct TestIssuer {
+    key: ed25519_dalek::SigningKey,
+    kid: String,
+    config: crate::config::AuthConfig,
+}
+
+impl TestIssuer {
+    /// A fresh random key.
+    pub fn new() -> Self {
+        let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        Self { key, kid: format!("test-{}", uuid::Uuid::new_v4().simple()), config: crate::config::AuthConfig::default() }
+    }
+
+    /// A verifier trusting this issuer's key.
+    pub fn verifier(&self) -> std::sync::Arc<crate::auth::TokenVerifier> {
+        let jwks = crate::auth::JwkSet { keys: vec![crate::auth::Jwk::ed25519(&self.kid, &self.key.verifying_key().to_bytes())] };
+        let json = serde_json::to_string(&jwks).expect("jwks");
+        let fetch: crate::auth::JwksFetcher = std::sync::Arc::new(move || {
+            let json = json.clone();
+            Box::pin(async move { Ok(json) })
+        });
+        std::sync::Arc::new(crate::auth::TokenVerifier::new(self.config.clone(), fetch))
+    }
+
+    /// A token for `subject` of kind `kind` in organisation `org` of partner
+    /// type `partner_type`, holding `roles`.
+    pub fn token(
+        &self,
+        kind: crate::auth::PrincipalKind,
+        subject: &str,
+        org: &str,
+        partner_type: &str,
+        roles: &[crate::auth::Role],
+    ) -> String {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let now = crate::time::Clock::System.now();
+        let claims = crate::auth::Claims {
+            iss: self.config.issuer.clone(),
+            sub: subject.into(),
+            aud: self.config.audience.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + 600,
+            jti: uuid::Uuid::new_v4().to_string(),
+            org: org.into(),
+            ptype: partner_type.into(),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            region: "leuven".into(),
+            knd: kind.as_str().into(),
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        let der = self.key.to_pkcs8_der().expect("pkcs8");
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).expect("token")
+    }
+}
+
+impl Default for TestIssuer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -1,0 +1,151 @@
+//! Schakel audit service: the append-only, tamper-evident transparency log of
+//! every access decision and administrative change (DESIGN.md invariants 1, 8, 9).
+//!
+//! An RFC 9162 Merkle tree over canonical entry bytes, C2SP signed checkpoints
+//! (Ed25519), inclusion and consistency proofs from stored subtree nodes, group
+//! commit for durable appends, and queries and GDPR art. 15 subject reports for
+//! privacy officers.
+#![forbid(unsafe_code)]
+
+pub mod entry;
+pub mod log;
+mod query;
+mod service;
+mod store;
+pub mod verifier;
+mod writer;
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use base64::Engine;
+use schakel_kit::{config::{Limits, secs}, db::{Database, Migrations}, time::Clock};
+use schakel_proto::v1::audit_service_server::AuditServiceServer;
+use serde::{Deserialize, Serialize};
+use sqlx::migrate::Migrator;
+
+pub use log::AuditLog;
+
+/// The database schema this service owns.
+pub const SCHEMA: &str = "audit";
+
+/// The gRPC service name (for health).
+pub const SERVICE_NAME: &str = schakel_proto::v1::audit_service_server::SERVICE_NAME;
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The audit migrations for both backends.
+pub fn migrations() -> Migrations {
+    Migrations { sqlite: &SQLITE, postgres: &POSTGRES }
+}
+
+/// Why an append failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The entry is malformed (caller's bug).
+    #[error("{0}")]
+    Invalid(entry::InvalidEntry),
+    /// Not durably committed (database, standby, shutdown): the caller must
+    /// not act on the decision.
+    #[error("audit log unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Audit settings (section `[audit]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// The checkpoint origin line: names this log, e.g. `schakel.example/audit`.
+    pub origin: String,
+    /// The signed-note key name of the checkpoint signer.
+    pub key_name: String,
+    /// File with the base64 Ed25519 seed (32 bytes) that signs checkpoints.
+    pub signing_key_file: Option<PathBuf>,
+    /// How long entry bodies are kept (leaf hashes are kept for ever).
+    #[serde(with = "secs")]
+    pub retention: Duration,
+    /// Most appends committed together.
+    pub max_batch: usize,
+    /// Partner type whose privacy officers may query the whole log; others see
+    /// entries in which their organisation acted or was the target.
+    pub all_seeing_partner_type: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            origin: "schakel.local/audit".into(),
+            key_name: "schakel-audit".into(),
+            signing_key_file: None,
+            retention: Duration::from_secs(10 * 365 * 24 * 3600 + 3 * 24 * 3600),
+            max_batch: 256,
+            all_seeing_partner_type: "veilig_huis".into(),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Reads the checkpoint signing key from `signing_key_file`.
+    pub fn load_signing_key(&self) -> anyhow::Result<ed25519_dalek::SigningKey> {
+        let path = self.signing_key_file.as_ref().context("audit.signing_key_file is required")?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        signing_key_from_base64(&text).with_context(|| format!("signing key in {}", path.display()))
+    }
+}
+
+/// An Ed25519 signing key from its base64 32-byte seed.
+pub fn signing_key_from_base64(text: &str) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).context("not base64")?;
+    let seed: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("the seed must be 32 bytes"))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+/// The base64 seed of a signing key (for writing a new key file).
+pub fn signing_key_to_base64(key: &ed25519_dalek::SigningKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.to_bytes())
+}
+
+/// The audit service (cheap to clone).
+#[derive(Clone)]
+pub struct Audit {
+    log: AuditLog,
+    pub(crate) config: AuditConfig,
+}
+
+impl Audit {
+    /// Connects to `database_url`, migrates, checks the stored tree against its
+    /// latest checkpoint, and starts the writer.
+    pub async fn connect(
+        database_url: &str,
+        config: AuditConfig,
+        key: ed25519_dalek::SigningKey,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(config.max_batch > 0, "audit.max_batch must be > 0");
+        anyhow::ensure!(
+            !config.origin.is_empty() && !config.origin.contains(char::is_whitespace),
+            "audit.origin must be a non-empty name without spaces"
+        );
+        let db = Database::connect(database_url, SCHEMA, migrations()).await?;
+        let log = AuditLog::open(db, &config.origin, &config.key_name, key, clock, config.max_batch).await?;
+        Ok(Self { log, config })
+    }
+
+    /// The log, also an in-process [`AuditSink`](schakel_kit::audit::AuditSink).
+    pub fn log(&self) -> &AuditLog {
+        &self.log
+    }
+
+    /// The tonic service with the message size limits applied.
+    pub fn into_server(self, limits: &Limits) -> AuditServiceServer<Audit> {
+        AuditServiceServer::new(self)
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes)
+    }
+
+    /// Applies retention once (bodies older than `audit.retention` are dropped).
+    pub async fn apply_retention(&self) -> anyhow::Result<u64> {
+        self.log.apply_retention(self.config.retention.as_secs() as i64).await
+    }
+}

@@ -1,0 +1,293 @@
+//! What privacy officers ask of the log: `Query` and `SubjectReport` (GDPR
+//! art. 15 with art. 23 restrictions). Both are themselves logged before their
+//! answer is returned (fail closed).
+
+use schakel_kit::{
+    audit::{entry as new_entry, new_append_id},
+    auth::Caller,
+    error,
+    time::to_timestamp,
+};
+use schakel_proto::v1 as pb;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use tonic::Status;
+
+use crate::{AppendError, AuditLog, entry};
+
+const MAX_PAGE: u32 = 500;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PERSONS: usize = 50;
+
+fn ts_secs(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
+    ts.map(|t| t.seconds)
+}
+
+fn check_code(field: &str, value: &str) -> Result<(), Status> {
+    if entry::is_code(value) { Ok(()) } else { Err(error::invalid_argument(field, "must be an id or code")) }
+}
+
+/// Appends the entry recording a privacy officer's review; its index.
+async fn log_review(log: &AuditLog, entry: pb::AuditEntry) -> Result<u64, Status> {
+    match log.append(entry, new_append_id()).await {
+        Ok(receipt) => Ok(receipt.index),
+        Err(AppendError::Invalid(e)) => Err(error::invalid_argument(&e.field, e.message)),
+        Err(AppendError::Unavailable(_)) => Err(schakel_kit::audit::AuditError::Unavailable(String::new()).into()),
+    }
+}
+
+/// Builds the query SQL with all parameters as positional binds, in order.
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+struct Sql {
+    clauses: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn new() -> Self {
+        Self { clauses: Vec::new(), params: Vec::new() }
+    }
+    fn text(&mut self, clause: &str, value: &str) {
+        self.params.push(Param::Text(value.to_owned()));
+        self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
+    }
+    fn int(&mut self, clause: &str, value: i64) {
+        self.params.push(Param::Int(value));
+        self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
+    }
+    fn ints(&mut self, column: &str, values: &[i32]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut marks = Vec::new();
+        for v in values {
+            self.params.push(Param::Int(i64::from(*v)));
+            marks.push(format!("${}", self.params.len()));
+        }
+        self.clauses.push(format!("{column} IN ({})", marks.join(", ")));
+    }
+    fn texts(&mut self, column: &str, values: &[String]) {
+        let mut marks = Vec::new();
+        for v in values {
+            self.params.push(Param::Text(v.clone()));
+            marks.push(format!("${}", self.params.len()));
+        }
+        self.clauses.push(format!("{column} IN ({})", marks.join(", ")));
+    }
+    fn where_clause(&self) -> String {
+        if self.clauses.is_empty() { "1 = 1".into() } else { self.clauses.join(" AND ") }
+    }
+    async fn bodies(&self, log: &AuditLog, sql: &str) -> Result<Vec<(u64, Vec<u8>)>, Status> {
+        let mut query = sqlx::query(sql);
+        for p in &self.params {
+            query = match p {
+                Param::Text(t) => query.bind(t.clone()),
+                Param::Int(i) => query.bind(*i),
+            };
+        }
+        let rows = query.fetch_all(log.database().pool()).await.map_err(|e| error::internal(&e.into()))?;
+        rows.iter()
+            .map(|r| {
+                let idx: i64 = r.try_get("idx").map_err(|e| error::internal(&e.into()))?;
+                let body: Vec<u8> = r.try_get("body").map_err(|e| error::internal(&e.into()))?;
+                Ok((idx as u64, body))
+            })
+            .collect()
+    }
+}
+
+/// `Query`: entries matching the filters, newest first, within what the
+/// caller's organisation may see.
+pub(crate) async fn query(log: &AuditLog, caller: &Caller, all_seeing: &str, req: pb::QueryRequest) -> Result<pb::QueryResponse, Status> {
+    let mut sql = Sql::new();
+    for (field, value) in [
+        ("organisation_id", &req.organisation_id),
+        ("subject", &req.subject),
+        ("dossier_id", &req.dossier_id),
+        ("person_id", &req.person_id),
+        ("purpose", &req.purpose),
+        ("trace_id", &req.trace_id),
+    ] {
+        check_code(field, value)?;
+    }
+    if caller.partner_type != all_seeing {
+        sql.params.push(Param::Text(caller.organisation_id.clone()));
+        let n = sql.params.len();
+        sql.clauses.push(format!("(actor_org = ${n} OR target_org = ${n})"));
+    }
+    if !req.organisation_id.is_empty() { sql.text("actor_org = ?", &req.organisation_id); }
+    if !req.subject.is_empty() { sql.text("actor_subject = ?", &req.subject); }
+    if !req.dossier_id.is_empty() { sql.text("dossier_id = ?", &req.dossier_id); }
+    if !req.purpose.is_empty() { sql.text("purpose = ?", &req.purpose); }
+    if !req.trace_id.is_empty() { sql.text("trace_id = ?", &req.trace_id); }
+    if !req.person_id.is_empty() { sql.text("idx IN (SELECT idx FROM entry_persons WHERE person_id = ?)", &req.person_id); }
+    sql.ints("action", &req.actions);
+    sql.ints("decision", &req.decisions);
+    if let Some(range) = &req.time_range {
+        if let Some(from) = ts_secs(range.from.as_ref()) { sql.int("time >= ?", from); }
+        if let Some(until) = ts_secs(range.until.as_ref()) { sql.int("time <= ?", until); }
+    }
+    let (size, token) = req.page.as_ref().map_or((0, ""), |p| (p.page_size, p.page_token.as_str()));
+    let size = match size { 0 => DEFAULT_PAGE, s if s <= MAX_PAGE => s, _ => return Err(error::invalid_argument("page.page_size", format!("must be at most {MAX_PAGE}"))) };
+    if !token.is_empty() {
+        let before: i64 = token.parse().map_err(|_| error::invalid_argument("page.page_token", "not a page token of this service"))?;
+        sql.int("idx < ?", before);
+    }
+    let statement = format!(
+        "SELECT idx, body FROM entries WHERE {} ORDER BY idx DESC LIMIT {}",
+        sql.where_clause(),
+        size + 1
+    );
+    let mut rows = sql.bodies(log, &statement).await?;
+    let next_page_token = if rows.len() > size as usize {
+        rows.truncate(size as usize);
+        rows.last().map(|(i, _)| i.to_string()).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let entries = rows
+        .iter()
+        .map(|(_, body)| entry::decode(body).map_err(|e| error::internal(&e)))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut record = new_entry(caller, pb::AuditAction::AuditQuery, "audit");
+    record.target = Some(pb::AuditTarget {
+        dossier_id: req.dossier_id.clone(),
+        person_ids: if req.person_id.is_empty() { vec![] } else { vec![req.person_id.clone()] },
+        organisation_id: req.organisation_id.clone(),
+        resource_id: String::new(),
+    });
+    record.purpose = req.purpose.clone();
+    record.attributes = vec![pb::AuditAttribute { key: "results".into(), value: entries.len().to_string() }];
+    let audit_index = log_review(log, record).await?;
+    Ok(pb::QueryResponse { entries, next_page_token, audit_index })
+}
+
+/// Which organisation received or supplied which fields in one entry.
+fn disclosure(index: u64, e: &pb::AuditEntry) -> Option<pb::SubjectDisclosure> {
+    let (kind, fields) = if !e.fields_released.is_empty() {
+        (pb::DisclosureKind::Received, &e.fields_released)
+    } else if !e.fields_contributed.is_empty() {
+        (pb::DisclosureKind::Supplied, &e.fields_contributed)
+    } else {
+        return None;
+    };
+    let actor = e.actor.clone().unwrap_or_default();
+    let mut categories: Vec<String> = fields.iter().map(|f| f.split('.').next().unwrap_or(f).to_owned()).collect();
+    categories.sort();
+    categories.dedup();
+    Some(pb::SubjectDisclosure {
+        time: e.time,
+        kind: kind as i32,
+        organisation_id: actor.organisation_id,
+        partner_type: actor.partner_type,
+        purpose: e.purpose.clone(),
+        field_paths: fields.clone(),
+        field_categories: categories,
+        dossier_id: e.target.as_ref().map(|t| t.dossier_id.clone()).unwrap_or_default(),
+        legal_basis: e.legal_basis.clone(),
+        audit_index: index,
+    })
+}
+
+fn matches(r: &pb::ReportRestriction, d: &pb::SubjectDisclosure) -> bool {
+    let any = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
+    let prefix = r.field_prefixes.is_empty() || d.field_paths.iter().any(|p| r.field_prefixes.iter().any(|f| p.starts_with(f.as_str())));
+    let time = d.time.as_ref().map_or(0, |t| t.seconds);
+    let in_time = r.time_range.as_ref().is_none_or(|range| {
+        ts_secs(range.from.as_ref()).is_none_or(|f| time >= f) && ts_secs(range.until.as_ref()).is_none_or(|u| time <= u)
+    });
+    any(&r.organisation_ids, &d.organisation_id)
+        && any(&r.partner_types, &d.partner_type)
+        && any(&r.purposes, &d.purpose)
+        && any(&r.dossier_ids, &d.dossier_id)
+        && prefix
+        && in_time
+}
+
+fn validate_report(req: &pb::SubjectReportRequest) -> Result<(), Status> {
+    if req.person_ids.is_empty() || req.person_ids.len() > MAX_PERSONS {
+        return Err(error::invalid_argument("person_ids", format!("1 to {MAX_PERSONS} pseudonymous person ids")));
+    }
+    for (i, p) in req.person_ids.iter().enumerate() {
+        if p.is_empty() { return Err(error::invalid_argument(&format!("person_ids[{i}]"), "must not be empty")); }
+        check_code(&format!("person_ids[{i}]"), p)?;
+    }
+    check_code("request_reference", &req.request_reference)?;
+    for (i, r) in req.restrictions.iter().enumerate() {
+        if matches!(pb::RestrictionGround::try_from(r.ground), Ok(pb::RestrictionGround::Unspecified) | Err(_)) {
+            return Err(error::invalid_argument(&format!("restrictions[{i}].ground"), "a GDPR art. 23 ground is required"));
+        }
+        let len = r.justification.trim().chars().count();
+        if len == 0 || len > 4000 {
+            return Err(error::invalid_argument(&format!("restrictions[{i}].justification"), "a reason (1-4000 characters) is required"));
+        }
+    }
+    Ok(())
+}
+
+/// `SubjectReport`: the disclosures of one data subject's data, minus the
+/// restricted ones; the report and its restrictions are logged (justifications
+/// only as SHA-256, since they may name people).
+pub(crate) async fn subject_report(log: &AuditLog, caller: &Caller, req: pb::SubjectReportRequest) -> Result<pb::SubjectReportResponse, Status> {
+    validate_report(&req)?;
+    let mut sql = Sql::new();
+    let mut persons = Sql::new();
+    persons.texts("person_id", &req.person_ids);
+    sql.params = persons.params;
+    sql.clauses.push(format!("idx IN (SELECT idx FROM entry_persons WHERE {})", persons.clauses.join(" AND ")));
+    if let Some(range) = &req.time_range {
+        if let Some(from) = ts_secs(range.from.as_ref()) { sql.int("time >= ?", from); }
+        if let Some(until) = ts_secs(range.until.as_ref()) { sql.int("time <= ?", until); }
+    }
+    let statement = format!("SELECT idx, body FROM entries WHERE {} ORDER BY idx", sql.where_clause());
+    let rows = sql.bodies(log, &statement).await?;
+    let mut removed = vec![0u32; req.restrictions.len()];
+    let mut disclosures = Vec::new();
+    for (index, body) in rows {
+        let e = entry::decode(&body).map_err(|e| error::internal(&e))?;
+        let Some(d) = disclosure(index, &e) else { continue };
+        match req.restrictions.iter().position(|r| matches(r, &d)) {
+            Some(i) => removed[i] += 1,
+            None => disclosures.push(d),
+        }
+    }
+    let restrictions: Vec<pb::AppliedRestriction> = req
+        .restrictions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| pb::AppliedRestriction { restriction_index: i as u32, ground: r.ground, disclosures_removed: removed[i] })
+        .collect();
+
+    let mut record = new_entry(caller, pb::AuditAction::SubjectReport, "audit");
+    record.target = Some(pb::AuditTarget { person_ids: req.person_ids.clone(), ..Default::default() });
+    let mut attributes = vec![
+        pb::AuditAttribute { key: "request_reference".into(), value: req.request_reference.clone() },
+        pb::AuditAttribute { key: "disclosures".into(), value: disclosures.len().to_string() },
+    ];
+    for (i, r) in req.restrictions.iter().enumerate() {
+        let ground = pb::RestrictionGround::try_from(r.ground).map(|g| g.as_str_name().to_owned()).unwrap_or_default();
+        let digest = Sha256::digest(r.justification.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        attributes.push(pb::AuditAttribute { key: format!("restriction.{i}.ground"), value: ground });
+        attributes.push(pb::AuditAttribute { key: format!("restriction.{i}.justification_sha256"), value: hex });
+        attributes.push(pb::AuditAttribute { key: format!("restriction.{i}.removed"), value: removed[i].to_string() });
+    }
+    record.attributes = attributes;
+    if !req.restrictions.is_empty() {
+        record.decision = pb::Decision::PartiallyGranted as i32;
+    }
+    let audit_index = log_review(log, record).await?;
+    Ok(pb::SubjectReportResponse {
+        person_ids: req.person_ids,
+        time_range: req.time_range,
+        generated_at: Some(to_timestamp(log.clock().now())),
+        disclosures,
+        restrictions,
+        audit_index,
+    })
+}

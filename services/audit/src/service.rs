@@ -1,0 +1,127 @@
+//! The `AuditService` RPCs and who may call them.
+
+use schakel_kit::{
+    auth::{Caller, PrincipalKind, Role},
+    error,
+};
+use schakel_proto::v1::{self as pb, audit_service_server::AuditService};
+use tonic::{Request, Response, Status};
+
+use crate::{AppendError, Audit, log::ReadError, query};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl From<ReadError> for Status {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::OutOfRange(message) => Status::out_of_range(message),
+            ReadError::Internal(err) => error::internal(&err),
+        }
+    }
+}
+
+fn internal(err: anyhow::Error) -> Status {
+    error::internal(&err)
+}
+
+/// Privacy officers and Schakel's own services read the entries themselves.
+fn require_entry_reader(caller: &Caller) -> Result<(), Status> {
+    if caller.kind == PrincipalKind::InternalService || caller.has_role(Role::PrivacyOfficer) {
+        Ok(())
+    } else {
+        Err(error::permission_denied("ROLE_REQUIRED", "audit entries are for privacy officers"))
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for Audit {
+    async fn get_log_info(&self, request: Request<pb::GetLogInfoRequest>) -> Reply<pb::GetLogInfoResponse> {
+        Caller::of(&request)?;
+        let log = self.log();
+        Ok(Response::new(pb::GetLogInfoResponse {
+            origin: log.origin().into(),
+            verifier_key: log.verifier_key().into(),
+            public_key: log.public_key().to_vec(),
+            hash_algorithm: "SHA-256".into(),
+            first_entry_with_body: log.first_with_body().await.map_err(internal)?,
+        }))
+    }
+
+    async fn get_checkpoint(&self, request: Request<pb::GetCheckpointRequest>) -> Reply<pb::GetCheckpointResponse> {
+        Caller::of(&request)?;
+        let checkpoint = self.log().checkpoint().await.map_err(internal)?;
+        Ok(Response::new(pb::GetCheckpointResponse { checkpoint: Some(checkpoint) }))
+    }
+
+    async fn get_entries(&self, request: Request<pb::GetEntriesRequest>) -> Reply<pb::GetEntriesResponse> {
+        require_entry_reader(Caller::of(&request)?)?;
+        let req = request.into_inner();
+        let leaves = self.log().leaves(req.start, req.end).await?;
+        Ok(Response::new(pb::GetEntriesResponse { leaves }))
+    }
+
+    async fn list_checkpoints(&self, request: Request<pb::ListCheckpointsRequest>) -> Reply<pb::ListCheckpointsResponse> {
+        Caller::of(&request)?;
+        let req = request.into_inner();
+        let limit = match req.limit {
+            0 => 1000,
+            l if l <= 1000 => i64::from(l),
+            _ => return Err(error::invalid_argument("limit", "must be at most 1000")),
+        };
+        let checkpoints = self.log().checkpoints_after(req.after_tree_size, limit).await.map_err(internal)?;
+        Ok(Response::new(pb::ListCheckpointsResponse { checkpoints }))
+    }
+
+    async fn get_inclusion_proof(&self, request: Request<pb::GetInclusionProofRequest>) -> Reply<pb::GetInclusionProofResponse> {
+        Caller::of(&request)?;
+        let req = request.into_inner();
+        let (proof, leaf) = self.log().inclusion_proof(req.index, req.tree_size).await?;
+        Ok(Response::new(pb::GetInclusionProofResponse {
+            index: req.index,
+            tree_size: req.tree_size,
+            hashes: proof.iter().map(|h| h.to_vec()).collect(),
+            leaf_hash: leaf.to_vec(),
+        }))
+    }
+
+    async fn get_consistency_proof(&self, request: Request<pb::GetConsistencyProofRequest>) -> Reply<pb::GetConsistencyProofResponse> {
+        Caller::of(&request)?;
+        let req = request.into_inner();
+        let proof = self.log().consistency_proof(req.old_tree_size, req.new_tree_size).await?;
+        Ok(Response::new(pb::GetConsistencyProofResponse {
+            old_tree_size: req.old_tree_size,
+            new_tree_size: req.new_tree_size,
+            hashes: proof.iter().map(|h| h.to_vec()).collect(),
+        }))
+    }
+
+    async fn query(&self, request: Request<pb::QueryRequest>) -> Reply<pb::QueryResponse> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require_role(Role::PrivacyOfficer)?;
+        let all_seeing = self.config.all_seeing_partner_type.clone();
+        Ok(Response::new(query::query(self.log(), &caller, &all_seeing, request.into_inner()).await?))
+    }
+
+    async fn subject_report(&self, request: Request<pb::SubjectReportRequest>) -> Reply<pb::SubjectReportResponse> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require_role(Role::PrivacyOfficer)?;
+        Ok(Response::new(query::subject_report(self.log(), &caller, request.into_inner()).await?))
+    }
+
+    async fn append(&self, request: Request<pb::AppendRequest>) -> Reply<pb::AppendResponse> {
+        let caller = Caller::of(&request)?;
+        if caller.kind != PrincipalKind::InternalService {
+            return Err(error::permission_denied("INTERNAL_ONLY", "only Schakel's services append to the audit log"));
+        }
+        let req = request.into_inner();
+        let entry = req.entry.ok_or_else(|| error::invalid_argument("entry", "is required"))?;
+        match self.log().append(entry, req.append_id).await {
+            Ok(receipt) => Ok(Response::new(receipt)),
+            Err(AppendError::Invalid(invalid)) => Err(error::invalid_argument(&invalid.field, invalid.message)),
+            Err(AppendError::Unavailable(why)) => {
+                tracing::error!(%why, "append not committed");
+                Err(schakel_kit::audit::AuditError::Unavailable(why).into())
+            }
+        }
+    }
+}

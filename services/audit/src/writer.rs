@@ -1,0 +1,215 @@
+//! The single writer: group commit of concurrent appends.
+//!
+//! Appends queue on a channel; the writer takes everything queued (up to
+//! `max_batch`), assigns indices, extends the tree, signs one checkpoint for the
+//! new size and commits it all in one transaction. Each caller is answered only
+//! after that commit returned (durable: SQLite WAL with `synchronous=FULL`, or
+//! the PostgreSQL commit). On PostgreSQL the writer first takes an advisory
+//! lock, so that of several audit instances exactly one writes; the others stay
+//! in standby (appends: UNAVAILABLE) and take over when the lock frees. The
+//! tables' primary keys make a fork impossible even if two writers raced.
+
+use std::{collections::HashMap, time::Duration};
+
+use schakel_kit::{db::{Backend, Database}, time::Clock};
+use schakel_proto::v1 as pb;
+use schakel_tlog::{Checkpoint, CompactRange, NoteSigner, leaf_hash};
+use sqlx::Executor;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{AppendError, entry, store};
+
+/// The advisory lock key of the audit writer.
+const WRITER_LOCK: i64 = 0x5343_4841_4b45_4c01;
+
+/// One queued append.
+pub(crate) struct Pending {
+    pub(crate) entry: pb::AuditEntry,
+    pub(crate) append_id: String,
+    pub(crate) reply: oneshot::Sender<Result<pb::AppendResponse, AppendError>>,
+}
+
+pub(crate) struct Writer {
+    pub(crate) db: Database,
+    pub(crate) signer: NoteSigner,
+    pub(crate) origin: String,
+    pub(crate) clock: Clock,
+    pub(crate) max_batch: usize,
+    pub(crate) range: CompactRange,
+    pub(crate) last_time: i64,
+}
+
+impl Writer {
+    /// Runs until every sender is gone.
+    pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<Pending>) {
+        let _lock = match self.db.backend() {
+            Backend::Postgres => match self.become_writer(&mut queue).await {
+                Some(lock) => Some(lock),
+                None => return,
+            },
+            Backend::Sqlite => None,
+        };
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch).await;
+        }
+    }
+
+    /// Waits for the PostgreSQL advisory lock, refusing appends meanwhile;
+    /// then reloads the tree (another writer may have extended it).
+    async fn become_writer(&mut self, queue: &mut mpsc::Receiver<Pending>) -> Option<sqlx::pool::PoolConnection<sqlx::Any>> {
+        let mut announced = false;
+        loop {
+            if let Ok(mut conn) = self.db.pool().acquire().await {
+                let got: Result<bool, _> = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(WRITER_LOCK)
+                    .fetch_one(&mut *conn)
+                    .await;
+                if matches!(got, Ok(true)) {
+                    match crate::log::load_range(&self.db).await {
+                        Ok((range, last_time)) => {
+                            self.range = range;
+                            self.last_time = last_time;
+                            tracing::info!(size = self.range.size(), "audit writer active");
+                            // Keep the lock's session out of the pool for good.
+                            return Some(conn);
+                        }
+                        Err(err) => {
+                            tracing::error!(error = format!("{err:#}"), "cannot load the tree; staying in standby");
+                            let _ = conn.execute("SELECT pg_advisory_unlock_all()").await;
+                        }
+                    }
+                }
+            }
+            if !announced {
+                tracing::warn!("another audit instance is the writer; standing by");
+                announced = true;
+            }
+            let deadline = tokio::time::sleep(Duration::from_secs(1));
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    () = &mut deadline => break,
+                    next = queue.recv() => match next {
+                        Some(p) => { let _ = p.reply.send(Err(AppendError::Unavailable("standby: another instance writes".into()))); }
+                        None => return None,
+                    },
+                }
+            }
+        }
+    }
+
+    async fn commit(&mut self, batch: Vec<Pending>) {
+        let ids: Vec<&str> = batch.iter().map(|p| p.append_id.as_str()).collect();
+        let existing = match store::existing_appends(self.db.pool(), &ids).await {
+            Ok(rows) => rows.into_iter().map(|(id, idx, time)| (id, (idx, time))).collect::<HashMap<_, _>>(),
+            Err(err) => return fail_all(batch, &anyhow::Error::new(err)),
+        };
+        // Group the batch: retries of earlier appends, and new entries (a key
+        // repeated within the batch is appended once).
+        let mut replies: HashMap<String, Vec<oneshot::Sender<Result<pb::AppendResponse, AppendError>>>> = HashMap::new();
+        let mut fresh: Vec<(String, pb::AuditEntry)> = Vec::new();
+        for p in batch {
+            if !existing.contains_key(&p.append_id) && !replies.contains_key(&p.append_id) {
+                fresh.push((p.append_id.clone(), p.entry));
+            }
+            replies.entry(p.append_id).or_default().push(p.reply);
+        }
+        let before = self.range.clone();
+        let result = self.write(&fresh).await;
+        let receipts = match result {
+            Ok(receipts) => receipts,
+            Err(err) => {
+                self.range = before;
+                tracing::error!(error = format!("{err:#}"), "audit commit failed");
+                for senders in replies.into_values() {
+                    for s in senders {
+                        let _ = s.send(Err(AppendError::Unavailable("commit failed".into())));
+                    }
+                }
+                return;
+            }
+        };
+        for (append_id, senders) in replies {
+            let receipt = match receipts.get(&append_id) {
+                Some(r) => Ok(r.clone()),
+                None => match existing.get(&append_id) {
+                    Some((index, time)) => crate::log::receipt_of(&self.db, *index, *time).await.map_err(|e| AppendError::Unavailable(format!("{e:#}"))),
+                    None => Err(AppendError::Unavailable("lost".into())),
+                },
+            };
+            for s in senders {
+                let _ = s.send(receipt.clone());
+            }
+        }
+    }
+
+    /// Appends `fresh` and a checkpoint in one transaction; returns receipts by append id.
+    async fn write(&mut self, fresh: &[(String, pb::AuditEntry)]) -> anyhow::Result<HashMap<String, pb::AppendResponse>> {
+        let mut receipts = HashMap::new();
+        if fresh.is_empty() {
+            return Ok(receipts);
+        }
+        let time = self.clock.now().max(self.last_time);
+        let mut bodies = Vec::with_capacity(fresh.len());
+        let mut nodes = Vec::new();
+        for (append_id, submitted) in fresh {
+            let mut e = submitted.clone();
+            e.index = self.range.size();
+            e.time = Some(schakel_kit::time::to_timestamp(time));
+            let body = entry::encode(&e);
+            let leaf = leaf_hash(&body);
+            nodes.extend(self.range.append(leaf));
+            receipts.insert(
+                append_id.clone(),
+                pb::AppendResponse { index: e.index, time: e.time, leaf_hash: leaf.to_vec() },
+            );
+            bodies.push((append_id, e, body));
+        }
+        let stored: Vec<store::StoredEntry<'_>> = bodies
+            .iter()
+            .map(|(append_id, e, body)| {
+                let actor = e.actor.as_ref();
+                let target = e.target.as_ref();
+                store::StoredEntry {
+                    index: e.index,
+                    body,
+                    time,
+                    append_id,
+                    actor_org: actor.map_or("", |a| &a.organisation_id),
+                    actor_subject: actor.map_or("", |a| &a.subject),
+                    target_org: target.map_or("", |t| &t.organisation_id),
+                    dossier_id: target.map_or("", |t| &t.dossier_id),
+                    action: e.action,
+                    decision: e.decision,
+                    purpose: &e.purpose,
+                    trace_id: &e.trace_id,
+                    person_ids: target.map_or(&[], |t| &t.person_ids),
+                }
+            })
+            .collect();
+        let root = self.range.root();
+        let body = Checkpoint { origin: self.origin.clone(), size: self.range.size(), root, extensions: vec![] };
+        let note = self.signer.sign(&body.to_text())?;
+        let mut tx = self.db.pool().begin().await?;
+        store::insert_nodes(&mut tx, &nodes).await?;
+        store::insert_entries(&mut tx, &stored).await?;
+        store::insert_checkpoint(&mut tx, self.range.size(), &root, &note, time).await?;
+        tx.commit().await?;
+        self.last_time = time;
+        Ok(receipts)
+    }
+}
+
+fn fail_all(batch: Vec<Pending>, err: &anyhow::Error) {
+    tracing::error!(error = format!("{err:#}"), "audit batch failed before writing");
+    for p in batch {
+        let _ = p.reply.send(Err(AppendError::Unavailable("database unavailable".into())));
+    }
+}

@@ -1,0 +1,106 @@
+//! Writing to the audit log from any service (DESIGN.md invariants 1 and 9).
+//!
+//! Callers fail closed: a decision or change whose entry could not be appended
+//! is not acted on. [`AuditSink`] is what services depend on; the audit service
+//! provides an in-process sink (one process, `schakel dev`) and [`GrpcAuditSink`]
+//! calls a remote audit service (microservices mode).
+
+use std::{future::Future, pin::Pin};
+
+use opentelemetry::trace::TraceContextExt;
+use schakel_proto::v1::{self as pb, audit_service_client::AuditServiceClient};
+use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{auth::Caller, client::CallContext};
+
+/// Why an entry was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The log could not be reached or could not commit durably.
+    #[error("audit log unavailable: {0}")]
+    Unavailable(String),
+    /// The log refused the entry as malformed (a bug in the caller).
+    #[error("audit entry refused: {0}")]
+    Rejected(String),
+}
+
+impl From<AuditError> for Status {
+    fn from(err: AuditError) -> Self {
+        match err {
+            AuditError::Unavailable(_) => crate::error::with_reason(
+                Code::Unavailable,
+                "AUDIT_UNAVAILABLE",
+                "the audit log is unavailable; nothing was done or disclosed",
+            ),
+            AuditError::Rejected(reason) => {
+                crate::error::internal(&anyhow::anyhow!("audit entry refused: {reason}"))
+            }
+        }
+    }
+}
+
+/// The result of a successful append.
+pub type AppendFuture<'a> = Pin<Box<dyn Future<Output = Result<pb::AppendResponse, AuditError>> + Send + 'a>>;
+
+/// Somewhere to append audit entries durably.
+pub trait AuditSink: Send + Sync + 'static {
+    /// Appends `entry` (index and time unset) under the idempotency key
+    /// `append_id`; resolves only once the entry is durably committed.
+    fn append(&self, entry: pb::AuditEntry, append_id: String) -> AppendFuture<'_>;
+}
+
+/// An audit sink calling `AuditService.Append` over gRPC (mTLS + service token).
+#[derive(Clone)]
+pub struct GrpcAuditSink {
+    client: AuditServiceClient<InterceptedService<Channel, CallContext>>,
+}
+
+impl GrpcAuditSink {
+    /// A sink over `channel`, authenticating calls with `context`.
+    pub fn new(channel: Channel, context: CallContext) -> Self {
+        Self { client: AuditServiceClient::with_interceptor(channel, context) }
+    }
+}
+
+impl AuditSink for GrpcAuditSink {
+    fn append(&self, entry: pb::AuditEntry, append_id: String) -> AppendFuture<'_> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            let request = pb::AppendRequest { entry: Some(entry), append_id };
+            match client.append(request).await {
+                Ok(response) => Ok(response.into_inner()),
+                Err(status) if status.code() == Code::InvalidArgument => {
+                    Err(AuditError::Rejected(status.message().to_owned()))
+                }
+                Err(status) => Err(AuditError::Unavailable(format!("{:?}", status.code()))),
+            }
+        })
+    }
+}
+
+/// A new idempotency key for one decision or change.
+pub fn new_append_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The W3C trace id of the current span (32 hex digits), or empty.
+pub fn current_trace_id() -> String {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    if span_context.is_valid() { span_context.trace_id().to_string() } else { String::new() }
+}
+
+/// An entry for `action` by `caller`, appended by `service`, with the current
+/// trace id and decision GRANTED; callers fill in target, purpose, fields.
+pub fn entry(caller: &Caller, action: pb::AuditAction, service: &str) -> pb::AuditEntry {
+    pb::AuditEntry {
+        actor: Some(caller.to_actor()),
+        action: action as i32,
+        decision: pb::Decision::Granted as i32,
+        trace_id: current_trace_id(),
+        service: service.into(),
+        ..Default::default()
+    }
+}
