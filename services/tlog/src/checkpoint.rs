@@ -136,8 +136,10 @@ pub fn open_checkpoint(
     Ok(checkpoint)
 }
 
+/// Control characters below U+0020 (newline included) cannot appear in a
+/// checkpoint line, nor anywhere in a signed note.
 fn has_control(line: &str) -> bool {
-    line.chars().any(|c| c.is_ascii_control())
+    line.chars().any(|c| c < ' ')
 }
 
 fn check_origin(origin: &str) -> Result<(), CheckpointError> {

@@ -291,9 +291,10 @@ impl NoteVerifier {
     }
 }
 
-/// ASCII control characters other than newline are forbidden in notes.
+/// ASCII control characters (below U+0020) other than newline are
+/// forbidden in notes; U+007F is allowed, as in the specification and Go.
 fn has_forbidden_control(text: &str) -> bool {
-    text.chars().any(|c| c.is_ascii_control() && c != '\n')
+    text.chars().any(|c| c < ' ' && c != '\n')
 }
 
 /// Splits a signed note at its last blank line into the text (with its
