@@ -32,6 +32,7 @@ struct Inner {
     verifier_key: String,
     public_key: [u8; 32],
     clock: Clock,
+    active: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Why a read failed.
@@ -69,6 +70,7 @@ impl AuditLog {
             tx.commit().await?;
         }
         let (queue, receiver) = mpsc::channel(max_batch * 4);
+        let (active_tx, active) = tokio::sync::watch::channel(false);
         let writer = Writer {
             db: db.clone(),
             signer,
@@ -77,9 +79,10 @@ impl AuditLog {
             max_batch,
             range,
             last_time,
+            active: active_tx,
         };
         tokio::spawn(writer.run(receiver));
-        Ok(Self { inner: Arc::new(Inner { db, queue, origin: origin.into(), verifier_key, public_key, clock }) })
+        Ok(Self { inner: Arc::new(Inner { db, queue, origin: origin.into(), verifier_key, public_key, clock, active }) })
     }
 
     /// Appends an entry; resolves once it is durably committed.
@@ -98,6 +101,14 @@ impl AuditLog {
             .await
             .map_err(|_| AppendError::Unavailable("writer stopped".into()))?;
         answer.await.map_err(|_| AppendError::Unavailable("writer stopped".into()))?
+    }
+
+    /// Resolves once this instance is the log's writer (at once on SQLite; on
+    /// PostgreSQL when it holds the writer lock). Until then appends are
+    /// refused as UNAVAILABLE.
+    pub async fn writing(&self) {
+        let mut active = self.inner.active.clone();
+        let _ = active.wait_for(|a| *a).await;
     }
 
     /// The database.

@@ -37,6 +37,8 @@ pub(crate) struct Writer {
     pub(crate) max_batch: usize,
     pub(crate) range: CompactRange,
     pub(crate) last_time: i64,
+    /// Set once this instance is the writer.
+    pub(crate) active: tokio::sync::watch::Sender<bool>,
 }
 
 impl Writer {
@@ -49,6 +51,7 @@ impl Writer {
             },
             Backend::Sqlite => None,
         };
+        self.active.send_replace(true);
         while let Some(first) = queue.recv().await {
             let mut batch = vec![first];
             while batch.len() < self.max_batch {
@@ -63,7 +66,7 @@ impl Writer {
 
     /// Waits for the PostgreSQL advisory lock, refusing appends meanwhile;
     /// then reloads the tree (another writer may have extended it).
-    async fn become_writer(&mut self, queue: &mut mpsc::Receiver<Pending>) -> Option<sqlx::pool::PoolConnection<sqlx::Any>> {
+    async fn become_writer(&mut self, queue: &mut mpsc::Receiver<Pending>) -> Option<sqlx::AnyConnection> {
         let mut announced = false;
         loop {
             if let Ok(mut conn) = self.db.pool().acquire().await {
@@ -77,8 +80,10 @@ impl Writer {
                             self.range = range;
                             self.last_time = last_time;
                             tracing::info!(size = self.range.size(), "audit writer active");
-                            // Keep the lock's session out of the pool for good.
-                            return Some(conn);
+                            // The lock lives as long as this session: take it out
+                            // of the pool, so it closes (and frees the lock) when
+                            // the writer ends.
+                            return Some(conn.detach());
                         }
                         Err(err) => {
                             tracing::error!(error = format!("{err:#}"), "cannot load the tree; staying in standby");

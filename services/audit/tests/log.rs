@@ -187,3 +187,30 @@ async fn an_unreachable_log_fails_closed() {
     let err = audit.log().append(entry, "db-down".into()).await.unwrap_err();
     assert!(matches!(err, schakel_audit::AppendError::Unavailable(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn two_instances_never_fork_the_tree_and_the_standby_takes_over() {
+    let Some(db) = schakel_kit::testing::TestDatabase::postgres().await.unwrap() else {
+        eprintln!("SKIPPED: the writer election uses PostgreSQL advisory locks; SCHAKEL_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let config = || schakel_audit::AuditConfig { origin: ORIGIN.into(), ..Default::default() };
+    let clock = schakel_kit::time::Clock::System;
+    let first = schakel_audit::Audit::connect(db.url(), config(), key.clone(), clock.clone()).await.unwrap();
+    let entry = || read_entry(CAW, "caw", "d1", &["p1"], &["registration.summary"]);
+    assert_eq!(first.log().append(entry(), "a-0".into()).await.unwrap().index, 0);
+
+    let second = schakel_audit::Audit::connect(db.url(), config(), key, clock).await.unwrap();
+    let refused = second.log().append(entry(), "b-0".into()).await.unwrap_err();
+    assert!(matches!(refused, schakel_audit::AppendError::Unavailable(_)), "{refused:?}");
+    assert_eq!(first.log().append(entry(), "a-1".into()).await.unwrap().index, 1);
+
+    // The writer goes away; the standby takes over where it left off.
+    first.log().writing().await;
+    drop(first);
+    second.log().writing().await;
+    assert_eq!(second.log().append(entry(), "b-1".into()).await.unwrap().index, 2);
+    let checkpoint = second.log().checkpoint().await.unwrap();
+    assert_eq!(checkpoint.tree_size, 3);
+}
