@@ -26,21 +26,29 @@ pub struct InvalidEntry {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> InvalidEntry {
-    InvalidEntry { field: field.into(), message: message.into() }
+    InvalidEntry {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// Whether `value` is an id or code: at most 128 characters from
 /// `[A-Za-z0-9._:/@+=-]`, no spaces.
 pub fn is_code(value: &str) -> bool {
     value.len() <= MAX_CODE
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b))
 }
 
 fn code(field: &str, value: &str) -> Result<(), InvalidEntry> {
     if is_code(value) {
         Ok(())
     } else {
-        Err(invalid(field, "must be an id or code (no spaces or free text, at most 128 characters)"))
+        Err(invalid(
+            field,
+            "must be an id or code (no spaces or free text, at most 128 characters)",
+        ))
     }
 }
 
@@ -48,36 +56,56 @@ fn codes(field: &str, values: &[String]) -> Result<(), InvalidEntry> {
     if values.len() > MAX_ITEMS {
         return Err(invalid(field, format!("at most {MAX_ITEMS} items")));
     }
-    values.iter().enumerate().try_for_each(|(i, v)| code(&format!("{field}[{i}]"), v))
+    values
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, v)| code(&format!("{field}[{i}]"), v))
 }
 
 /// Checks an entry submitted for appending.
 pub fn validate(entry: &pb::AuditEntry) -> Result<(), InvalidEntry> {
     if entry.index != 0 {
-        return Err(invalid("entry.index", "is assigned by the log; leave it unset"));
+        return Err(invalid(
+            "entry.index",
+            "is assigned by the log; leave it unset",
+        ));
     }
     if entry.time.is_some() {
-        return Err(invalid("entry.time", "is assigned by the log; leave it unset"));
+        return Err(invalid(
+            "entry.time",
+            "is assigned by the log; leave it unset",
+        ));
     }
-    let actor = entry.actor.as_ref().ok_or_else(|| invalid("entry.actor", "is required"))?;
+    let actor = entry
+        .actor
+        .as_ref()
+        .ok_or_else(|| invalid("entry.actor", "is required"))?;
     if actor.subject.is_empty() {
         return Err(invalid("entry.actor.subject", "is required"));
     }
     code("entry.actor.subject", &actor.subject)?;
     code("entry.actor.organisation_id", &actor.organisation_id)?;
     code("entry.actor.partner_type", &actor.partner_type)?;
-    if pb::PrincipalKind::try_from(actor.kind).is_err() || actor.roles.iter().any(|r| pb::Role::try_from(*r).is_err()) {
+    if pb::PrincipalKind::try_from(actor.kind).is_err()
+        || actor.roles.iter().any(|r| pb::Role::try_from(*r).is_err())
+    {
         return Err(invalid("entry.actor", "unknown kind or role"));
     }
     match pb::AuditAction::try_from(entry.action) {
-        Ok(pb::AuditAction::Unspecified) | Err(_) => return Err(invalid("entry.action", "a known action is required")),
+        Ok(pb::AuditAction::Unspecified) | Err(_) => {
+            return Err(invalid("entry.action", "a known action is required"));
+        }
         Ok(_) => {}
     }
     match pb::Decision::try_from(entry.decision) {
-        Ok(pb::Decision::Unspecified) | Err(_) => return Err(invalid("entry.decision", "a known decision is required")),
+        Ok(pb::Decision::Unspecified) | Err(_) => {
+            return Err(invalid("entry.decision", "a known decision is required"));
+        }
         Ok(_) => {}
     }
-    if pb::AccessDenialReason::try_from(entry.denial_reason).is_err() || pb::Phase::try_from(entry.dossier_phase).is_err() {
+    if pb::AccessDenialReason::try_from(entry.denial_reason).is_err()
+        || pb::Phase::try_from(entry.dossier_phase).is_err()
+    {
         return Err(invalid("entry", "unknown denial reason or phase"));
     }
     if entry.service.is_empty() {
@@ -104,13 +132,19 @@ pub fn validate(entry: &pb::AuditEntry) -> Result<(), InvalidEntry> {
     codes("entry.fields_released", &entry.fields_released)?;
     codes("entry.fields_contributed", &entry.fields_contributed)?;
     if entry.fields_withheld.len() > MAX_ITEMS || entry.attributes.len() > MAX_ITEMS {
-        return Err(invalid("entry", format!("at most {MAX_ITEMS} withheld fields and attributes")));
+        return Err(invalid(
+            "entry",
+            format!("at most {MAX_ITEMS} withheld fields and attributes"),
+        ));
     }
     for (i, withheld) in entry.fields_withheld.iter().enumerate() {
         code(&format!("entry.fields_withheld[{i}].path"), &withheld.path)?;
         match pb::AccessDenialReason::try_from(withheld.reason) {
             Ok(pb::AccessDenialReason::Unspecified) | Err(_) => {
-                return Err(invalid(format!("entry.fields_withheld[{i}].reason"), "a reason code is required"));
+                return Err(invalid(
+                    format!("entry.fields_withheld[{i}].reason"),
+                    "a reason code is required",
+                ));
             }
             Ok(_) => {}
         }
@@ -166,17 +200,34 @@ mod tests {
     #[test]
     fn refuses_free_text_and_log_owned_fields() {
         let cases: Vec<(Box<dyn Fn(&mut pb::AuditEntry)>, &str)> = vec![
-            (Box::new(|e| e.purpose = "help Jan Peeters".into()), "entry.purpose"),
-            (Box::new(|e| e.fields_released.push("naam: Jan".into())), "entry.fields_released[1]"),
+            (
+                Box::new(|e| e.purpose = "help Jan Peeters".into()),
+                "entry.purpose",
+            ),
+            (
+                Box::new(|e| e.fields_released.push("naam: Jan".into())),
+                "entry.fields_released[1]",
+            ),
             (Box::new(|e| e.index = 3), "entry.index"),
-            (Box::new(|e| e.time = Some(prost_types::Timestamp::default())), "entry.time"),
+            (
+                Box::new(|e| e.time = Some(prost_types::Timestamp::default())),
+                "entry.time",
+            ),
             (Box::new(|e| e.action = 0), "entry.action"),
             (Box::new(|e| e.decision = 99), "entry.decision"),
             (Box::new(|e| e.actor = None), "entry.actor"),
             (Box::new(|e| e.service.clear()), "entry.service"),
-            (Box::new(|e| e.fields_withheld[0].reason = 0), "entry.fields_withheld[0].reason"),
             (
-                Box::new(|e| e.attributes.push(pb::AuditAttribute { key: "note".into(), value: "slaat de kinderen".into() })),
+                Box::new(|e| e.fields_withheld[0].reason = 0),
+                "entry.fields_withheld[0].reason",
+            ),
+            (
+                Box::new(|e| {
+                    e.attributes.push(pb::AuditAttribute {
+                        key: "note".into(),
+                        value: "slaat de kinderen".into(),
+                    })
+                }),
                 "entry.attributes[0].value",
             ),
         ];
@@ -191,7 +242,10 @@ mod tests {
     fn encoding_is_deterministic_and_round_trips() {
         let mut entry = valid();
         entry.index = 7;
-        entry.time = Some(prost_types::Timestamp { seconds: 1_800_000_000, nanos: 0 });
+        entry.time = Some(prost_types::Timestamp {
+            seconds: 1_800_000_000,
+            nanos: 0,
+        });
         let bytes = encode(&entry);
         assert_eq!(bytes, encode(&entry.clone()));
         assert_eq!(decode(&bytes).expect("decodes"), entry);

@@ -19,7 +19,11 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use base64::Engine;
-use schakel_kit::{config::{Limits, secs}, db::{Database, Migrations}, time::Clock};
+use schakel_kit::{
+    config::{Limits, secs},
+    db::{Database, Migrations},
+    time::Clock,
+};
 use schakel_proto::v1::audit_service_server::AuditServiceServer;
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
@@ -37,7 +41,10 @@ static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The audit migrations for both backends.
 pub fn migrations() -> Migrations {
-    Migrations { sqlite: &SQLITE, postgres: &POSTGRES }
+    Migrations {
+        sqlite: &SQLITE,
+        postgres: &POSTGRES,
+    }
 }
 
 /// Why an append failed.
@@ -88,16 +95,24 @@ impl Default for AuditConfig {
 impl AuditConfig {
     /// Reads the checkpoint signing key from `signing_key_file`.
     pub fn load_signing_key(&self) -> anyhow::Result<ed25519_dalek::SigningKey> {
-        let path = self.signing_key_file.as_ref().context("audit.signing_key_file is required")?;
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let path = self
+            .signing_key_file
+            .as_ref()
+            .context("audit.signing_key_file is required")?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         signing_key_from_base64(&text).with_context(|| format!("signing key in {}", path.display()))
     }
 }
 
 /// An Ed25519 signing key from its base64 32-byte seed.
 pub fn signing_key_from_base64(text: &str) -> anyhow::Result<ed25519_dalek::SigningKey> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).context("not base64")?;
-    let seed: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("the seed must be 32 bytes"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .context("not base64")?;
+    let seed: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the seed must be 32 bytes"))?;
     Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
@@ -128,7 +143,15 @@ impl Audit {
             "audit.origin must be a non-empty name without spaces"
         );
         let db = Database::connect(database_url, SCHEMA, migrations()).await?;
-        let log = AuditLog::open(db, &config.origin, &config.key_name, key, clock, config.max_batch).await?;
+        let log = AuditLog::open(
+            db,
+            &config.origin,
+            &config.key_name,
+            key,
+            clock,
+            config.max_batch,
+        )
+        .await?;
         Ok(Self { log, config })
     }
 
@@ -146,6 +169,8 @@ impl Audit {
 
     /// Applies retention once (bodies older than `audit.retention` are dropped).
     pub async fn apply_retention(&self) -> anyhow::Result<u64> {
-        self.log.apply_retention(self.config.retention.as_secs() as i64).await
+        self.log
+            .apply_retention(self.config.retention.as_secs() as i64)
+            .await
     }
 }

@@ -14,7 +14,10 @@ use schakel_proto::v1 as pb;
 use schakel_tlog::{Checkpoint, CompactRange, Hash, NoteSigner, consistency_plan, inclusion_plan};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{AppendError, entry, store, writer::{Pending, Writer}};
+use crate::{
+    AppendError, entry, store,
+    writer::{Pending, Writer},
+};
 
 /// The largest number of leaves one `GetEntries` call returns.
 pub const MAX_LEAVES_PER_CALL: u64 = 1000;
@@ -63,10 +66,16 @@ impl AuditLog {
         let signer = NoteSigner::new(key_name, key)?;
         let verifier_key = signer.verifier_key();
         if store::latest_checkpoint(db.pool()).await?.is_none() {
-            let body = Checkpoint { origin: origin.into(), size: range.size(), root: range.root(), extensions: vec![] };
+            let body = Checkpoint {
+                origin: origin.into(),
+                size: range.size(),
+                root: range.root(),
+                extensions: vec![],
+            };
             let note = signer.sign(&body.to_text())?;
             let mut tx = db.pool().begin().await?;
-            store::insert_checkpoint(&mut tx, range.size(), &range.root(), &note, clock.now()).await?;
+            store::insert_checkpoint(&mut tx, range.size(), &range.root(), &note, clock.now())
+                .await?;
             tx.commit().await?;
         }
         let (queue, receiver) = mpsc::channel(max_batch * 4);
@@ -82,11 +91,25 @@ impl AuditLog {
             active: active_tx,
         };
         tokio::spawn(writer.run(receiver));
-        Ok(Self { inner: Arc::new(Inner { db, queue, origin: origin.into(), verifier_key, public_key, clock, active }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                queue,
+                origin: origin.into(),
+                verifier_key,
+                public_key,
+                clock,
+                active,
+            }),
+        })
     }
 
     /// Appends an entry; resolves once it is durably committed.
-    pub async fn append(&self, entry: pb::AuditEntry, append_id: String) -> Result<pb::AppendResponse, AppendError> {
+    pub async fn append(
+        &self,
+        entry: pb::AuditEntry,
+        append_id: String,
+    ) -> Result<pb::AppendResponse, AppendError> {
         entry::validate(&entry).map_err(AppendError::Invalid)?;
         if append_id.is_empty() || append_id.len() > 128 || !entry::is_code(&append_id) {
             return Err(AppendError::Invalid(entry::InvalidEntry {
@@ -97,10 +120,16 @@ impl AuditLog {
         let (reply, answer) = oneshot::channel();
         self.inner
             .queue
-            .send(Pending { entry, append_id, reply })
+            .send(Pending {
+                entry,
+                append_id,
+                reply,
+            })
             .await
             .map_err(|_| AppendError::Unavailable("writer stopped".into()))?;
-        answer.await.map_err(|_| AppendError::Unavailable("writer stopped".into()))?
+        answer
+            .await
+            .map_err(|_| AppendError::Unavailable("writer stopped".into()))?
     }
 
     /// Resolves once this instance is the log's writer (at once on SQLite; on
@@ -138,18 +167,30 @@ impl AuditLog {
 
     /// The latest signed checkpoint.
     pub async fn checkpoint(&self) -> anyhow::Result<pb::Checkpoint> {
-        let stored = store::latest_checkpoint(self.inner.db.pool()).await?.context("no checkpoint")?;
+        let stored = store::latest_checkpoint(self.inner.db.pool())
+            .await?
+            .context("no checkpoint")?;
         Ok(to_proto(&self.inner.origin, stored))
     }
 
     /// Signed checkpoints with size above `after`, oldest first.
-    pub async fn checkpoints_after(&self, after: u64, limit: i64) -> anyhow::Result<Vec<pb::Checkpoint>> {
+    pub async fn checkpoints_after(
+        &self,
+        after: u64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<pb::Checkpoint>> {
         let stored = store::checkpoints_after(self.inner.db.pool(), after, limit).await?;
-        Ok(stored.into_iter().map(|c| to_proto(&self.inner.origin, c)).collect())
+        Ok(stored
+            .into_iter()
+            .map(|c| to_proto(&self.inner.origin, c))
+            .collect())
     }
 
     async fn signed_size(&self) -> Result<u64, ReadError> {
-        Ok(store::latest_checkpoint(self.inner.db.pool()).await.map_err(anyhow::Error::new)?.map_or(0, |c| c.0))
+        Ok(store::latest_checkpoint(self.inner.db.pool())
+            .await
+            .map_err(anyhow::Error::new)?
+            .map_or(0, |c| c.0))
     }
 
     /// Leaves `[start, end)` (at most [`MAX_LEAVES_PER_CALL`]), within the
@@ -157,10 +198,14 @@ impl AuditLog {
     pub async fn leaves(&self, start: u64, end: u64) -> Result<Vec<pb::AuditLeaf>, ReadError> {
         let size = self.signed_size().await?;
         if start > end || end > size {
-            return Err(ReadError::OutOfRange(format!("entries [{start}, {end}) are not in the log of size {size}")));
+            return Err(ReadError::OutOfRange(format!(
+                "entries [{start}, {end}) are not in the log of size {size}"
+            )));
         }
         let end = end.min(start.saturating_add(MAX_LEAVES_PER_CALL));
-        let rows = store::leaves(self.inner.db.pool(), start, end).await.map_err(anyhow::Error::new)?;
+        let rows = store::leaves(self.inner.db.pool(), start, end)
+            .await
+            .map_err(anyhow::Error::new)?;
         Ok(rows
             .into_iter()
             .map(|(index, body, hash)| pb::AuditLeaf {
@@ -173,10 +218,16 @@ impl AuditLog {
     }
 
     /// The RFC 9162 inclusion proof of `index` in the tree of `size`.
-    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<(Vec<Hash>, Hash), ReadError> {
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<(Vec<Hash>, Hash), ReadError> {
         let signed = self.signed_size().await?;
         if size > signed || index >= size {
-            return Err(ReadError::OutOfRange(format!("index {index} in tree size {size} (log size {signed})")));
+            return Err(ReadError::OutOfRange(format!(
+                "index {index} in tree size {size} (log size {signed})"
+            )));
         }
         let plan = inclusion_plan(index, size).map_err(|e| ReadError::OutOfRange(e.to_string()))?;
         let leaf_id = schakel_tlog::NodeId { level: 0, index };
@@ -192,7 +243,9 @@ impl AuditLog {
     pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, ReadError> {
         let signed = self.signed_size().await?;
         if old == 0 || old > new || new > signed {
-            return Err(ReadError::OutOfRange(format!("sizes {old} -> {new} (log size {signed}); need 0 < old <= new")));
+            return Err(ReadError::OutOfRange(format!(
+                "sizes {old} -> {new} (log size {signed}); need 0 < old <= new"
+            )));
         }
         let plan = consistency_plan(old, new).map_err(|e| ReadError::OutOfRange(e.to_string()))?;
         let hashes = store::nodes(self.inner.db.pool(), plan.nodes()).await?;
@@ -217,15 +270,20 @@ impl AuditLog {
 impl AuditSink for AuditLog {
     fn append(&self, entry: pb::AuditEntry, append_id: String) -> AppendFuture<'_> {
         Box::pin(async move {
-            AuditLog::append(self, entry, append_id).await.map_err(|e| match e {
-                AppendError::Invalid(invalid) => AuditError::Rejected(invalid.to_string()),
-                AppendError::Unavailable(why) => AuditError::Unavailable(why),
-            })
+            AuditLog::append(self, entry, append_id)
+                .await
+                .map_err(|e| match e {
+                    AppendError::Invalid(invalid) => AuditError::Rejected(invalid.to_string()),
+                    AppendError::Unavailable(why) => AuditError::Unavailable(why),
+                })
         })
     }
 }
 
-fn to_proto(origin: &str, (size, root, note, signed_at): store::StoredCheckpoint) -> pb::Checkpoint {
+fn to_proto(
+    origin: &str,
+    (size, root, note, signed_at): store::StoredCheckpoint,
+) -> pb::Checkpoint {
     pb::Checkpoint {
         signed_note: note,
         origin: origin.into(),
@@ -253,7 +311,15 @@ pub(crate) async fn load_range(db: &Database) -> anyhow::Result<(CompactRange, i
 }
 
 /// The receipt of an entry appended earlier.
-pub(crate) async fn receipt_of(db: &Database, index: u64, time: i64) -> anyhow::Result<pb::AppendResponse> {
+pub(crate) async fn receipt_of(
+    db: &Database,
+    index: u64,
+    time: i64,
+) -> anyhow::Result<pb::AppendResponse> {
     let leaf = store::nodes(db.pool(), &[schakel_tlog::NodeId { level: 0, index }]).await?;
-    Ok(pb::AppendResponse { index, time: Some(to_timestamp(time)), leaf_hash: leaf[0].to_vec() })
+    Ok(pb::AppendResponse {
+        index,
+        time: Some(to_timestamp(time)),
+        leaf_hash: leaf[0].to_vec(),
+    })
 }

@@ -24,7 +24,11 @@ fn ts_secs(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
 }
 
 fn check_code(field: &str, value: &str) -> Result<(), Status> {
-    if entry::is_code(value) { Ok(()) } else { Err(error::invalid_argument(field, "must be an id or code")) }
+    if entry::is_code(value) {
+        Ok(())
+    } else {
+        Err(error::invalid_argument(field, "must be an id or code"))
+    }
 }
 
 /// Appends the entry recording a privacy officer's review; its index.
@@ -32,7 +36,9 @@ async fn log_review(log: &AuditLog, entry: pb::AuditEntry) -> Result<u64, Status
     match log.append(entry, new_append_id()).await {
         Ok(receipt) => Ok(receipt.index),
         Err(AppendError::Invalid(e)) => Err(error::invalid_argument(&e.field, e.message)),
-        Err(AppendError::Unavailable(_)) => Err(schakel_kit::audit::AuditError::Unavailable(String::new()).into()),
+        Err(AppendError::Unavailable(_)) => {
+            Err(schakel_kit::audit::AuditError::Unavailable(String::new()).into())
+        }
     }
 }
 
@@ -49,15 +55,20 @@ struct Sql {
 
 impl Sql {
     fn new() -> Self {
-        Self { clauses: Vec::new(), params: Vec::new() }
+        Self {
+            clauses: Vec::new(),
+            params: Vec::new(),
+        }
     }
     fn text(&mut self, clause: &str, value: &str) {
         self.params.push(Param::Text(value.to_owned()));
-        self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
+        self.clauses
+            .push(clause.replace('?', &format!("${}", self.params.len())));
     }
     fn int(&mut self, clause: &str, value: i64) {
         self.params.push(Param::Int(value));
-        self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
+        self.clauses
+            .push(clause.replace('?', &format!("${}", self.params.len())));
     }
     fn ints(&mut self, column: &str, values: &[i32]) {
         if values.is_empty() {
@@ -68,7 +79,8 @@ impl Sql {
             self.params.push(Param::Int(i64::from(*v)));
             marks.push(format!("${}", self.params.len()));
         }
-        self.clauses.push(format!("{column} IN ({})", marks.join(", ")));
+        self.clauses
+            .push(format!("{column} IN ({})", marks.join(", ")));
     }
     fn texts(&mut self, column: &str, values: &[String]) {
         let mut marks = Vec::new();
@@ -76,10 +88,15 @@ impl Sql {
             self.params.push(Param::Text(v.clone()));
             marks.push(format!("${}", self.params.len()));
         }
-        self.clauses.push(format!("{column} IN ({})", marks.join(", ")));
+        self.clauses
+            .push(format!("{column} IN ({})", marks.join(", ")));
     }
     fn where_clause(&self) -> String {
-        if self.clauses.is_empty() { "1 = 1".into() } else { self.clauses.join(" AND ") }
+        if self.clauses.is_empty() {
+            "1 = 1".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
     }
     async fn bodies(&self, log: &AuditLog, sql: &str) -> Result<Vec<(u64, Vec<u8>)>, Status> {
         let mut query = sqlx::query(sql);
@@ -89,7 +106,10 @@ impl Sql {
                 Param::Int(i) => query.bind(*i),
             };
         }
-        let rows = query.fetch_all(log.database().pool()).await.map_err(|e| error::internal(&e.into()))?;
+        let rows = query
+            .fetch_all(log.database().pool())
+            .await
+            .map_err(|e| error::internal(&e.into()))?;
         rows.iter()
             .map(|r| {
                 let idx: i64 = r.try_get("idx").map_err(|e| error::internal(&e.into()))?;
@@ -102,7 +122,12 @@ impl Sql {
 
 /// `Query`: entries matching the filters, newest first, within what the
 /// caller's organisation may see.
-pub(crate) async fn query(log: &AuditLog, caller: &Caller, all_seeing: &str, req: pb::QueryRequest) -> Result<pb::QueryResponse, Status> {
+pub(crate) async fn query(
+    log: &AuditLog,
+    caller: &Caller,
+    all_seeing: &str,
+    req: pb::QueryRequest,
+) -> Result<pb::QueryResponse, Status> {
     let mut sql = Sql::new();
     for (field, value) in [
         ("organisation_id", &req.organisation_id),
@@ -117,24 +142,58 @@ pub(crate) async fn query(log: &AuditLog, caller: &Caller, all_seeing: &str, req
     if caller.partner_type != all_seeing {
         sql.params.push(Param::Text(caller.organisation_id.clone()));
         let n = sql.params.len();
-        sql.clauses.push(format!("(actor_org = ${n} OR target_org = ${n})"));
+        sql.clauses
+            .push(format!("(actor_org = ${n} OR target_org = ${n})"));
     }
-    if !req.organisation_id.is_empty() { sql.text("actor_org = ?", &req.organisation_id); }
-    if !req.subject.is_empty() { sql.text("actor_subject = ?", &req.subject); }
-    if !req.dossier_id.is_empty() { sql.text("dossier_id = ?", &req.dossier_id); }
-    if !req.purpose.is_empty() { sql.text("purpose = ?", &req.purpose); }
-    if !req.trace_id.is_empty() { sql.text("trace_id = ?", &req.trace_id); }
-    if !req.person_id.is_empty() { sql.text("idx IN (SELECT idx FROM entry_persons WHERE person_id = ?)", &req.person_id); }
+    if !req.organisation_id.is_empty() {
+        sql.text("actor_org = ?", &req.organisation_id);
+    }
+    if !req.subject.is_empty() {
+        sql.text("actor_subject = ?", &req.subject);
+    }
+    if !req.dossier_id.is_empty() {
+        sql.text("dossier_id = ?", &req.dossier_id);
+    }
+    if !req.purpose.is_empty() {
+        sql.text("purpose = ?", &req.purpose);
+    }
+    if !req.trace_id.is_empty() {
+        sql.text("trace_id = ?", &req.trace_id);
+    }
+    if !req.person_id.is_empty() {
+        sql.text(
+            "idx IN (SELECT idx FROM entry_persons WHERE person_id = ?)",
+            &req.person_id,
+        );
+    }
     sql.ints("action", &req.actions);
     sql.ints("decision", &req.decisions);
     if let Some(range) = &req.time_range {
-        if let Some(from) = ts_secs(range.from.as_ref()) { sql.int("time >= ?", from); }
-        if let Some(until) = ts_secs(range.until.as_ref()) { sql.int("time <= ?", until); }
+        if let Some(from) = ts_secs(range.from.as_ref()) {
+            sql.int("time >= ?", from);
+        }
+        if let Some(until) = ts_secs(range.until.as_ref()) {
+            sql.int("time <= ?", until);
+        }
     }
-    let (size, token) = req.page.as_ref().map_or((0, ""), |p| (p.page_size, p.page_token.as_str()));
-    let size = match size { 0 => DEFAULT_PAGE, s if s <= MAX_PAGE => s, _ => return Err(error::invalid_argument("page.page_size", format!("must be at most {MAX_PAGE}"))) };
+    let (size, token) = req
+        .page
+        .as_ref()
+        .map_or((0, ""), |p| (p.page_size, p.page_token.as_str()));
+    let size = match size {
+        0 => DEFAULT_PAGE,
+        s if s <= MAX_PAGE => s,
+        _ => {
+            return Err(error::invalid_argument(
+                "page.page_size",
+                format!("must be at most {MAX_PAGE}"),
+            ));
+        }
+    };
     if !token.is_empty() {
-        let before: i64 = token.parse().map_err(|_| error::invalid_argument("page.page_token", "not a page token of this service"))?;
+        let before: i64 = token.parse().map_err(|_| {
+            error::invalid_argument("page.page_token", "not a page token of this service")
+        })?;
         sql.int("idx < ?", before);
     }
     let statement = format!(
@@ -157,14 +216,25 @@ pub(crate) async fn query(log: &AuditLog, caller: &Caller, all_seeing: &str, req
     let mut record = new_entry(caller, pb::AuditAction::AuditQuery, "audit");
     record.target = Some(pb::AuditTarget {
         dossier_id: req.dossier_id.clone(),
-        person_ids: if req.person_id.is_empty() { vec![] } else { vec![req.person_id.clone()] },
+        person_ids: if req.person_id.is_empty() {
+            vec![]
+        } else {
+            vec![req.person_id.clone()]
+        },
         organisation_id: req.organisation_id.clone(),
         resource_id: String::new(),
     });
     record.purpose = req.purpose.clone();
-    record.attributes = vec![pb::AuditAttribute { key: "results".into(), value: entries.len().to_string() }];
+    record.attributes = vec![pb::AuditAttribute {
+        key: "results".into(),
+        value: entries.len().to_string(),
+    }];
     let audit_index = log_review(log, record).await?;
-    Ok(pb::QueryResponse { entries, next_page_token, audit_index })
+    Ok(pb::QueryResponse {
+        entries,
+        next_page_token,
+        audit_index,
+    })
 }
 
 /// Which organisation received or supplied which fields in one entry.
@@ -177,7 +247,10 @@ fn disclosure(index: u64, e: &pb::AuditEntry) -> Option<pb::SubjectDisclosure> {
         return None;
     };
     let actor = e.actor.clone().unwrap_or_default();
-    let mut categories: Vec<String> = fields.iter().map(|f| f.split('.').next().unwrap_or(f).to_owned()).collect();
+    let mut categories: Vec<String> = fields
+        .iter()
+        .map(|f| f.split('.').next().unwrap_or(f).to_owned())
+        .collect();
     categories.sort();
     categories.dedup();
     Some(pb::SubjectDisclosure {
@@ -188,7 +261,11 @@ fn disclosure(index: u64, e: &pb::AuditEntry) -> Option<pb::SubjectDisclosure> {
         purpose: e.purpose.clone(),
         field_paths: fields.clone(),
         field_categories: categories,
-        dossier_id: e.target.as_ref().map(|t| t.dossier_id.clone()).unwrap_or_default(),
+        dossier_id: e
+            .target
+            .as_ref()
+            .map(|t| t.dossier_id.clone())
+            .unwrap_or_default(),
         legal_basis: e.legal_basis.clone(),
         audit_index: index,
     })
@@ -196,10 +273,14 @@ fn disclosure(index: u64, e: &pb::AuditEntry) -> Option<pb::SubjectDisclosure> {
 
 fn matches(r: &pb::ReportRestriction, d: &pb::SubjectDisclosure) -> bool {
     let any = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
-    let prefix = r.field_prefixes.is_empty() || d.field_paths.iter().any(|p| r.field_prefixes.iter().any(|f| p.starts_with(f.as_str())));
+    let prefix = r.field_prefixes.is_empty()
+        || d.field_paths
+            .iter()
+            .any(|p| r.field_prefixes.iter().any(|f| p.starts_with(f.as_str())));
     let time = d.time.as_ref().map_or(0, |t| t.seconds);
     let in_time = r.time_range.as_ref().is_none_or(|range| {
-        ts_secs(range.from.as_ref()).is_none_or(|f| time >= f) && ts_secs(range.until.as_ref()).is_none_or(|u| time <= u)
+        ts_secs(range.from.as_ref()).is_none_or(|f| time >= f)
+            && ts_secs(range.until.as_ref()).is_none_or(|u| time <= u)
     });
     any(&r.organisation_ids, &d.organisation_id)
         && any(&r.partner_types, &d.partner_type)
@@ -211,20 +292,37 @@ fn matches(r: &pb::ReportRestriction, d: &pb::SubjectDisclosure) -> bool {
 
 fn validate_report(req: &pb::SubjectReportRequest) -> Result<(), Status> {
     if req.person_ids.is_empty() || req.person_ids.len() > MAX_PERSONS {
-        return Err(error::invalid_argument("person_ids", format!("1 to {MAX_PERSONS} pseudonymous person ids")));
+        return Err(error::invalid_argument(
+            "person_ids",
+            format!("1 to {MAX_PERSONS} pseudonymous person ids"),
+        ));
     }
     for (i, p) in req.person_ids.iter().enumerate() {
-        if p.is_empty() { return Err(error::invalid_argument(&format!("person_ids[{i}]"), "must not be empty")); }
+        if p.is_empty() {
+            return Err(error::invalid_argument(
+                &format!("person_ids[{i}]"),
+                "must not be empty",
+            ));
+        }
         check_code(&format!("person_ids[{i}]"), p)?;
     }
     check_code("request_reference", &req.request_reference)?;
     for (i, r) in req.restrictions.iter().enumerate() {
-        if matches!(pb::RestrictionGround::try_from(r.ground), Ok(pb::RestrictionGround::Unspecified) | Err(_)) {
-            return Err(error::invalid_argument(&format!("restrictions[{i}].ground"), "a GDPR art. 23 ground is required"));
+        if matches!(
+            pb::RestrictionGround::try_from(r.ground),
+            Ok(pb::RestrictionGround::Unspecified) | Err(_)
+        ) {
+            return Err(error::invalid_argument(
+                &format!("restrictions[{i}].ground"),
+                "a GDPR art. 23 ground is required",
+            ));
         }
         let len = r.justification.trim().chars().count();
         if len == 0 || len > 4000 {
-            return Err(error::invalid_argument(&format!("restrictions[{i}].justification"), "a reason (1-4000 characters) is required"));
+            return Err(error::invalid_argument(
+                &format!("restrictions[{i}].justification"),
+                "a reason (1-4000 characters) is required",
+            ));
         }
     }
     Ok(())
@@ -233,24 +331,40 @@ fn validate_report(req: &pb::SubjectReportRequest) -> Result<(), Status> {
 /// `SubjectReport`: the disclosures of one data subject's data, minus the
 /// restricted ones; the report and its restrictions are logged (justifications
 /// only as SHA-256, since they may name people).
-pub(crate) async fn subject_report(log: &AuditLog, caller: &Caller, req: pb::SubjectReportRequest) -> Result<pb::SubjectReportResponse, Status> {
+pub(crate) async fn subject_report(
+    log: &AuditLog,
+    caller: &Caller,
+    req: pb::SubjectReportRequest,
+) -> Result<pb::SubjectReportResponse, Status> {
     validate_report(&req)?;
     let mut sql = Sql::new();
     let mut persons = Sql::new();
     persons.texts("person_id", &req.person_ids);
     sql.params = persons.params;
-    sql.clauses.push(format!("idx IN (SELECT idx FROM entry_persons WHERE {})", persons.clauses.join(" AND ")));
+    sql.clauses.push(format!(
+        "idx IN (SELECT idx FROM entry_persons WHERE {})",
+        persons.clauses.join(" AND ")
+    ));
     if let Some(range) = &req.time_range {
-        if let Some(from) = ts_secs(range.from.as_ref()) { sql.int("time >= ?", from); }
-        if let Some(until) = ts_secs(range.until.as_ref()) { sql.int("time <= ?", until); }
+        if let Some(from) = ts_secs(range.from.as_ref()) {
+            sql.int("time >= ?", from);
+        }
+        if let Some(until) = ts_secs(range.until.as_ref()) {
+            sql.int("time <= ?", until);
+        }
     }
-    let statement = format!("SELECT idx, body FROM entries WHERE {} ORDER BY idx", sql.where_clause());
+    let statement = format!(
+        "SELECT idx, body FROM entries WHERE {} ORDER BY idx",
+        sql.where_clause()
+    );
     let rows = sql.bodies(log, &statement).await?;
     let mut removed = vec![0u32; req.restrictions.len()];
     let mut disclosures = Vec::new();
     for (index, body) in rows {
         let e = entry::decode(&body).map_err(|e| error::internal(&e))?;
-        let Some(d) = disclosure(index, &e) else { continue };
+        let Some(d) = disclosure(index, &e) else {
+            continue;
+        };
         match req.restrictions.iter().position(|r| matches(r, &d)) {
             Some(i) => removed[i] += 1,
             None => disclosures.push(d),
@@ -260,22 +374,46 @@ pub(crate) async fn subject_report(log: &AuditLog, caller: &Caller, req: pb::Sub
         .restrictions
         .iter()
         .enumerate()
-        .map(|(i, r)| pb::AppliedRestriction { restriction_index: i as u32, ground: r.ground, disclosures_removed: removed[i] })
+        .map(|(i, r)| pb::AppliedRestriction {
+            restriction_index: i as u32,
+            ground: r.ground,
+            disclosures_removed: removed[i],
+        })
         .collect();
 
     let mut record = new_entry(caller, pb::AuditAction::SubjectReport, "audit");
-    record.target = Some(pb::AuditTarget { person_ids: req.person_ids.clone(), ..Default::default() });
+    record.target = Some(pb::AuditTarget {
+        person_ids: req.person_ids.clone(),
+        ..Default::default()
+    });
     let mut attributes = vec![
-        pb::AuditAttribute { key: "request_reference".into(), value: req.request_reference.clone() },
-        pb::AuditAttribute { key: "disclosures".into(), value: disclosures.len().to_string() },
+        pb::AuditAttribute {
+            key: "request_reference".into(),
+            value: req.request_reference.clone(),
+        },
+        pb::AuditAttribute {
+            key: "disclosures".into(),
+            value: disclosures.len().to_string(),
+        },
     ];
     for (i, r) in req.restrictions.iter().enumerate() {
-        let ground = pb::RestrictionGround::try_from(r.ground).map(|g| g.as_str_name().to_owned()).unwrap_or_default();
+        let ground = pb::RestrictionGround::try_from(r.ground)
+            .map(|g| g.as_str_name().to_owned())
+            .unwrap_or_default();
         let digest = Sha256::digest(r.justification.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        attributes.push(pb::AuditAttribute { key: format!("restriction.{i}.ground"), value: ground });
-        attributes.push(pb::AuditAttribute { key: format!("restriction.{i}.justification_sha256"), value: hex });
-        attributes.push(pb::AuditAttribute { key: format!("restriction.{i}.removed"), value: removed[i].to_string() });
+        attributes.push(pb::AuditAttribute {
+            key: format!("restriction.{i}.ground"),
+            value: ground,
+        });
+        attributes.push(pb::AuditAttribute {
+            key: format!("restriction.{i}.justification_sha256"),
+            value: hex,
+        });
+        attributes.push(pb::AuditAttribute {
+            key: format!("restriction.{i}.removed"),
+            value: removed[i].to_string(),
+        });
     }
     record.attributes = attributes;
     if !req.restrictions.is_empty() {

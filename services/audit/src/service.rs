@@ -29,13 +29,19 @@ fn require_entry_reader(caller: &Caller) -> Result<(), Status> {
     if caller.kind == PrincipalKind::InternalService || caller.has_role(Role::PrivacyOfficer) {
         Ok(())
     } else {
-        Err(error::permission_denied("ROLE_REQUIRED", "audit entries are for privacy officers"))
+        Err(error::permission_denied(
+            "ROLE_REQUIRED",
+            "audit entries are for privacy officers",
+        ))
     }
 }
 
 #[tonic::async_trait]
 impl AuditService for Audit {
-    async fn get_log_info(&self, request: Request<pb::GetLogInfoRequest>) -> Reply<pb::GetLogInfoResponse> {
+    async fn get_log_info(
+        &self,
+        request: Request<pb::GetLogInfoRequest>,
+    ) -> Reply<pb::GetLogInfoResponse> {
         Caller::of(&request)?;
         let log = self.log();
         Ok(Response::new(pb::GetLogInfoResponse {
@@ -47,20 +53,31 @@ impl AuditService for Audit {
         }))
     }
 
-    async fn get_checkpoint(&self, request: Request<pb::GetCheckpointRequest>) -> Reply<pb::GetCheckpointResponse> {
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Reply<pb::GetCheckpointResponse> {
         Caller::of(&request)?;
         let checkpoint = self.log().checkpoint().await.map_err(internal)?;
-        Ok(Response::new(pb::GetCheckpointResponse { checkpoint: Some(checkpoint) }))
+        Ok(Response::new(pb::GetCheckpointResponse {
+            checkpoint: Some(checkpoint),
+        }))
     }
 
-    async fn get_entries(&self, request: Request<pb::GetEntriesRequest>) -> Reply<pb::GetEntriesResponse> {
+    async fn get_entries(
+        &self,
+        request: Request<pb::GetEntriesRequest>,
+    ) -> Reply<pb::GetEntriesResponse> {
         require_entry_reader(Caller::of(&request)?)?;
         let req = request.into_inner();
         let leaves = self.log().leaves(req.start, req.end).await?;
         Ok(Response::new(pb::GetEntriesResponse { leaves }))
     }
 
-    async fn list_checkpoints(&self, request: Request<pb::ListCheckpointsRequest>) -> Reply<pb::ListCheckpointsResponse> {
+    async fn list_checkpoints(
+        &self,
+        request: Request<pb::ListCheckpointsRequest>,
+    ) -> Reply<pb::ListCheckpointsResponse> {
         Caller::of(&request)?;
         let req = request.into_inner();
         let limit = match req.limit {
@@ -68,11 +85,18 @@ impl AuditService for Audit {
             l if l <= 1000 => i64::from(l),
             _ => return Err(error::invalid_argument("limit", "must be at most 1000")),
         };
-        let checkpoints = self.log().checkpoints_after(req.after_tree_size, limit).await.map_err(internal)?;
+        let checkpoints = self
+            .log()
+            .checkpoints_after(req.after_tree_size, limit)
+            .await
+            .map_err(internal)?;
         Ok(Response::new(pb::ListCheckpointsResponse { checkpoints }))
     }
 
-    async fn get_inclusion_proof(&self, request: Request<pb::GetInclusionProofRequest>) -> Reply<pb::GetInclusionProofResponse> {
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Reply<pb::GetInclusionProofResponse> {
         Caller::of(&request)?;
         let req = request.into_inner();
         let (proof, leaf) = self.log().inclusion_proof(req.index, req.tree_size).await?;
@@ -84,10 +108,16 @@ impl AuditService for Audit {
         }))
     }
 
-    async fn get_consistency_proof(&self, request: Request<pb::GetConsistencyProofRequest>) -> Reply<pb::GetConsistencyProofResponse> {
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Reply<pb::GetConsistencyProofResponse> {
         Caller::of(&request)?;
         let req = request.into_inner();
-        let proof = self.log().consistency_proof(req.old_tree_size, req.new_tree_size).await?;
+        let proof = self
+            .log()
+            .consistency_proof(req.old_tree_size, req.new_tree_size)
+            .await?;
         Ok(Response::new(pb::GetConsistencyProofResponse {
             old_tree_size: req.old_tree_size,
             new_tree_size: req.new_tree_size,
@@ -99,25 +129,39 @@ impl AuditService for Audit {
         let caller = Caller::of(&request)?.clone();
         caller.require_role(Role::PrivacyOfficer)?;
         let all_seeing = self.config.all_seeing_partner_type.clone();
-        Ok(Response::new(query::query(self.log(), &caller, &all_seeing, request.into_inner()).await?))
+        Ok(Response::new(
+            query::query(self.log(), &caller, &all_seeing, request.into_inner()).await?,
+        ))
     }
 
-    async fn subject_report(&self, request: Request<pb::SubjectReportRequest>) -> Reply<pb::SubjectReportResponse> {
+    async fn subject_report(
+        &self,
+        request: Request<pb::SubjectReportRequest>,
+    ) -> Reply<pb::SubjectReportResponse> {
         let caller = Caller::of(&request)?.clone();
         caller.require_role(Role::PrivacyOfficer)?;
-        Ok(Response::new(query::subject_report(self.log(), &caller, request.into_inner()).await?))
+        Ok(Response::new(
+            query::subject_report(self.log(), &caller, request.into_inner()).await?,
+        ))
     }
 
     async fn append(&self, request: Request<pb::AppendRequest>) -> Reply<pb::AppendResponse> {
         let caller = Caller::of(&request)?;
         if caller.kind != PrincipalKind::InternalService {
-            return Err(error::permission_denied("INTERNAL_ONLY", "only Schakel's services append to the audit log"));
+            return Err(error::permission_denied(
+                "INTERNAL_ONLY",
+                "only Schakel's services append to the audit log",
+            ));
         }
         let req = request.into_inner();
-        let entry = req.entry.ok_or_else(|| error::invalid_argument("entry", "is required"))?;
+        let entry = req
+            .entry
+            .ok_or_else(|| error::invalid_argument("entry", "is required"))?;
         match self.log().append(entry, req.append_id).await {
             Ok(receipt) => Ok(Response::new(receipt)),
-            Err(AppendError::Invalid(invalid)) => Err(error::invalid_argument(&invalid.field, invalid.message)),
+            Err(AppendError::Invalid(invalid)) => {
+                Err(error::invalid_argument(&invalid.field, invalid.message))
+            }
             Err(AppendError::Unavailable(why)) => {
                 tracing::error!(%why, "append not committed");
                 Err(schakel_kit::audit::AuditError::Unavailable(why).into())

@@ -38,7 +38,9 @@ pub struct StoredEntry<'a> {
 fn placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|r| {
-            let cells: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+            let cells: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
             format!("({})", cells.join(", "))
         })
         .collect::<Vec<_>>()
@@ -49,12 +51,21 @@ fn placeholders(rows: usize, columns: usize) -> String {
 const CHUNK: usize = 200;
 
 /// Inserts tree nodes.
-pub async fn insert_nodes(tx: &mut Transaction<'_, Any>, nodes: &[(NodeId, Hash)]) -> sqlx::Result<()> {
+pub async fn insert_nodes(
+    tx: &mut Transaction<'_, Any>,
+    nodes: &[(NodeId, Hash)],
+) -> sqlx::Result<()> {
     for chunk in nodes.chunks(CHUNK) {
-        let sql = format!("INSERT INTO nodes (level, idx, hash) VALUES {}", placeholders(chunk.len(), 3));
+        let sql = format!(
+            "INSERT INTO nodes (level, idx, hash) VALUES {}",
+            placeholders(chunk.len(), 3)
+        );
         let mut query = sqlx::query(&sql);
         for (id, hash) in chunk {
-            query = query.bind(i64::from(id.level)).bind(id.index as i64).bind(hash.to_vec());
+            query = query
+                .bind(i64::from(id.level))
+                .bind(id.index as i64)
+                .bind(hash.to_vec());
         }
         query.execute(&mut **tx).await?;
     }
@@ -62,7 +73,10 @@ pub async fn insert_nodes(tx: &mut Transaction<'_, Any>, nodes: &[(NodeId, Hash)
 }
 
 /// Inserts entry bodies, their query columns and person index.
-pub async fn insert_entries(tx: &mut Transaction<'_, Any>, entries: &[StoredEntry<'_>]) -> sqlx::Result<()> {
+pub async fn insert_entries(
+    tx: &mut Transaction<'_, Any>,
+    entries: &[StoredEntry<'_>],
+) -> sqlx::Result<()> {
     for chunk in entries.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO entries (idx, body, time, append_id, actor_org, actor_subject, target_org, \
@@ -97,7 +111,10 @@ pub async fn insert_entries(tx: &mut Transaction<'_, Any>, entries: &[StoredEntr
         })
         .collect();
     for chunk in persons.chunks(CHUNK) {
-        let sql = format!("INSERT INTO entry_persons (person_id, idx) VALUES {}", placeholders(chunk.len(), 2));
+        let sql = format!(
+            "INSERT INTO entry_persons (person_id, idx) VALUES {}",
+            placeholders(chunk.len(), 2)
+        );
         let mut query = sqlx::query(&sql);
         for (person, index) in chunk {
             query = query.bind(*person).bind(*index as i64);
@@ -127,9 +144,10 @@ pub async fn insert_checkpoint(
 
 /// The number of leaves.
 pub async fn tree_size(pool: &AnyPool) -> sqlx::Result<u64> {
-    let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM nodes WHERE level = 0")
-        .fetch_one(pool)
-        .await?;
+    let size: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM nodes WHERE level = 0")
+            .fetch_one(pool)
+            .await?;
     Ok(size as u64)
 }
 
@@ -140,9 +158,13 @@ pub async fn nodes(pool: &AnyPool, ids: &[NodeId]) -> anyhow::Result<Vec<Hash>> 
     }
     let mut found = std::collections::HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let conditions: Vec<String> =
-            (0..chunk.len()).map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2)).collect();
-        let sql = format!("SELECT level, idx, hash FROM nodes WHERE {}", conditions.join(" OR "));
+        let conditions: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT level, idx, hash FROM nodes WHERE {}",
+            conditions.join(" OR ")
+        );
         let mut query = sqlx::query(&sql);
         for id in chunk {
             query = query.bind(i64::from(id.level)).bind(id.index as i64);
@@ -151,12 +173,25 @@ pub async fn nodes(pool: &AnyPool, ids: &[NodeId]) -> anyhow::Result<Vec<Hash>> 
             let level: i64 = row.try_get("level")?;
             let index: i64 = row.try_get("idx")?;
             let hash: Vec<u8> = row.try_get("hash")?;
-            let hash: Hash = hash.try_into().map_err(|_| anyhow::anyhow!("stored node hash is not 32 bytes"))?;
-            found.insert(NodeId { level: level as u8, index: index as u64 }, hash);
+            let hash: Hash = hash
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("stored node hash is not 32 bytes"))?;
+            found.insert(
+                NodeId {
+                    level: level as u8,
+                    index: index as u64,
+                },
+                hash,
+            );
         }
     }
     ids.iter()
-        .map(|id| found.get(id).copied().ok_or_else(|| anyhow::anyhow!("node {id:?} missing from the store")))
+        .map(|id| {
+            found
+                .get(id)
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("node {id:?} missing from the store"))
+        })
         .collect()
 }
 
@@ -175,7 +210,13 @@ pub async fn leaves(pool: &AnyPool, start: u64, end: u64) -> sqlx::Result<Vec<Le
     .fetch_all(pool)
     .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get::<i64, _>("idx")? as u64, r.try_get("body")?, r.try_get("hash")?)))
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("idx")? as u64,
+                r.try_get("body")?,
+                r.try_get("hash")?,
+            ))
+        })
         .collect()
 }
 
@@ -183,19 +224,30 @@ pub async fn leaves(pool: &AnyPool, start: u64, end: u64) -> sqlx::Result<Vec<Le
 pub type StoredCheckpoint = (u64, Vec<u8>, String, i64);
 
 fn checkpoint(row: &sqlx::any::AnyRow) -> sqlx::Result<StoredCheckpoint> {
-    Ok((row.try_get::<i64, _>("size")? as u64, row.try_get("root")?, row.try_get("note")?, row.try_get("signed_at")?))
+    Ok((
+        row.try_get::<i64, _>("size")? as u64,
+        row.try_get("root")?,
+        row.try_get("note")?,
+        row.try_get("signed_at")?,
+    ))
 }
 
 /// The newest checkpoint.
 pub async fn latest_checkpoint(pool: &AnyPool) -> sqlx::Result<Option<StoredCheckpoint>> {
-    let row = sqlx::query("SELECT size, root, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1")
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(
+        "SELECT size, root, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(checkpoint).transpose()
 }
 
 /// Checkpoints with `size > after`, oldest first, at most `limit`.
-pub async fn checkpoints_after(pool: &AnyPool, after: u64, limit: i64) -> sqlx::Result<Vec<StoredCheckpoint>> {
+pub async fn checkpoints_after(
+    pool: &AnyPool,
+    after: u64,
+    limit: i64,
+) -> sqlx::Result<Vec<StoredCheckpoint>> {
     let rows = sqlx::query("SELECT size, root, note, signed_at FROM checkpoints WHERE size > $1 ORDER BY size LIMIT $2")
         .bind(after as i64)
         .bind(limit)
@@ -205,17 +257,27 @@ pub async fn checkpoints_after(pool: &AnyPool, after: u64, limit: i64) -> sqlx::
 }
 
 /// Receipts of already appended entries by append id: (append id, index, time).
-pub async fn existing_appends(pool: &AnyPool, append_ids: &[&str]) -> sqlx::Result<Vec<(String, u64, i64)>> {
+pub async fn existing_appends(
+    pool: &AnyPool,
+    append_ids: &[&str],
+) -> sqlx::Result<Vec<(String, u64, i64)>> {
     let mut out = Vec::new();
     for chunk in append_ids.chunks(CHUNK) {
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT append_id, idx, time FROM entries WHERE append_id IN ({})", list.join(", "));
+        let sql = format!(
+            "SELECT append_id, idx, time FROM entries WHERE append_id IN ({})",
+            list.join(", ")
+        );
         let mut query = sqlx::query(&sql);
         for id in chunk {
             query = query.bind(*id);
         }
         for row in query.fetch_all(pool).await? {
-            out.push((row.try_get("append_id")?, row.try_get::<i64, _>("idx")? as u64, row.try_get("time")?));
+            out.push((
+                row.try_get("append_id")?,
+                row.try_get::<i64, _>("idx")? as u64,
+                row.try_get("time")?,
+            ));
         }
     }
     Ok(out)
@@ -229,14 +291,19 @@ pub async fn drop_bodies_before(pool: &AnyPool, cutoff: i64) -> sqlx::Result<u64
         .bind(cutoff)
         .execute(&mut *tx)
         .await?;
-    let done = sqlx::query("DELETE FROM entries WHERE time < $1").bind(cutoff).execute(&mut *tx).await?;
+    let done = sqlx::query("DELETE FROM entries WHERE time < $1")
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(done.rows_affected())
 }
 
 /// The first index whose body is still held (the tree size when none is).
 pub async fn first_with_body(pool: &AnyPool) -> sqlx::Result<Option<u64>> {
-    let first: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM entries").fetch_one(pool).await?;
+    let first: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM entries")
+        .fetch_one(pool)
+        .await?;
     Ok(first.map(|i| i as u64))
 }
 

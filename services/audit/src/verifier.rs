@@ -7,7 +7,9 @@
 //! a checkpoint saved earlier. The first failure names the first bad index.
 
 use schakel_proto::v1::{self as pb, audit_service_client::AuditServiceClient};
-use schakel_tlog::{CompactRange, Hash, NoteVerifier, leaf_hash, open_checkpoint, verify_consistency};
+use schakel_tlog::{
+    CompactRange, Hash, NoteVerifier, leaf_hash, open_checkpoint, verify_consistency,
+};
 use tonic::client::GrpcService;
 
 use crate::entry;
@@ -46,7 +48,9 @@ pub enum VerifyError {
         reason: String,
     },
     /// The leaves from `first` up to `size` do not produce the signed root.
-    #[error("entries {first}..{size}: the tree root does not match the signed checkpoint of size {size} (first bad index {first})")]
+    #[error(
+        "entries {first}..{size}: the tree root does not match the signed checkpoint of size {size} (first bad index {first})"
+    )]
     Root {
         /// The first index of the batch that changed.
         first: u64,
@@ -78,7 +82,10 @@ impl VerifyError {
 }
 
 fn checkpoint_error(size: u64, err: impl std::fmt::Display) -> VerifyError {
-    VerifyError::Checkpoint { size, reason: err.to_string() }
+    VerifyError::Checkpoint {
+        size,
+        reason: err.to_string(),
+    }
 }
 
 /// Verifies the whole log served by `client` against the pinned `verifier`
@@ -97,16 +104,30 @@ where
     T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
     <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
 {
-    let latest = client.get_checkpoint(pb::GetCheckpointRequest {}).await?.into_inner().checkpoint.unwrap_or_default();
-    let head = open_checkpoint(&latest.signed_note, verifier, Some(origin)).map_err(|e| checkpoint_error(latest.tree_size, e))?;
+    let latest = client
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await?
+        .into_inner()
+        .checkpoint
+        .unwrap_or_default();
+    let head = open_checkpoint(&latest.signed_note, verifier, Some(origin))
+        .map_err(|e| checkpoint_error(latest.tree_size, e))?;
     let saved = match since {
-        Some(note) => Some(open_checkpoint(note, verifier, Some(origin)).map_err(|e| VerifyError::Inconsistent { size: 0, reason: e.to_string() })?),
+        Some(note) => Some(open_checkpoint(note, verifier, Some(origin)).map_err(|e| {
+            VerifyError::Inconsistent {
+                size: 0,
+                reason: e.to_string(),
+            }
+        })?),
         None => None,
     };
     if let Some(saved) = &saved
         && saved.size > head.size
     {
-        return Err(VerifyError::Inconsistent { size: saved.size, reason: format!("the log shrank to {}", head.size) });
+        return Err(VerifyError::Inconsistent {
+            size: saved.size,
+            reason: format!("the log shrank to {}", head.size),
+        });
     }
 
     let mut range = CompactRange::new();
@@ -120,26 +141,51 @@ where
     while range.size() < head.size {
         let start = range.size();
         let leaves = client
-            .get_entries(pb::GetEntriesRequest { start, end: head.size })
+            .get_entries(pb::GetEntriesRequest {
+                start,
+                end: head.size,
+            })
             .await?
             .into_inner()
             .leaves;
         if leaves.is_empty() {
-            return Err(VerifyError::Entry { index: start, reason: "missing from the log".into() });
+            return Err(VerifyError::Entry {
+                index: start,
+                reason: "missing from the log".into(),
+            });
         }
         for leaf in leaves {
             let index = range.size();
-            let stored: Hash = leaf.leaf_hash.as_slice().try_into().map_err(|_| VerifyError::Entry { index, reason: "stored leaf hash is not 32 bytes".into() })?;
+            let stored: Hash =
+                leaf.leaf_hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| VerifyError::Entry {
+                        index,
+                        reason: "stored leaf hash is not 32 bytes".into(),
+                    })?;
             if leaf.index != index {
-                return Err(VerifyError::Entry { index, reason: format!("server sent index {} out of order", leaf.index) });
+                return Err(VerifyError::Entry {
+                    index,
+                    reason: format!("server sent index {} out of order", leaf.index),
+                });
             }
             if !leaf.body_dropped {
                 if leaf_hash(&leaf.entry_bytes) != stored {
-                    return Err(VerifyError::Entry { index, reason: "entry bytes do not match the leaf hash".into() });
+                    return Err(VerifyError::Entry {
+                        index,
+                        reason: "entry bytes do not match the leaf hash".into(),
+                    });
                 }
-                let decoded = entry::decode(&leaf.entry_bytes).map_err(|e| VerifyError::Entry { index, reason: format!("undecodable entry: {e}") })?;
+                let decoded = entry::decode(&leaf.entry_bytes).map_err(|e| VerifyError::Entry {
+                    index,
+                    reason: format!("undecodable entry: {e}"),
+                })?;
                 if decoded.index != index {
-                    return Err(VerifyError::Entry { index, reason: format!("entry claims index {}", decoded.index) });
+                    return Err(VerifyError::Entry {
+                        index,
+                        reason: format!("entry claims index {}", decoded.index),
+                    });
                 }
                 bodies_checked += 1;
             }
@@ -148,22 +194,31 @@ where
             loop {
                 if checkpoints.is_empty() && next_checkpoints_after < head.size {
                     let page = client
-                        .list_checkpoints(pb::ListCheckpointsRequest { after_tree_size: next_checkpoints_after, limit: 1000 })
+                        .list_checkpoints(pb::ListCheckpointsRequest {
+                            after_tree_size: next_checkpoints_after,
+                            limit: 1000,
+                        })
                         .await?
                         .into_inner()
                         .checkpoints;
                     next_checkpoints_after = page.last().map_or(head.size, |c| c.tree_size);
                     checkpoints.extend(page);
                 }
-                let Some(front) = checkpoints.front() else { break };
+                let Some(front) = checkpoints.front() else {
+                    break;
+                };
                 if front.tree_size > range.size() {
                     break;
                 }
                 let c = checkpoints.pop_front().unwrap_or_default();
-                let opened = open_checkpoint(&c.signed_note, verifier, Some(origin)).map_err(|e| checkpoint_error(c.tree_size, e))?;
+                let opened = open_checkpoint(&c.signed_note, verifier, Some(origin))
+                    .map_err(|e| checkpoint_error(c.tree_size, e))?;
                 if opened.size == range.size() {
                     if opened.root != range.root() {
-                        return Err(VerifyError::Root { first: batch_start, size: opened.size });
+                        return Err(VerifyError::Root {
+                            first: batch_start,
+                            size: opened.size,
+                        });
                     }
                     checkpoints_checked += 1;
                     batch_start = range.size();
@@ -173,7 +228,10 @@ where
                 && saved.size == range.size()
             {
                 if saved.root != range.root() {
-                    return Err(VerifyError::Inconsistent { size: saved.size, reason: "the entries up to it hash to another root".into() });
+                    return Err(VerifyError::Inconsistent {
+                        size: saved.size,
+                        reason: "the entries up to it hash to another root".into(),
+                    });
                 }
                 saved_root_seen = true;
             }
@@ -181,22 +239,43 @@ where
         progress(range.size(), head.size);
     }
     if range.root() != head.root {
-        return Err(VerifyError::Root { first: batch_start, size: head.size });
+        return Err(VerifyError::Root {
+            first: batch_start,
+            size: head.size,
+        });
     }
     if let Some(saved) = &saved {
         if !saved_root_seen {
-            return Err(VerifyError::Inconsistent { size: saved.size, reason: "never reached".into() });
+            return Err(VerifyError::Inconsistent {
+                size: saved.size,
+                reason: "never reached".into(),
+            });
         }
         if saved.size > 0 {
             let proof = client
-                .get_consistency_proof(pb::GetConsistencyProofRequest { old_tree_size: saved.size, new_tree_size: head.size })
+                .get_consistency_proof(pb::GetConsistencyProofRequest {
+                    old_tree_size: saved.size,
+                    new_tree_size: head.size,
+                })
                 .await?
                 .into_inner()
                 .hashes;
-            let proof: Vec<Hash> = proof.iter().filter_map(|h| h.as_slice().try_into().ok()).collect();
-            verify_consistency(saved.size, head.size, &proof, &saved.root, &head.root)
-                .map_err(|e| VerifyError::Inconsistent { size: saved.size, reason: e.to_string() })?;
+            let proof: Vec<Hash> = proof
+                .iter()
+                .filter_map(|h| h.as_slice().try_into().ok())
+                .collect();
+            verify_consistency(saved.size, head.size, &proof, &saved.root, &head.root).map_err(
+                |e| VerifyError::Inconsistent {
+                    size: saved.size,
+                    reason: e.to_string(),
+                },
+            )?;
         }
     }
-    Ok(Verified { tree_size: head.size, bodies_checked, checkpoints_checked, checkpoint_note: latest.signed_note })
+    Ok(Verified {
+        tree_size: head.size,
+        bodies_checked,
+        checkpoints_checked,
+        checkpoint_note: latest.signed_note,
+    })
 }

@@ -11,7 +11,10 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use schakel_kit::{db::{Backend, Database}, time::Clock};
+use schakel_kit::{
+    db::{Backend, Database},
+    time::Clock,
+};
 use schakel_proto::v1 as pb;
 use schakel_tlog::{Checkpoint, CompactRange, NoteSigner, leaf_hash};
 use sqlx::Executor;
@@ -66,7 +69,10 @@ impl Writer {
 
     /// Waits for the PostgreSQL advisory lock, refusing appends meanwhile;
     /// then reloads the tree (another writer may have extended it).
-    async fn become_writer(&mut self, queue: &mut mpsc::Receiver<Pending>) -> Option<sqlx::AnyConnection> {
+    async fn become_writer(
+        &mut self,
+        queue: &mut mpsc::Receiver<Pending>,
+    ) -> Option<sqlx::AnyConnection> {
         let mut announced = false;
         loop {
             if let Ok(mut conn) = self.db.pool().acquire().await {
@@ -86,7 +92,10 @@ impl Writer {
                             return Some(conn.detach());
                         }
                         Err(err) => {
-                            tracing::error!(error = format!("{err:#}"), "cannot load the tree; staying in standby");
+                            tracing::error!(
+                                error = format!("{err:#}"),
+                                "cannot load the tree; staying in standby"
+                            );
                             let _ = conn.execute("SELECT pg_advisory_unlock_all()").await;
                         }
                     }
@@ -113,12 +122,18 @@ impl Writer {
     async fn commit(&mut self, batch: Vec<Pending>) {
         let ids: Vec<&str> = batch.iter().map(|p| p.append_id.as_str()).collect();
         let existing = match store::existing_appends(self.db.pool(), &ids).await {
-            Ok(rows) => rows.into_iter().map(|(id, idx, time)| (id, (idx, time))).collect::<HashMap<_, _>>(),
+            Ok(rows) => rows
+                .into_iter()
+                .map(|(id, idx, time)| (id, (idx, time)))
+                .collect::<HashMap<_, _>>(),
             Err(err) => return fail_all(batch, &anyhow::Error::new(err)),
         };
         // Group the batch: retries of earlier appends, and new entries (a key
         // repeated within the batch is appended once).
-        let mut replies: HashMap<String, Vec<oneshot::Sender<Result<pb::AppendResponse, AppendError>>>> = HashMap::new();
+        let mut replies: HashMap<
+            String,
+            Vec<oneshot::Sender<Result<pb::AppendResponse, AppendError>>>,
+        > = HashMap::new();
         let mut fresh: Vec<(String, pb::AuditEntry)> = Vec::new();
         for p in batch {
             if !existing.contains_key(&p.append_id) && !replies.contains_key(&p.append_id) {
@@ -145,7 +160,9 @@ impl Writer {
             let receipt = match receipts.get(&append_id) {
                 Some(r) => Ok(r.clone()),
                 None => match existing.get(&append_id) {
-                    Some((index, time)) => crate::log::receipt_of(&self.db, *index, *time).await.map_err(|e| AppendError::Unavailable(format!("{e:#}"))),
+                    Some((index, time)) => crate::log::receipt_of(&self.db, *index, *time)
+                        .await
+                        .map_err(|e| AppendError::Unavailable(format!("{e:#}"))),
                     None => Err(AppendError::Unavailable("lost".into())),
                 },
             };
@@ -156,7 +173,10 @@ impl Writer {
     }
 
     /// Appends `fresh` and a checkpoint in one transaction; returns receipts by append id.
-    async fn write(&mut self, fresh: &[(String, pb::AuditEntry)]) -> anyhow::Result<HashMap<String, pb::AppendResponse>> {
+    async fn write(
+        &mut self,
+        fresh: &[(String, pb::AuditEntry)],
+    ) -> anyhow::Result<HashMap<String, pb::AppendResponse>> {
         let mut receipts = HashMap::new();
         if fresh.is_empty() {
             return Ok(receipts);
@@ -173,7 +193,11 @@ impl Writer {
             nodes.extend(self.range.append(leaf));
             receipts.insert(
                 append_id.clone(),
-                pb::AppendResponse { index: e.index, time: e.time, leaf_hash: leaf.to_vec() },
+                pb::AppendResponse {
+                    index: e.index,
+                    time: e.time,
+                    leaf_hash: leaf.to_vec(),
+                },
             );
             bodies.push((append_id, e, body));
         }
@@ -200,7 +224,12 @@ impl Writer {
             })
             .collect();
         let root = self.range.root();
-        let body = Checkpoint { origin: self.origin.clone(), size: self.range.size(), root, extensions: vec![] };
+        let body = Checkpoint {
+            origin: self.origin.clone(),
+            size: self.range.size(),
+            root,
+            extensions: vec![],
+        };
         let note = self.signer.sign(&body.to_text())?;
         let mut tx = self.db.pool().begin().await?;
         store::insert_nodes(&mut tx, &nodes).await?;
@@ -213,8 +242,13 @@ impl Writer {
 }
 
 fn fail_all(batch: Vec<Pending>, err: &anyhow::Error) {
-    tracing::error!(error = format!("{err:#}"), "audit batch failed before writing");
+    tracing::error!(
+        error = format!("{err:#}"),
+        "audit batch failed before writing"
+    );
     for p in batch {
-        let _ = p.reply.send(Err(AppendError::Unavailable("database unavailable".into())));
+        let _ = p
+            .reply
+            .send(Err(AppendError::Unavailable("database unavailable".into())));
     }
 }

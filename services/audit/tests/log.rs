@@ -10,7 +10,9 @@ use schakel_tlog::{Hash, leaf_hash, open_checkpoint, verify_consistency, verify_
 use tonic::Code;
 
 fn hashes(raw: &[Vec<u8>]) -> Vec<Hash> {
-    raw.iter().map(|h| h.as_slice().try_into().unwrap()).collect()
+    raw.iter()
+        .map(|h| h.as_slice().try_into().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -18,7 +20,11 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         let mut internal = app.internal();
-        let info = internal.get_log_info(pb::GetLogInfoRequest {}).await.unwrap().into_inner();
+        let info = internal
+            .get_log_info(pb::GetLogInfoRequest {})
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(info.origin, ORIGIN);
         assert_eq!(info.hash_algorithm, "SHA-256");
         let verifier = schakel_tlog::NoteVerifier::parse(&info.verifier_key).unwrap();
@@ -30,7 +36,17 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
 
         let mut receipts = Vec::new();
         for i in 0..13 {
-            let receipt = append(&mut internal, read_entry(CAW, "caw", &format!("d{i}"), &["p1"], &["registration.summary"])).await;
+            let receipt = append(
+                &mut internal,
+                read_entry(
+                    CAW,
+                    "caw",
+                    &format!("d{i}"),
+                    &["p1"],
+                    &["registration.summary"],
+                ),
+            )
+            .await;
             assert_eq!(receipt.index, i);
             receipts.push(receipt);
         }
@@ -40,7 +56,12 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
         assert_eq!(opened.root.to_vec(), checkpoint.root_hash);
 
         // Entries come back verbatim: their bytes hash to the receipts' leaf hashes.
-        let leaves = internal.get_entries(pb::GetEntriesRequest { start: 0, end: 13 }).await.unwrap().into_inner().leaves;
+        let leaves = internal
+            .get_entries(pb::GetEntriesRequest { start: 0, end: 13 })
+            .await
+            .unwrap()
+            .into_inner()
+            .leaves;
         assert_eq!(leaves.len(), 13);
         for (leaf, receipt) in leaves.iter().zip(&receipts) {
             assert_eq!(leaf_hash(&leaf.entry_bytes).to_vec(), receipt.leaf_hash);
@@ -52,7 +73,10 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
         for index in 0..13 {
             for size in (index + 1)..=13 {
                 let proof = internal
-                    .get_inclusion_proof(pb::GetInclusionProofRequest { index, tree_size: size })
+                    .get_inclusion_proof(pb::GetInclusionProofRequest {
+                        index,
+                        tree_size: size,
+                    })
                     .await
                     .unwrap()
                     .into_inner();
@@ -63,7 +87,10 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
         }
         for old in 1..=13 {
             let proof = internal
-                .get_consistency_proof(pb::GetConsistencyProofRequest { old_tree_size: old, new_tree_size: 13 })
+                .get_consistency_proof(pb::GetConsistencyProofRequest {
+                    old_tree_size: old,
+                    new_tree_size: 13,
+                })
                 .await
                 .unwrap()
                 .into_inner();
@@ -73,12 +100,27 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
 
         // Beyond the log: OUT_OF_RANGE.
         for (index, size) in [(13, 13), (0, 14), (5, 3)] {
-            let status = internal.get_inclusion_proof(pb::GetInclusionProofRequest { index, tree_size: size }).await.unwrap_err();
+            let status = internal
+                .get_inclusion_proof(pb::GetInclusionProofRequest {
+                    index,
+                    tree_size: size,
+                })
+                .await
+                .unwrap_err();
             assert_eq!(status.code(), Code::OutOfRange, "{index}/{size}");
         }
-        let status = internal.get_consistency_proof(pb::GetConsistencyProofRequest { old_tree_size: 0, new_tree_size: 5 }).await.unwrap_err();
+        let status = internal
+            .get_consistency_proof(pb::GetConsistencyProofRequest {
+                old_tree_size: 0,
+                new_tree_size: 5,
+            })
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::OutOfRange);
-        let status = internal.get_entries(pb::GetEntriesRequest { start: 10, end: 14 }).await.unwrap_err();
+        let status = internal
+            .get_entries(pb::GetEntriesRequest { start: 10, end: 14 })
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::OutOfRange, "{}", db.label());
         app.verify(None).await.unwrap();
     }
@@ -87,12 +129,18 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
 /// The signed root of the tree of `size` (one checkpoint per committed batch).
 async fn root_at(client: &mut Client, size: u64) -> Hash {
     let page = client
-        .list_checkpoints(pb::ListCheckpointsRequest { after_tree_size: size - 1, limit: 1 })
+        .list_checkpoints(pb::ListCheckpointsRequest {
+            after_tree_size: size - 1,
+            limit: 1,
+        })
         .await
         .unwrap()
         .into_inner()
         .checkpoints;
-    assert_eq!(page[0].tree_size, size, "sequential appends: one checkpoint each");
+    assert_eq!(
+        page[0].tree_size, size,
+        "sequential appends: one checkpoint each"
+    );
     page[0].root_hash.as_slice().try_into().unwrap()
 }
 
@@ -101,9 +149,16 @@ async fn only_internal_services_append_and_only_valid_entries() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         let entry = read_entry(CAW, "caw", "d1", &["p1"], &["registration.summary"]);
-        for (who, mut client) in [("team member", app.team_member()), ("privacy officer", app.dpo_veilig_huis()), ("coordinator", app.coordinator())] {
+        for (who, mut client) in [
+            ("team member", app.team_member()),
+            ("privacy officer", app.dpo_veilig_huis()),
+            ("coordinator", app.coordinator()),
+        ] {
             let status = client
-                .append(pb::AppendRequest { entry: Some(entry.clone()), append_id: "x1".into() })
+                .append(pb::AppendRequest {
+                    entry: Some(entry.clone()),
+                    append_id: "x1".into(),
+                })
                 .await
                 .unwrap_err();
             assert_eq!(status.code(), Code::PermissionDenied, "{who}");
@@ -111,23 +166,60 @@ async fn only_internal_services_append_and_only_valid_entries() {
         let mut internal = app.internal();
         let mut free_text = entry.clone();
         free_text.purpose = "gesprek met mevrouw Peeters".into();
-        let status = internal.append(pb::AppendRequest { entry: Some(free_text), append_id: "x2".into() }).await.unwrap_err();
+        let status = internal
+            .append(pb::AppendRequest {
+                entry: Some(free_text),
+                append_id: "x2".into(),
+            })
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument);
-        assert!(status.message().starts_with("entry.purpose"), "{}", status.message());
-        let status = internal.append(pb::AppendRequest { entry: Some(entry.clone()), append_id: String::new() }).await.unwrap_err();
+        assert!(
+            status.message().starts_with("entry.purpose"),
+            "{}",
+            status.message()
+        );
+        let status = internal
+            .append(pb::AppendRequest {
+                entry: Some(entry.clone()),
+                append_id: String::new(),
+            })
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(app.checkpoint().await.tree_size, 0, "nothing appended");
 
         // A retried append (same id) is one entry.
-        let first = internal.append(pb::AppendRequest { entry: Some(entry.clone()), append_id: "decision-1".into() }).await.unwrap().into_inner();
-        let again = internal.append(pb::AppendRequest { entry: Some(entry.clone()), append_id: "decision-1".into() }).await.unwrap().into_inner();
+        let first = internal
+            .append(pb::AppendRequest {
+                entry: Some(entry.clone()),
+                append_id: "decision-1".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let again = internal
+            .append(pb::AppendRequest {
+                entry: Some(entry.clone()),
+                append_id: "decision-1".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(first, again);
         assert_eq!(app.checkpoint().await.tree_size, 1, "{}", db.label());
 
         // Entries are for privacy officers and services; checkpoints for all.
-        let status = app.team_member().get_entries(pb::GetEntriesRequest { start: 0, end: 1 }).await.unwrap_err();
+        let status = app
+            .team_member()
+            .get_entries(pb::GetEntriesRequest { start: 0, end: 1 })
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied);
-        app.team_member().get_checkpoint(pb::GetCheckpointRequest {}).await.unwrap();
+        app.team_member()
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await
+            .unwrap();
     }
 }
 
@@ -140,7 +232,13 @@ async fn concurrent_appends_are_group_committed_without_gaps() {
             .map(|i| {
                 let log = log.clone();
                 tokio::spawn(async move {
-                    let entry = read_entry(CAW, "caw", &format!("d{i}"), &["p1"], &["registration.summary"]);
+                    let entry = read_entry(
+                        CAW,
+                        "caw",
+                        &format!("d{i}"),
+                        &["p1"],
+                        &["registration.summary"],
+                    );
                     log.append(entry, format!("c-{i}")).await.unwrap()
                 })
             })
@@ -155,12 +253,25 @@ async fn concurrent_appends_are_group_committed_without_gaps() {
         let mut commits = 0;
         let mut after = 0;
         loop {
-            let page = client.list_checkpoints(pb::ListCheckpointsRequest { after_tree_size: after, limit: 1000 }).await.unwrap().into_inner().checkpoints;
+            let page = client
+                .list_checkpoints(pb::ListCheckpointsRequest {
+                    after_tree_size: after,
+                    limit: 1000,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .checkpoints;
             let Some(last) = page.last() else { break };
             after = last.tree_size;
             commits += page.len();
         }
-        assert!(commits < 200, "{} commits for 200 appends: no group commit on {}", commits, db.label());
+        assert!(
+            commits < 200,
+            "{} commits for 200 appends: no group commit on {}",
+            commits,
+            db.label()
+        );
         app.verify(None).await.unwrap();
     }
 }
@@ -170,47 +281,109 @@ async fn an_unreachable_log_fails_closed() {
     use schakel_kit::audit::{AuditError, AuditSink, GrpcAuditSink};
     let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
     let app = spawn(db.url()).await;
-    let token = app.issuer.token(schakel_kit::auth::PrincipalKind::InternalService, "svc-broker", "", "", &[]);
-    let sink = GrpcAuditSink::new(app.server.channel(app.pki.client_tls()), schakel_kit::client::CallContext::with_token(Some(token)));
+    let token = app.issuer.token(
+        schakel_kit::auth::PrincipalKind::InternalService,
+        "svc-broker",
+        "",
+        "",
+        &[],
+    );
+    let sink = GrpcAuditSink::new(
+        app.server.channel(app.pki.client_tls()),
+        schakel_kit::client::CallContext::with_token(Some(token)),
+    );
     let entry = read_entry(CAW, "caw", "d1", &["p1"], &["registration.summary"]);
     sink.append(entry.clone(), "ok-1".into()).await.unwrap();
 
     let TestAudit { server, audit, .. } = app;
     server.stop().await.unwrap();
-    let err = sink.append(entry.clone(), "down-1".into()).await.unwrap_err();
+    let err = sink
+        .append(entry.clone(), "down-1".into())
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuditError::Unavailable(_)), "{err:?}");
     let status: tonic::Status = err.into();
     assert_eq!(status.code(), Code::Unavailable);
 
     // The database goes away under a running log: appends fail, none is acknowledged.
     audit.log().database().close().await;
-    let err = audit.log().append(entry, "db-down".into()).await.unwrap_err();
-    assert!(matches!(err, schakel_audit::AppendError::Unavailable(_)), "{err:?}");
+    let err = audit
+        .log()
+        .append(entry, "db-down".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, schakel_audit::AppendError::Unavailable(_)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn two_instances_never_fork_the_tree_and_the_standby_takes_over() {
-    let Some(db) = schakel_kit::testing::TestDatabase::postgres().await.unwrap() else {
-        eprintln!("SKIPPED: the writer election uses PostgreSQL advisory locks; SCHAKEL_TEST_DATABASE_URL is not set");
+    let Some(db) = schakel_kit::testing::TestDatabase::postgres()
+        .await
+        .unwrap()
+    else {
+        eprintln!(
+            "SKIPPED: the writer election uses PostgreSQL advisory locks; SCHAKEL_TEST_DATABASE_URL is not set"
+        );
         return;
     };
     let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
-    let config = || schakel_audit::AuditConfig { origin: ORIGIN.into(), ..Default::default() };
+    let config = || schakel_audit::AuditConfig {
+        origin: ORIGIN.into(),
+        ..Default::default()
+    };
     let clock = schakel_kit::time::Clock::System;
-    let first = schakel_audit::Audit::connect(db.url(), config(), key.clone(), clock.clone()).await.unwrap();
+    let first = schakel_audit::Audit::connect(db.url(), config(), key.clone(), clock.clone())
+        .await
+        .unwrap();
     let entry = || read_entry(CAW, "caw", "d1", &["p1"], &["registration.summary"]);
-    assert_eq!(first.log().append(entry(), "a-0".into()).await.unwrap().index, 0);
+    assert_eq!(
+        first
+            .log()
+            .append(entry(), "a-0".into())
+            .await
+            .unwrap()
+            .index,
+        0
+    );
 
-    let second = schakel_audit::Audit::connect(db.url(), config(), key, clock).await.unwrap();
-    let refused = second.log().append(entry(), "b-0".into()).await.unwrap_err();
-    assert!(matches!(refused, schakel_audit::AppendError::Unavailable(_)), "{refused:?}");
-    assert_eq!(first.log().append(entry(), "a-1".into()).await.unwrap().index, 1);
+    let second = schakel_audit::Audit::connect(db.url(), config(), key, clock)
+        .await
+        .unwrap();
+    let refused = second
+        .log()
+        .append(entry(), "b-0".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, schakel_audit::AppendError::Unavailable(_)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        first
+            .log()
+            .append(entry(), "a-1".into())
+            .await
+            .unwrap()
+            .index,
+        1
+    );
 
     // The writer goes away; the standby takes over where it left off.
     first.log().writing().await;
     drop(first);
     second.log().writing().await;
-    assert_eq!(second.log().append(entry(), "b-1".into()).await.unwrap().index, 2);
+    assert_eq!(
+        second
+            .log()
+            .append(entry(), "b-1".into())
+            .await
+            .unwrap()
+            .index,
+        2
+    );
     let checkpoint = second.log().checkpoint().await.unwrap();
     assert_eq!(checkpoint.tree_size, 3);
 }

@@ -81,7 +81,7 @@ pub async fn bootstrap(identity: &Identity, request: Bootstrap) -> Result<Bootst
                 kbo_number: kbo.to_string(),
                 created_at: Some(schakel_kit::time::to_timestamp(now)),
             };
-            store::insert_organisation(pool, &org, now).await?;
+            store::insert_organisation(&mut *pool.acquire().await?, &org, now).await?;
             org
         }
     };
@@ -97,7 +97,14 @@ pub async fn bootstrap(identity: &Identity, request: Bootstrap) -> Result<Bootst
         disabled: false,
         created_at: Some(schakel_kit::time::to_timestamp(now)),
     };
-    store::insert_user(pool, &user, &[Role::Coordinator], &hash, now).await?;
+    store::insert_user(
+        &mut *pool.acquire().await?,
+        &user,
+        &[Role::Coordinator],
+        &hash,
+        now,
+    )
+    .await?;
     tracing::info!(user = %user.id, organisation = %organisation.id, "first coordinator bootstrapped");
     Ok(Bootstrapped {
         organisation,

@@ -115,7 +115,7 @@ pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<V
                     kbo_number: kbo.to_string(),
                     created_at: None,
                 };
-                store::insert_organisation(pool, &org, now).await?;
+                store::insert_organisation(&mut *pool.acquire().await?, &org, now).await?;
                 org
             }
         };
@@ -143,7 +143,7 @@ pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<V
                     organisation_id: org.id.clone(),
                     ..Default::default()
                 };
-                store::insert_user(pool, &user, &roles, &hash, now).await?;
+                store::insert_user(&mut *pool.acquire().await?, &user, &roles, &hash, now).await?;
             }
         }
         accounts.push(DevAccount {

@@ -38,6 +38,9 @@ pub enum Error {
         /// Explanation.
         message: String,
     },
+    /// The audit log could not record the change: nothing was done.
+    #[error(transparent)]
+    Audit(schakel_kit::audit::AuditError),
     /// Anything unexpected (database, crypto); logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -74,6 +77,7 @@ impl From<Error> for Status {
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Precondition { reason, message } => status::failed_precondition(reason, message),
+            Error::Audit(err) => err.into(),
             Error::Internal(err) => status::internal(&err),
         }
     }

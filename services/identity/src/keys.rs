@@ -143,10 +143,7 @@ impl KeyStore {
         Ok(())
     }
 
-    async fn insert_new(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    ) -> anyhow::Result<String> {
+    async fn insert_new(&self, conn: &mut sqlx::AnyConnection) -> anyhow::Result<String> {
         let signing = SigningKey::generate(&mut rand::rngs::OsRng);
         let public = signing.verifying_key().to_bytes();
         let kid = thumbprint(&public);
@@ -159,7 +156,7 @@ impl KeyStore {
         .bind(public.to_vec())
         .bind(sealed)
         .bind(self.clock.now())
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .context("inserting signing key")?;
         Ok(kid)
@@ -203,16 +200,14 @@ impl KeyStore {
         Ok(JwkSet { keys })
     }
 
-    /// Retires the active key and makes a new one active, atomically.
-    pub async fn rotate(&self) -> anyhow::Result<String> {
-        let mut tx = self.db.pool().begin().await?;
+    /// Retires the active key and makes a new one active, on `conn` (the
+    /// caller's transaction, which commits both together with the audit entry).
+    pub async fn rotate(&self, conn: &mut sqlx::AnyConnection) -> anyhow::Result<String> {
         sqlx::query("UPDATE signing_keys SET active = NULL, retired_at = $1 WHERE active = 1")
             .bind(self.clock.now())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        let kid = self.insert_new(&mut tx).await?;
-        tx.commit().await?;
-        Ok(kid)
+        self.insert_new(conn).await
     }
 }
 

@@ -19,7 +19,9 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use schakel_kit::{
-    auth::JwksFetcher,
+    audit::AuditSink,
+    auth::{JwksFetcher, PrincipalKind},
+    client::TokenSource,
     config::{AuthConfig, Limits, secs},
     db::{Database, Migrations},
     time::Clock,
@@ -126,16 +128,18 @@ pub struct Identity {
 
 impl Identity {
     /// Builds the service on a migrated database; creates the first signing
-    /// key if there is none.
+    /// key if there is none. Every administrative change and every token
+    /// issued is recorded in `audit` (fail closed).
     pub async fn new(
         db: Database,
         config: IdentityConfig,
         auth: AuthConfig,
         master: MasterKey,
         clock: Clock,
+        audit: Arc<dyn AuditSink>,
     ) -> anyhow::Result<Self> {
         config.validate()?;
-        let inner = service::Inner::new(db, config, auth, master, clock)?;
+        let inner = service::Inner::new(db, config, auth, master, clock, audit)?;
         inner.keys.ensure_active().await?;
         Ok(Self {
             inner: Arc::new(inner),
@@ -149,9 +153,10 @@ impl Identity {
         auth: AuthConfig,
         master: MasterKey,
         clock: Clock,
+        audit: Arc<dyn AuditSink>,
     ) -> anyhow::Result<Self> {
         let db = Database::connect(database_url, SCHEMA, migrations()).await?;
-        Self::new(db, config, auth, master, clock).await
+        Self::new(db, config, auth, master, clock, audit).await
     }
 
     /// Reads the JWKS straight from this service's key store, for verifiers in
@@ -169,6 +174,62 @@ impl Identity {
         IdentityServiceServer::new(self)
             .max_decoding_message_size(limits.max_request_bytes)
             .max_encoding_message_size(limits.max_response_bytes)
+    }
+
+    /// A token for `service` (one of Schakel's own services, kind
+    /// `internal_service`) signed by this identity service, renewed in the
+    /// background before it expires: how services authenticate to each other
+    /// (together with mTLS).
+    pub async fn internal_token(&self, service: &str) -> anyhow::Result<TokenSource> {
+        let sign = {
+            let this = self.clone();
+            let subject = format!("svc-{service}");
+            move || {
+                let this = this.clone();
+                let subject = subject.clone();
+                async move {
+                    let principal = token::Principal {
+                        subject,
+                        kind: PrincipalKind::InternalService,
+                        organisation_id: String::new(),
+                        partner_type: String::new(),
+                        region: String::new(),
+                        roles: Vec::new(),
+                    };
+                    let ttl = this.inner.config.max_token_ttl.as_secs() as i64;
+                    let keys = &this.inner.keys;
+                    let auth = &this.inner.auth;
+                    token::sign(
+                        keys,
+                        &auth.issuer,
+                        &auth.audience,
+                        principal,
+                        this.inner.clock_now(),
+                        ttl,
+                    )
+                    .await
+                }
+            }
+        };
+        let current = Arc::new(std::sync::RwLock::new(sign().await?.token));
+        let renew_every = self.inner.config.max_token_ttl / 3;
+        let slot = Arc::downgrade(&current);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(renew_every).await;
+                let Some(slot) = slot.upgrade() else { return };
+                match sign().await {
+                    Ok(signed) => *slot.write().unwrap_or_else(|e| e.into_inner()) = signed.token,
+                    Err(err) => tracing::error!(
+                        error = format!("{err:#}"),
+                        "renewing the service token failed"
+                    ),
+                }
+            }
+        });
+        Ok(Arc::new(move || {
+            Some(current.read().unwrap_or_else(|e| e.into_inner()).clone())
+        }))
     }
 
     /// The database (for seeding and tests).

@@ -1,6 +1,9 @@
 //! The `IdentityService` RPCs.
 
+use std::sync::Arc;
+
 use schakel_kit::{
+    audit::{AuditSink, new_append_id},
     auth::{Caller, PrincipalKind, Role},
     config::AuthConfig,
     db::Database,
@@ -36,10 +39,11 @@ pub(crate) struct Inner {
     pub(crate) keys: KeyStore,
     hasher: Hasher,
     clock: Clock,
-    config: IdentityConfig,
-    auth: AuthConfig,
+    pub(crate) config: IdentityConfig,
+    pub(crate) auth: AuthConfig,
     account_failures: FailureLimiter,
     peer_failures: FailureLimiter,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl Inner {
@@ -49,6 +53,7 @@ impl Inner {
         auth: AuthConfig,
         master: MasterKey,
         clock: Clock,
+        audit: Arc<dyn AuditSink>,
     ) -> anyhow::Result<Self> {
         let publish = config.max_token_ttl.as_secs() as i64
             + auth.leeway.as_secs() as i64
@@ -65,6 +70,7 @@ impl Inner {
             clock,
             config,
             auth,
+            audit,
         })
     }
 }
@@ -79,7 +85,54 @@ impl Inner {
     }
 }
 
+/// An administrative change's target: the organisation and the object acted on.
+fn target(organisation_id: &str, resource_id: &str) -> pb::AuditTarget {
+    pb::AuditTarget {
+        organisation_id: organisation_id.into(),
+        resource_id: resource_id.into(),
+        ..Default::default()
+    }
+}
+
 impl Identity {
+    /// Appends the audit entry of a change by `actor`. Called inside the
+    /// change's transaction, before its commit: no change without its entry.
+    async fn record(
+        &self,
+        actor: pb::Actor,
+        action: pb::AuditAction,
+        decision: pb::Decision,
+        target: pb::AuditTarget,
+        attributes: &[(&str, &str)],
+    ) -> Result<()> {
+        let entry = pb::AuditEntry {
+            actor: Some(actor),
+            action: action as i32,
+            decision: decision as i32,
+            target: Some(target),
+            trace_id: schakel_kit::audit::current_trace_id(),
+            service: "identity".into(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| pb::AuditAttribute {
+                    key: (*k).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        self.inner
+            .audit
+            .append(entry, new_append_id())
+            .await
+            .map_err(Error::Audit)?;
+        Ok(())
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.inner.db.pool().begin().await?)
+    }
+
     fn ttl(&self, requested: u32) -> Result<i64> {
         let max = self.inner.config.max_token_ttl.as_secs();
         match u64::from(requested) {
@@ -260,7 +313,7 @@ impl IdentityService for Identity {
         let common_name = peer_common_name(&request);
         let req = request.into_inner();
         let ttl = self.ttl(req.ttl_seconds)?;
-        let principal = match req.grant {
+        let grant_kind = match &req.grant {
             None => {
                 return Err(Error::invalid(
                     "grant",
@@ -268,9 +321,55 @@ impl IdentityService for Identity {
                 )
                 .into());
             }
-            Some(Grant::Password(g)) => self.password_grant(g, &peer).await?,
-            Some(Grant::ClientCredentials(g)) => self.client_secret_grant(g, &peer).await?,
-            Some(Grant::ClientCertificate(g)) => self.certificate_grant(g, common_name).await?,
+            Some(Grant::Password(_)) => "password",
+            Some(Grant::ClientCredentials(_)) => "client_credentials",
+            Some(Grant::ClientCertificate(_)) => "client_certificate",
+        };
+        let granted = match req.grant {
+            Some(Grant::Password(g)) => self.password_grant(g, &peer).await,
+            Some(Grant::ClientCredentials(g)) => self.client_secret_grant(g, &peer).await,
+            Some(Grant::ClientCertificate(g)) => self.certificate_grant(g, common_name).await,
+            None => Err(Error::BadCredentials),
+        };
+        let principal = match granted {
+            Ok(principal) => principal,
+            Err(err @ (Error::BadCredentials | Error::RateLimited { .. })) => {
+                // Best effort: a refused login is refused even if it cannot be logged.
+                let anonymous = pb::Actor {
+                    subject: "unauthenticated".into(),
+                    ..Default::default()
+                };
+                let reason = if matches!(err, Error::BadCredentials) {
+                    "INVALID_CREDENTIALS"
+                } else {
+                    "TOO_MANY_ATTEMPTS"
+                };
+                if let Err(e) = self
+                    .record(
+                        anonymous,
+                        pb::AuditAction::AuthenticationFail,
+                        pb::Decision::Denied,
+                        target("", ""),
+                        &[("grant", grant_kind), ("reason", reason)],
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "failed login not audited");
+                }
+                return Err(err.into());
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let actor = pb::Actor {
+            subject: principal.subject.clone(),
+            kind: principal.kind.to_proto() as i32,
+            organisation_id: principal.organisation_id.clone(),
+            partner_type: principal.partner_type.clone(),
+            roles: principal
+                .roles
+                .iter()
+                .map(|r| r.to_proto() as i32)
+                .collect(),
         };
         let now = self.inner.clock.now();
         let signed = token::sign(
@@ -283,6 +382,16 @@ impl IdentityService for Identity {
         )
         .await
         .map_err(Error::Internal)?;
+        let ttl_text = ttl.to_string();
+        let t = target(&actor.organisation_id, &signed.claims.jti);
+        self.record(
+            actor,
+            pb::AuditAction::TokenIssue,
+            pb::Decision::Granted,
+            t,
+            &[("grant", grant_kind), ("ttl", &ttl_text)],
+        )
+        .await?;
         tracing::info!(subject = %signed.claims.sub, kind = %signed.claims.knd, jti = %signed.claims.jti, "token issued");
         Ok(Response::new(pb::IssueTokenResponse {
             access_token: signed.token,
@@ -347,7 +456,19 @@ impl IdentityService for Identity {
             kbo_number: kbo.to_string(),
             created_at: Some(to_timestamp(now)),
         };
-        store::insert_organisation(self.inner.db.pool(), &organisation, now).await?;
+        let mut tx = self.begin().await?;
+        store::insert_organisation(&mut tx, &organisation, now).await?;
+        let t = target(&organisation.id, &organisation.id);
+        let ptype = organisation.partner_type.as_str();
+        self.record(
+            caller.to_actor(),
+            pb::AuditAction::OrganisationCreate,
+            pb::Decision::Granted,
+            t,
+            &[("partner_type", ptype)],
+        )
+        .await?;
+        tx.commit().await.map_err(Error::from)?;
         tracing::info!(organisation = %organisation.id, by = %caller.subject, "organisation created");
         Ok(Response::new(pb::CreateOrganisationResponse {
             organisation: Some(organisation),
@@ -390,8 +511,20 @@ impl IdentityService for Identity {
         let req = request.into_inner();
         let code = model::partner_type_code("code", &req.code)?;
         let description = model::label("description", &req.description)?;
-        let partner_type =
-            store::insert_partner_type(self.inner.db.pool(), &code, &description).await?;
+        let partner_type = {
+            let mut tx = self.begin().await?;
+            let created = store::insert_partner_type(&mut tx, &code, &description).await?;
+            self.record(
+                caller.to_actor(),
+                pb::AuditAction::PartnerTypeCreate,
+                pb::Decision::Granted,
+                target("", &code),
+                &[],
+            )
+            .await?;
+            tx.commit().await.map_err(Error::from)?;
+            created
+        };
         tracing::info!(partner_type = %code, by = %caller.subject, "partner type registered");
         Ok(Response::new(pb::CreatePartnerTypeResponse {
             partner_type: Some(partner_type),
@@ -451,7 +584,18 @@ impl IdentityService for Identity {
             disabled: false,
             created_at: Some(to_timestamp(now)),
         };
-        store::insert_user(self.inner.db.pool(), &user, &roles, &hash, now).await?;
+        let mut tx = self.begin().await?;
+        store::insert_user(&mut tx, &user, &roles, &hash, now).await?;
+        let role_codes = model::roles_to_text(&roles);
+        self.record(
+            caller.to_actor(),
+            pb::AuditAction::UserCreate,
+            pb::Decision::Granted,
+            target(&user.organisation_id, &user.id),
+            &[("roles", &role_codes)],
+        )
+        .await?;
+        tx.commit().await.map_err(Error::from)?;
         tracing::info!(user = %user.id, by = %caller.subject, "user created");
         Ok(Response::new(pb::CreateUserResponse {
             user: Some(user),
@@ -476,9 +620,19 @@ impl IdentityService for Identity {
             }
             .into());
         }
-        if !store::disable_user(self.inner.db.pool(), &id, self.inner.clock.now()).await? {
+        let mut tx = self.begin().await?;
+        if !store::disable_user(&mut tx, &id, self.inner.clock.now()).await? {
             return Err(Error::NotFound("user").into());
         }
+        self.record(
+            caller.to_actor(),
+            pb::AuditAction::UserDisable,
+            pb::Decision::Granted,
+            target("", &id),
+            &[],
+        )
+        .await?;
+        tx.commit().await.map_err(Error::from)?;
         let user = store::get_user(self.inner.db.pool(), &id)
             .await?
             .ok_or(Error::NotFound("user"))?;
@@ -564,8 +718,18 @@ impl IdentityService for Identity {
             certificate_subject: subject,
             created_at: Some(to_timestamp(now)),
         };
-        store::insert_service_account(self.inner.db.pool(), &account, &roles, hash.as_deref(), now)
-            .await?;
+        let mut tx = self.begin().await?;
+        store::insert_service_account(&mut tx, &account, &roles, hash.as_deref(), now).await?;
+        let role_codes = model::roles_to_text(&roles);
+        self.record(
+            caller.to_actor(),
+            pb::AuditAction::ServiceAccountCreate,
+            pb::Decision::Granted,
+            target(&account.organisation_id, &account.id),
+            &[("roles", &role_codes)],
+        )
+        .await?;
+        tx.commit().await.map_err(Error::from)?;
         tracing::info!(service_account = %account.id, by = %caller.subject, "service account created");
         Ok(Response::new(pb::CreateServiceAccountResponse {
             service_account: Some(account),
@@ -578,7 +742,22 @@ impl IdentityService for Identity {
         request: Request<pb::RotateSigningKeyRequest>,
     ) -> std::result::Result<Response<pb::RotateSigningKeyResponse>, Status> {
         let caller = Self::coordinator(&request)?;
-        let kid = self.inner.keys.rotate().await.map_err(Error::Internal)?;
+        let mut tx = self.begin().await?;
+        let kid = self
+            .inner
+            .keys
+            .rotate(&mut tx)
+            .await
+            .map_err(Error::Internal)?;
+        self.record(
+            caller.to_actor(),
+            pb::AuditAction::SigningKeyRotate,
+            pb::Decision::Granted,
+            target("", &kid),
+            &[],
+        )
+        .await?;
+        tx.commit().await.map_err(Error::from)?;
         let published_kids = self
             .inner
             .keys

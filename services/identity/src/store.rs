@@ -3,7 +3,7 @@
 
 use schakel_kit::{auth::Role, time::to_timestamp};
 use schakel_proto::v1 as pb;
-use sqlx::{AnyPool, Row, any::AnyRow};
+use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use crate::{
     error::{Error, Result},
@@ -38,14 +38,14 @@ pub async fn partner_type_exists(pool: &AnyPool, code: &str) -> Result<bool> {
 
 /// Registers a partner type.
 pub async fn insert_partner_type(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     code: &str,
     description: &str,
 ) -> Result<pb::PartnerType> {
     sqlx::query("INSERT INTO partner_types (code, description, builtin) VALUES ($1, $2, 0)")
         .bind(code)
         .bind(description)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(|e| unique_violation(e, || format!("partner type {code} already exists")))?;
     Ok(pb::PartnerType {
@@ -89,7 +89,11 @@ fn organisation(row: &AnyRow) -> Result<pb::Organisation> {
 const ORG_COLUMNS: &str = "id, name, partner_type, region, kbo_number, created_at";
 
 /// Inserts an organisation.
-pub async fn insert_organisation(pool: &AnyPool, org: &pb::Organisation, now: i64) -> Result<()> {
+pub async fn insert_organisation(
+    conn: &mut AnyConnection,
+    org: &pb::Organisation,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO organisations (id, name, partner_type, region, kbo_number, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -100,7 +104,7 @@ pub async fn insert_organisation(pool: &AnyPool, org: &pb::Organisation, now: i6
     .bind(&org.region)
     .bind(&org.kbo_number)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, || "an organisation with this KBO number exists".into()))?;
     Ok(())
@@ -172,7 +176,7 @@ const USER_COLUMNS: &str =
 
 /// Inserts a user with its password hash.
 pub async fn insert_user(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     user: &pb::User,
     roles: &[Role],
     password_hash: &str,
@@ -189,7 +193,7 @@ pub async fn insert_user(
     .bind(roles_to_text(roles))
     .bind(password_hash)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, || format!("user name {} is taken", user.username)))?;
     Ok(())
@@ -253,11 +257,11 @@ pub async fn any_user_with_role(pool: &AnyPool, role: Role) -> Result<bool> {
 }
 
 /// Disables a user; returns false when there is no such user.
-pub async fn disable_user(pool: &AnyPool, id: &str, now: i64) -> Result<bool> {
+pub async fn disable_user(conn: &mut AnyConnection, id: &str, now: i64) -> Result<bool> {
     let done = sqlx::query("UPDATE users SET disabled = 1, disabled_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -295,7 +299,7 @@ pub struct ServiceAccountRecord {
 
 /// Inserts a service account.
 pub async fn insert_service_account(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     account: &pb::ServiceAccount,
     roles: &[Role],
     secret_hash: Option<&str>,
@@ -316,7 +320,7 @@ pub async fn insert_service_account(
     .bind(secret_hash)
     .bind(subject)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(|e| unique_violation(e, || "client id taken".into()))?;
     Ok(())

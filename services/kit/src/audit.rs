@@ -41,7 +41,8 @@ impl From<AuditError> for Status {
 }
 
 /// The result of a successful append.
-pub type AppendFuture<'a> = Pin<Box<dyn Future<Output = Result<pb::AppendResponse, AuditError>> + Send + 'a>>;
+pub type AppendFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<pb::AppendResponse, AuditError>> + Send + 'a>>;
 
 /// Somewhere to append audit entries durably.
 pub trait AuditSink: Send + Sync + 'static {
@@ -59,7 +60,9 @@ pub struct GrpcAuditSink {
 impl GrpcAuditSink {
     /// A sink over `channel`, authenticating calls with `context`.
     pub fn new(channel: Channel, context: CallContext) -> Self {
-        Self { client: AuditServiceClient::with_interceptor(channel, context) }
+        Self {
+            client: AuditServiceClient::with_interceptor(channel, context),
+        }
     }
 }
 
@@ -67,7 +70,10 @@ impl AuditSink for GrpcAuditSink {
     fn append(&self, entry: pb::AuditEntry, append_id: String) -> AppendFuture<'_> {
         let mut client = self.client.clone();
         Box::pin(async move {
-            let request = pb::AppendRequest { entry: Some(entry), append_id };
+            let request = pb::AppendRequest {
+                entry: Some(entry),
+                append_id,
+            };
             match client.append(request).await {
                 Ok(response) => Ok(response.into_inner()),
                 Err(status) if status.code() == Code::InvalidArgument => {
@@ -75,6 +81,21 @@ impl AuditSink for GrpcAuditSink {
                 }
                 Err(status) => Err(AuditError::Unavailable(format!("{:?}", status.code()))),
             }
+        })
+    }
+}
+
+/// A sink that refuses every entry, for offline tools that must not change
+/// anything that would need auditing (and fail closed if they tried).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OfflineSink;
+
+impl AuditSink for OfflineSink {
+    fn append(&self, _entry: pb::AuditEntry, _append_id: String) -> AppendFuture<'_> {
+        Box::pin(async {
+            Err(AuditError::Unavailable(
+                "offline: no audit log connected".into(),
+            ))
         })
     }
 }
@@ -89,7 +110,11 @@ pub fn current_trace_id() -> String {
     let context = tracing::Span::current().context();
     let span = context.span();
     let span_context = span.span_context();
-    if span_context.is_valid() { span_context.trace_id().to_string() } else { String::new() }
+    if span_context.is_valid() {
+        span_context.trace_id().to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// An entry for `action` by `caller`, appended by `service`, with the current

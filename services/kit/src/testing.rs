@@ -245,12 +245,21 @@ impl TestIssuer {
     /// A fresh random key.
     pub fn new() -> Self {
         let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-        Self { key, kid: format!("test-{}", uuid::Uuid::new_v4().simple()), config: crate::config::AuthConfig::default() }
+        Self {
+            key,
+            kid: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            config: crate::config::AuthConfig::default(),
+        }
     }
 
     /// A verifier trusting this issuer's key.
     pub fn verifier(&self) -> std::sync::Arc<crate::auth::TokenVerifier> {
-        let jwks = crate::auth::JwkSet { keys: vec![crate::auth::Jwk::ed25519(&self.kid, &self.key.verifying_key().to_bytes())] };
+        let jwks = crate::auth::JwkSet {
+            keys: vec![crate::auth::Jwk::ed25519(
+                &self.kid,
+                &self.key.verifying_key().to_bytes(),
+            )],
+        };
         let json = serde_json::to_string(&jwks).expect("jwks");
         let fetch: crate::auth::JwksFetcher = std::sync::Arc::new(move || {
             let json = json.clone();
@@ -288,7 +297,12 @@ impl TestIssuer {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         let der = self.key.to_pkcs8_der().expect("pkcs8");
-        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).expect("token")
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .expect("token")
     }
 }
 

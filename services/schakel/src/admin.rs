@@ -32,6 +32,9 @@ pub enum AdminCommand {
     /// Token signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The audit log: verify it, query it, report to data subjects.
+    #[command(subcommand)]
+    Audit(crate::audit_cli::AuditCommand),
 }
 
 #[derive(clap::Subcommand)]
@@ -172,9 +175,12 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         println!("{}", token.access_token);
         return Ok(());
     }
+    if let AdminCommand::Audit(command) = command {
+        return crate::audit_cli::run(connection, command).await;
+    }
     let mut identity = connection.identity().await?;
     match command {
-        AdminCommand::Login => {}
+        AdminCommand::Login | AdminCommand::Audit(_) => {}
         AdminCommand::Whoami => {
             let me = identity.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
             let actor = me.actor.unwrap_or_default();

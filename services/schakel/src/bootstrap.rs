@@ -50,12 +50,16 @@ pub async fn run(args: BootstrapArgs) -> anyhow::Result<()> {
         std::io::stdin().read_to_string(&mut password)?;
         password = password.trim_end_matches(['\r', '\n']).to_owned();
     }
+    // Offline: the bootstrap writes the identity database directly, before any
+    // audit log can be reached; nothing it does goes through audited paths.
+    let offline = std::sync::Arc::new(schakel_kit::audit::OfflineSink);
     let identity = Identity::connect(
         &database_url,
         config.identity,
         config.auth,
         master,
         Clock::System,
+        offline,
     )
     .await?;
     let done = schakel_identity::bootstrap::bootstrap(

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use schakel_kit::client::CallContext;
 use schakel_proto::v1::{
-    self as pb, identity_service_client::IdentityServiceClient, issue_token_request::Grant,
+    self as pb, audit_service_client::AuditServiceClient,
+    identity_service_client::IdentityServiceClient, issue_token_request::Grant,
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
@@ -68,6 +69,9 @@ pub struct Connection {
 
 /// An identity client whose calls carry the token (if any).
 pub type Identity = IdentityServiceClient<InterceptedService<Channel, CallContext>>;
+
+/// An audit client whose calls carry the token (if any).
+pub type Audit = AuditServiceClient<InterceptedService<Channel, CallContext>>;
 
 impl Connection {
     /// A TLS channel to the server.
@@ -144,5 +148,15 @@ impl Connection {
             channel,
             CallContext::with_token(token),
         ))
+    }
+
+    /// An authenticated audit client.
+    pub async fn audit(&self) -> anyhow::Result<Audit> {
+        let channel = self.channel()?;
+        let token = self.token(channel.clone()).await?;
+        Ok(
+            AuditServiceClient::with_interceptor(channel, CallContext::with_token(token))
+                .max_decoding_message_size(64 * 1024 * 1024),
+        )
     }
 }

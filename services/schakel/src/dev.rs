@@ -1,9 +1,10 @@
 //! `schakel dev`: every service in one process, on one TLS port, with
 //! embedded SQLite, a generated development CA and demo data.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use schakel_audit::{Audit, AuditConfig};
 use schakel_identity::{Identity, IdentityConfig, MasterKey};
 use schakel_kit::{
     auth::TokenVerifier,
@@ -30,15 +31,32 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let data = &args.data_dir;
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let pki = ensure_dev_pki(&data.join("tls"))?;
-    let master = dev_master_key(&data.join("master.key"))?;
     let auth = AuthConfig::default();
 
+    let audit_key = dev_secret(&data.join("audit-signing.key"), || {
+        schakel_audit::signing_key_to_base64(&ed25519_dalek::SigningKey::generate(
+            &mut rand::rngs::OsRng,
+        ))
+    })?;
+    let audit = Audit::connect(
+        &sqlite_url(data, "audit"),
+        AuditConfig::default(),
+        schakel_audit::signing_key_from_base64(&audit_key)?,
+        Clock::System,
+    )
+    .await?;
+    spawn_retention(audit.clone());
+
+    let master = dev_secret(&data.join("master.key"), || {
+        MasterKey::generate().to_base64()
+    })?;
     let identity = Identity::connect(
         &sqlite_url(data, "identity"),
         IdentityConfig::default(),
         auth.clone(),
-        master,
+        MasterKey::from_base64(&master)?,
         Clock::System,
+        Arc::new(audit.log().clone()),
     )
     .await?;
     let accounts_file = data.join("dev-accounts.json");
@@ -56,14 +74,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let limits = server.limits.clone();
-    let routes = Routes::new(identity.into_server(&limits));
-    let app = App::build(
-        server,
-        routes,
-        vec![schakel_identity::SERVICE_NAME.into()],
-        verifier,
-    )
-    .await?;
+    let mut routes = Routes::new(identity.into_server(&limits));
+    routes = routes.add_service(audit.clone().into_server(&limits));
+    let names = vec![
+        schakel_identity::SERVICE_NAME.into(),
+        schakel_audit::SERVICE_NAME.into(),
+    ];
+    let app = App::build(server, routes, names, verifier).await?;
 
     let url = format!("https://{}", app.local_addr());
     let coordinator = accounts
@@ -77,6 +94,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         "  accounts:  {} ({} users)",
         accounts_file.display(),
         accounts.len()
+    );
+    println!(
+        "  audit log: {} (verifier key {})",
+        audit.log().origin(),
+        audit.log().verifier_key()
     );
     println!();
     println!("Try it (in another terminal):");
@@ -94,6 +116,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     println!("  cargo run -- whoami");
     println!("  cargo run -- org list");
+    println!("  SCHAKEL_USERNAME=privacy.officer SCHAKEL_PASSWORD=<...> cargo run -- audit verify");
     app.run_until(shutdown_signal()).await
 }
 
@@ -102,13 +125,28 @@ pub fn sqlite_url(data: &std::path::Path, service: &str) -> String {
     format!("sqlite://{}/{service}.db?mode=rwc", data.display())
 }
 
-fn dev_master_key(path: &std::path::Path) -> anyhow::Result<MasterKey> {
+/// Reads a dev secret file, creating it (mode 0600) with `make` the first time.
+fn dev_secret(path: &std::path::Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
     if path.exists() {
-        let text = std::fs::read_to_string(path)?;
-        return MasterKey::from_base64(&text)
-            .with_context(|| format!("master key in {}", path.display()));
+        return std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()));
     }
-    let key = MasterKey::generate();
-    write_private(path, &key.to_base64())?;
-    Ok(key)
+    let secret = make();
+    write_private(path, &secret)?;
+    Ok(secret)
+}
+
+/// Applies audit retention now and then daily, in the background.
+pub fn spawn_retention(audit: Audit) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(24 * 3600));
+        loop {
+            every.tick().await;
+            match audit.apply_retention().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(dropped = n, "audit retention: entry bodies dropped"),
+                Err(err) => tracing::error!(error = format!("{err:#}"), "audit retention failed"),
+            }
+        }
+    });
 }

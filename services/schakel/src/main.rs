@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
+mod audit_cli;
 mod bootstrap;
 mod connect;
 mod dev;

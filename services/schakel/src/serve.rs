@@ -2,9 +2,12 @@
 
 use std::{path::PathBuf, sync::Arc};
 
+use schakel_audit::{Audit, AuditConfig};
 use schakel_identity::{Identity, IdentityConfig};
 use schakel_kit::{
-    auth::TokenVerifier,
+    audit::{AppendFuture, AuditError, AuditSink, GrpcAuditSink},
+    auth::{TokenVerifier, remote_jwks},
+    client::CallContext,
     config::{AuthConfig, ConfigError, ServerConfig},
     server::{App, shutdown_signal},
     time::Clock,
@@ -27,12 +30,15 @@ pub struct ServeArgs {
 enum Service {
     /// Organisations, users, service accounts, tokens and the JWKS.
     Identity,
+    /// The transparency log of every decision.
+    Audit,
 }
 
 impl Service {
     fn name(self) -> &'static str {
         match self {
             Service::Identity => "identity",
+            Service::Audit => "audit",
         }
     }
 }
@@ -50,6 +56,18 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     /// The identity service.
     pub identity: IdentityConfig,
+    /// The audit service.
+    pub audit: AuditConfig,
+    /// Where the other services are.
+    pub services: ServicesConfig,
+}
+
+/// Addresses of the services a service calls (mTLS with `server.tls`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServicesConfig {
+    /// The audit service, e.g. `https://audit.schakel.svc:50051`.
+    pub audit_url: Option<String>,
 }
 
 impl ServeConfig {
@@ -62,46 +80,100 @@ impl ServeConfig {
     }
 }
 
+/// A sink set once the service that mints its token exists (identity signs
+/// its own service token, but needs its sink to be built).
+#[derive(Default)]
+struct DeferredSink(std::sync::OnceLock<GrpcAuditSink>);
+
+impl DeferredSink {
+    fn set(&self, sink: GrpcAuditSink) {
+        let _ = self.0.set(sink);
+    }
+}
+
+impl AuditSink for DeferredSink {
+    fn append(&self, entry: schakel_proto::v1::AuditEntry, append_id: String) -> AppendFuture<'_> {
+        match self.0.get() {
+            Some(sink) => sink.append(entry, append_id),
+            None => Box::pin(async { Err(AuditError::Unavailable("starting".into())) }),
+        }
+    }
+}
+
+fn config_error(err: anyhow::Error) -> ConfigError {
+    ConfigError(format!("{err:#}"))
+}
+
+/// A verifier that fetches the JWKS from the identity service at `auth.identity_url`.
+fn remote_verifier(config: &ServeConfig) -> anyhow::Result<Arc<TokenVerifier>> {
+    let url = config
+        .auth
+        .identity_url
+        .as_deref()
+        .ok_or_else(|| ConfigError("auth.identity_url is required".into()))?;
+    let tls = schakel_kit::tls::peer_client_config(&config.server.tls).map_err(config_error)?;
+    let channel = schakel_kit::client::channel(url, tls).map_err(config_error)?;
+    Ok(Arc::new(TokenVerifier::new(
+        config.auth.clone(),
+        remote_jwks(channel),
+    )))
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let _telemetry = schakel_kit::telemetry::init(args.service.name())?;
+    let name = args.service.name();
+    let _telemetry = schakel_kit::telemetry::init(name)?;
     let config: ServeConfig = schakel_kit::config::load(args.config.as_deref())?;
-    let database_url = config.database_url(args.service.name())?;
-    schakel_kit::tls::server_config(&config.server.tls)
-        .map_err(|e| ConfigError(format!("{e:#}")))?;
-    match args.service {
+    let database_url = config.database_url(name)?;
+    schakel_kit::tls::server_config(&config.server.tls).map_err(config_error)?;
+    let limits = config.server.limits.clone();
+    let (routes, service, verifier) = match args.service {
         Service::Identity => {
-            config
-                .identity
-                .validate()
-                .map_err(|e| ConfigError(format!("{e:#}")))?;
-            let master = config
-                .identity
-                .load_master_key()
-                .map_err(|e| ConfigError(format!("{e:#}")))?;
+            config.identity.validate().map_err(config_error)?;
+            let master = config.identity.load_master_key().map_err(config_error)?;
+            let audit_url = config.services.audit_url.as_deref().ok_or_else(|| {
+                ConfigError("services.audit_url is required: identity records every change in the audit log".into())
+            })?;
+            let tls =
+                schakel_kit::tls::peer_client_config(&config.server.tls).map_err(config_error)?;
+            let channel = schakel_kit::client::channel(audit_url, tls).map_err(config_error)?;
+            let sink = Arc::new(DeferredSink::default());
             let identity = Identity::connect(
                 &database_url,
                 config.identity.clone(),
                 config.auth.clone(),
                 master,
                 Clock::System,
+                sink.clone(),
             )
             .await?;
+            let token = identity.internal_token("identity").await?;
+            sink.set(GrpcAuditSink::new(channel, CallContext::with_source(token)));
             let verifier = Arc::new(TokenVerifier::new(
                 config.auth.clone(),
                 identity.jwks_fetcher(),
             ));
-            let routes = Routes::new(identity.into_server(&config.server.limits));
-            let app = App::build(
-                config.server,
-                routes,
-                vec![schakel_identity::SERVICE_NAME.into()],
+            (
+                Routes::new(identity.into_server(&limits)),
+                schakel_identity::SERVICE_NAME,
                 verifier,
             )
-            .await?;
-            println!("schakel identity listening on https://{}", app.local_addr());
-            app.run_until(shutdown_signal()).await
         }
-    }
+        Service::Audit => {
+            let key = config.audit.load_signing_key().map_err(config_error)?;
+            let verifier = remote_verifier(&config)?;
+            let audit =
+                Audit::connect(&database_url, config.audit.clone(), key, Clock::System).await?;
+            crate::dev::spawn_retention(audit.clone());
+            (
+                Routes::new(audit.into_server(&limits)),
+                schakel_audit::SERVICE_NAME,
+                verifier,
+            )
+        }
+    };
+    let app = App::build(config.server, routes, vec![service.into()], verifier).await?;
+    println!("schakel {name} listening on https://{}", app.local_addr());
+    app.run_until(shutdown_signal()).await
 }
 
 #[cfg(test)]

@@ -74,7 +74,12 @@ impl Checkpoint {
     /// The output parses back only if [`validate`](Self::validate) passes;
     /// call it before signing text built from untrusted fields.
     pub fn to_text(&self) -> String {
-        let mut text = format!("{}\n{}\n{}\n", self.origin, self.size, STANDARD.encode(self.root));
+        let mut text = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            STANDARD.encode(self.root)
+        );
         for extension in &self.extensions {
             text.push_str(extension);
             text.push('\n');
@@ -213,7 +218,10 @@ mod tests {
         let mut checkpoint = example();
         checkpoint.extensions = vec!["ext one".to_owned(), "— two".to_owned()];
         checkpoint.validate().unwrap();
-        assert_eq!(Checkpoint::parse(&checkpoint.to_text()).unwrap(), checkpoint);
+        assert_eq!(
+            Checkpoint::parse(&checkpoint.to_text()).unwrap(),
+            checkpoint
+        );
     }
 
     #[test]
@@ -236,7 +244,19 @@ mod tests {
     fn size_must_be_canonical_decimal() {
         assert_eq!(parse_size("0"), Ok(0));
         assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
-        for bad in ["", "00", "01", "+1", "-1", " 1", "1 ", "0x10", "1e3", "18446744073709551616", "١"] {
+        for bad in [
+            "",
+            "00",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "0x10",
+            "1e3",
+            "18446744073709551616",
+            "١",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -42,7 +42,9 @@ pub(crate) fn fold_right(hashes: &[Hash]) -> Hash {
     let Some((last, rest)) = hashes.split_last() else {
         return empty_root();
     };
-    rest.iter().rev().fold(*last, |acc, left| node_hash(left, &acc))
+    rest.iter()
+        .rev()
+        .fold(*last, |acc, left| node_hash(left, &acc))
 }
 
 /// A perfect subtree: the 2^level leaves starting at leaf index << level.

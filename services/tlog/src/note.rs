@@ -181,7 +181,12 @@ impl NoteSigner {
     pub fn verifier_key(&self) -> String {
         let mut key = vec![ALG_ED25519];
         key.extend_from_slice(self.verifying_key().as_bytes());
-        format!("{}+{}+{}", self.name, hex(self.key_id), STANDARD.encode(key))
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex(self.key_id),
+            STANDARD.encode(key)
+        )
     }
 
     /// Signs `text`, which must be non-empty, end in a newline and contain
@@ -318,9 +323,9 @@ fn split_note(note: &str) -> Result<(&str, &str), NoteError> {
 
 /// Parses `— <name> <base64(key id || signature)>`.
 fn parse_signature_line(line: &str) -> Result<(&str, [u8; 4], Vec<u8>), NoteError> {
-    let rest = line
-        .strip_prefix(SIG_PREFIX)
-        .ok_or(NoteError::Malformed("signature line does not start with an em dash"))?;
+    let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(
+        "signature line does not start with an em dash",
+    ))?;
     let (name, sig64) = rest
         .split_once(' ')
         .ok_or(NoteError::Malformed("signature line has no signature"))?;

@@ -88,10 +88,12 @@ impl ProofPlan {
         let mut proof = Vec::with_capacity(self.parts.len());
         for &count in &self.parts {
             // Cannot fail: the counts sum to nodes.len() == hashes.len().
-            let (element, tail) = rest.split_at_checked(count).ok_or(ProofError::WrongHashCount {
-                expected: self.nodes.len(),
-                got: hashes.len(),
-            })?;
+            let (element, tail) =
+                rest.split_at_checked(count)
+                    .ok_or(ProofError::WrongHashCount {
+                        expected: self.nodes.len(),
+                        got: hashes.len(),
+                    })?;
             proof.push(fold_right(element));
             rest = tail;
         }

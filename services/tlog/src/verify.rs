@@ -150,20 +150,21 @@ pub fn verify_consistency(
             got: proof.len(),
         });
     }
-    if old_size == 0 {
-        return match (*old_root == empty_root(), new_size > 0 || *new_root == empty_root()) {
-            (false, _) => Err(VerifyError::OldRootMismatch),
-            (true, false) => Err(VerifyError::RootMismatch),
-            (true, true) => Ok(()),
-        };
-    }
-    if old_size == new_size {
-        return match old_root == new_root {
-            true => Ok(()),
-            false => Err(VerifyError::RootMismatch),
-        };
-    }
-    let (fr, sr) = consistency_roots(old_size, new_size, proof, old_root)?;
+    // An empty tree is a prefix of every tree, but its root is still fixed.
+    let (fr, sr) = if old_size == 0 {
+        (
+            empty_root(),
+            if new_size == 0 {
+                empty_root()
+            } else {
+                *new_root
+            },
+        )
+    } else if old_size == new_size {
+        (*old_root, *old_root)
+    } else {
+        consistency_roots(old_size, new_size, proof, old_root)?
+    };
     if fr != *old_root {
         return Err(VerifyError::OldRootMismatch);
     }
@@ -187,9 +188,10 @@ fn consistency_roots(
     };
     // A power-of-two old tree is itself a node of the new tree, so the
     // proof omits it and the verifier starts from the old root.
-    let (first, rest) = match old.is_power_of_two() {
-        true => (old_root, proof),
-        false => proof.split_first().ok_or_else(|| wrong_size.clone())?,
+    let (first, rest) = if old.is_power_of_two() {
+        (old_root, proof)
+    } else {
+        proof.split_first().ok_or_else(|| wrong_size.clone())?
     };
     let (mut fn_, mut sn) = (old - 1, new - 1);
     let ones = fn_.trailing_ones();

@@ -43,22 +43,49 @@ fn malformed_texts_are_rejected() {
         (String::new(), E::MissingFinalNewline),
         ("\n".to_owned(), E::TooFewLines(1)),
         (format!("{ORIGIN}\n7\n{ZERO_ROOT}"), E::MissingFinalNewline),
-        (format!("{ORIGIN}\n07\n{ZERO_ROOT}\n"), E::InvalidSize("07".to_owned())),
-        (format!("{ORIGIN}\n00\n{ZERO_ROOT}\n"), E::InvalidSize("00".to_owned())),
-        (format!("{ORIGIN}\nseven\n{ZERO_ROOT}\n"), E::InvalidSize("seven".to_owned())),
-        (format!("{ORIGIN}\n-7\n{ZERO_ROOT}\n"), E::InvalidSize("-7".to_owned())),
-        (format!("{ORIGIN}\n\n{ZERO_ROOT}\n"), E::InvalidSize(String::new())),
-        (format!("{ORIGIN}\n7\nnot base64!\n"), E::InvalidRootEncoding),
+        (
+            format!("{ORIGIN}\n07\n{ZERO_ROOT}\n"),
+            E::InvalidSize("07".to_owned()),
+        ),
+        (
+            format!("{ORIGIN}\n00\n{ZERO_ROOT}\n"),
+            E::InvalidSize("00".to_owned()),
+        ),
+        (
+            format!("{ORIGIN}\nseven\n{ZERO_ROOT}\n"),
+            E::InvalidSize("seven".to_owned()),
+        ),
+        (
+            format!("{ORIGIN}\n-7\n{ZERO_ROOT}\n"),
+            E::InvalidSize("-7".to_owned()),
+        ),
+        (
+            format!("{ORIGIN}\n\n{ZERO_ROOT}\n"),
+            E::InvalidSize(String::new()),
+        ),
+        (
+            format!("{ORIGIN}\n7\nnot base64!\n"),
+            E::InvalidRootEncoding,
+        ),
         (format!("{ORIGIN}\n7\nAAAA\n"), E::InvalidRootLength(3)),
-        (format!("{ORIGIN}\n7\n{ZERO_ROOT}\next\n\nmore\n"), E::EmptyExtension { line: 5 }),
-        (format!("{ORIGIN}\n7\n{ZERO_ROOT}\n\n"), E::EmptyExtension { line: 4 }),
+        (
+            format!("{ORIGIN}\n7\n{ZERO_ROOT}\next\n\nmore\n"),
+            E::EmptyExtension { line: 5 },
+        ),
+        (
+            format!("{ORIGIN}\n7\n{ZERO_ROOT}\n\n"),
+            E::EmptyExtension { line: 4 },
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(parse(&text), Err(expected), "{text:?}");
     }
     // Unpadded base64 and a 33-byte root are not accepted either.
     assert_eq!(
-        parse(&format!("{ORIGIN}\n7\n{}\n", ZERO_ROOT.trim_end_matches('='))),
+        parse(&format!(
+            "{ORIGIN}\n7\n{}\n",
+            ZERO_ROOT.trim_end_matches('=')
+        )),
         Err(E::InvalidRootEncoding)
     );
     assert!(matches!(
@@ -84,7 +111,10 @@ fn open_checkpoint_verifies_signature_and_origin() {
     let note = signer.sign(&checkpoint.to_text()).unwrap();
 
     assert_eq!(open_checkpoint(&note, &verifier, None).unwrap(), checkpoint);
-    assert_eq!(open_checkpoint(&note, &verifier, Some(ORIGIN)).unwrap(), checkpoint);
+    assert_eq!(
+        open_checkpoint(&note, &verifier, Some(ORIGIN)).unwrap(),
+        checkpoint
+    );
     assert_eq!(
         open_checkpoint(&note, &verifier, Some("other.example/log")),
         Err(CheckpointError::OriginMismatch {

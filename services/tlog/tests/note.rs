@@ -31,7 +31,10 @@ fn go_verifier_key_parses() {
     let verifier = peter();
     assert_eq!(verifier.name(), "PeterNeumann");
     assert_eq!(verifier.key_id(), [0xc7, 0x4f, 0x20, 0xa3]);
-    assert_eq!(NoteVerifier::parse(ENOCH_VKEY).unwrap().key_id(), [0xaf, 0x0c, 0xfe, 0x78]);
+    assert_eq!(
+        NoteVerifier::parse(ENOCH_VKEY).unwrap().key_id(),
+        [0xaf, 0x0c, 0xfe, 0x78]
+    );
 }
 
 #[test]
@@ -55,7 +58,9 @@ fn go_verifier_key_manglings_are_rejected() {
     }
     // Wrong key length and unknown algorithm, each with a matching key hash.
     assert!(matches!(
-        NoteVerifier::parse("PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="),
+        NoteVerifier::parse(
+            "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="
+        ),
         Err(NoteError::InvalidVerifierKey(_))
     ));
     assert_eq!(
@@ -78,10 +83,16 @@ fn go_private_key_signs_identically() {
         let mut mangled = bytes.to_vec();
         mangled[i] += 1;
         let key = String::from_utf8(mangled).unwrap();
-        assert!(NoteSigner::parse_private_key(&key).is_err(), "accepted {key:?}");
+        assert!(
+            NoteSigner::parse_private_key(&key).is_err(),
+            "accepted {key:?}"
+        );
     }
     let error = NoteSigner::parse_private_key(&PETER_SKEY[..PETER_SKEY.len() - 1]).unwrap_err();
-    assert!(!error.to_string().contains("AYEKFALV"), "error leaks the key: {error}");
+    assert!(
+        !error.to_string().contains("AYEKFALV"),
+        "error leaks the key: {error}"
+    );
 }
 
 #[test]
@@ -116,11 +127,16 @@ fn go_bad_notes_are_rejected() {
         format!("{TEXT}\n"),
         format!("{TEXT}\n{}", &PETER_SIG[..PETER_SIG.len() - 1]),
         format!("\x01{TEXT}\n{PETER_SIG}"),
-        format!("{TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="),
+        format!(
+            "{TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+        ),
         format!("{TEXT}\n{PETER_SIG}Unexpected line.\n"),
     ];
     for note in &malformed {
-        assert!(matches!(peter().open(note), Err(NoteError::Malformed(_))), "{note:?}");
+        assert!(
+            matches!(peter().open(note), Err(NoteError::Malformed(_))),
+            "{note:?}"
+        );
     }
     let too_many = format!("{TEXT}\n{}", PETER_SIG.repeat(MAX_SIGNATURES + 1));
     assert_eq!(peter().open(&too_many), Err(NoteError::TooManySignatures));
@@ -158,7 +174,10 @@ fn tampering_and_wrong_keys_are_rejected() {
     let note = signer.sign("log\n1\nroot\n").unwrap();
 
     let tampered_text = note.replacen("log\n1", "log\n2", 1);
-    assert!(matches!(verifier.open(&tampered_text), Err(NoteError::InvalidSignature { .. })));
+    assert!(matches!(
+        verifier.open(&tampered_text),
+        Err(NoteError::InvalidSignature { .. })
+    ));
 
     let sig_start = note.rfind(' ').unwrap() + 1;
     for position in sig_start..note.len() - 1 {
@@ -166,17 +185,26 @@ fn tampering_and_wrong_keys_are_rejected() {
         bytes[position] = if bytes[position] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap();
         if tampered != note {
-            assert!(verifier.open(&tampered).is_err(), "accepted change at {position}");
+            assert!(
+                verifier.open(&tampered).is_err(),
+                "accepted change at {position}"
+            );
         }
     }
 
     let other = NoteVerifier::parse(&self::signer("other", 2).verifier_key()).unwrap();
-    assert!(matches!(other.open(&note), Err(NoteError::NoSignature { .. })));
+    assert!(matches!(
+        other.open(&note),
+        Err(NoteError::NoSignature { .. })
+    ));
     // Same name, different key: a different key id, so the line is not ours.
     let impostor = self::signer("log", 3);
     assert_ne!(impostor.key_id(), signer.key_id());
     let forged = impostor.sign("log\n1\nroot\n").unwrap();
-    assert!(matches!(verifier.open(&forged), Err(NoteError::NoSignature { .. })));
+    assert!(matches!(
+        verifier.open(&forged),
+        Err(NoteError::NoSignature { .. })
+    ));
     // Both lines present: ours still verifies, the impostor is ignored.
     let both = format!("{note}{}", &forged[forged.rfind('\u{2014}').unwrap()..]);
     assert_eq!(verifier.open(&both), Ok("log\n1\nroot\n"));
@@ -190,7 +218,10 @@ fn invalid_names_and_texts_are_rejected() {
     }
     let signer = signer("log", 1);
     for text in ["", "no newline", "bell\x07\n", "cr\r\n"] {
-        assert!(matches!(signer.sign(text), Err(NoteError::InvalidText(_))), "{text:?}");
+        assert!(
+            matches!(signer.sign(text), Err(NoteError::InvalidText(_))),
+            "{text:?}"
+        );
     }
     // Debug output never shows the private key.
     assert!(!format!("{signer:?}").contains("secret"));
@@ -206,7 +237,9 @@ proptest! {
     }
 
     #[test]
-    fn any_valid_text_round_trips(lines in proptest::collection::vec("[^\\x00-\\x1f\\x7f]*", 1..6)) {
+    fn any_valid_text_round_trips(
+        lines in proptest::collection::vec("[^\\x00-\\x1f]*", 1..6),
+    ) {
         let text = lines.join("\n") + "\n";
         let signer = signer("prop", 9);
         let verifier = NoteVerifier::parse(&signer.verifier_key()).unwrap();

@@ -7,8 +7,8 @@ mod common;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use schakel_tlog::{
-    CompactRange, Hash, consistency_plan, inclusion_plan, leaf_hash, root_plan,
-    verify_consistency, verify_inclusion,
+    CompactRange, Hash, consistency_plan, inclusion_plan, leaf_hash, root_plan, verify_consistency,
+    verify_inclusion,
 };
 
 use common::{MemTree, entries};
@@ -23,7 +23,9 @@ fn flip(proof: &[Hash], element: usize, bit: usize) -> Vec<Hash> {
 
 proptest! {
     #[test]
-    fn frontier_root_matches_naive_mth(entries in vec(vec(any::<u8>(), 0..12), 1..=MAX_SIZE as usize)) {
+    fn frontier_root_matches_naive_mth(
+        entries in vec(vec(any::<u8>(), 0..12), 1..=MAX_SIZE as usize),
+    ) {
         let tree = MemTree::from_entries(&entries);
         let size = entries.len() as u64;
         prop_assert_eq!(tree.range.size(), size);
@@ -36,7 +38,9 @@ proptest! {
     }
 
     #[test]
-    fn frontier_round_trips_through_stored_peaks(size in 0..=MAX_SIZE, more in 1..40u64, salt: [u8; 4]) {
+    fn frontier_round_trips_through_stored_peaks(
+        size in 0..=MAX_SIZE, more in 1..40u64, salt: [u8; 4],
+    ) {
         let all = entries(size + more, &salt);
         let tree = MemTree::from_entries(&all[..size as usize]);
         let ids = CompactRange::peak_ids(size);
@@ -110,7 +114,8 @@ proptest! {
             let (old, new) = (a % (size + 1), b % (size + 1));
             let (old, new) = (old.min(new), old.max(new));
             let proof = tree.run(&consistency_plan(old, new).unwrap());
-            prop_assert_eq!(&proof, &common::consistency(old as usize, &tree.leaves[..new as usize]));
+            let naive = common::consistency(old as usize, &tree.leaves[..new as usize]);
+            prop_assert_eq!(&proof, &naive);
             let (old_root, new_root) = (tree.roots[old as usize], tree.roots[new as usize]);
             prop_assert_eq!(verify_consistency(old, new, &proof, &old_root, &new_root), Ok(()));
         }

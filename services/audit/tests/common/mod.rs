@@ -30,51 +30,119 @@ pub const VEILIG_HUIS: &str = "org-veilig-huis";
 pub const CAW: &str = "org-caw";
 
 pub async fn spawn(database_url: &str) -> TestAudit {
-    spawn_with(database_url, Clock::System, ed25519_dalek::SigningKey::from_bytes(&[42; 32])).await
+    spawn_with(
+        database_url,
+        Clock::System,
+        ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+    )
+    .await
 }
 
-pub async fn spawn_with(database_url: &str, clock: Clock, key: ed25519_dalek::SigningKey) -> TestAudit {
-    let config = AuditConfig { origin: ORIGIN.into(), ..AuditConfig::default() };
-    let audit = Audit::connect(database_url, config, key.clone(), clock.clone()).await.expect("audit");
+pub async fn spawn_with(
+    database_url: &str,
+    clock: Clock,
+    key: ed25519_dalek::SigningKey,
+) -> TestAudit {
+    let config = AuditConfig {
+        origin: ORIGIN.into(),
+        ..AuditConfig::default()
+    };
+    let audit = Audit::connect(database_url, config, key.clone(), clock.clone())
+        .await
+        .expect("audit");
     let pki = TestPki::new();
     let issuer = TestIssuer::new();
     let server_config = pki.server_config();
     let routes = Routes::new(audit.clone().into_server(&server_config.limits));
-    let app = App::build(server_config, routes, vec![schakel_audit::SERVICE_NAME.into()], issuer.verifier()).await.unwrap();
-    TestAudit { server: RunningServer::start(app), pki, issuer, audit, clock, database_url: database_url.into(), key }
+    let app = App::build(
+        server_config,
+        routes,
+        vec![schakel_audit::SERVICE_NAME.into()],
+        issuer.verifier(),
+    )
+    .await
+    .unwrap();
+    TestAudit {
+        server: RunningServer::start(app),
+        pki,
+        issuer,
+        audit,
+        clock,
+        database_url: database_url.into(),
+        key,
+    }
 }
 
 impl TestAudit {
     pub fn client_with(&self, token: String) -> Client {
-        AuditServiceClient::with_interceptor(self.server.channel(self.pki.client_tls()), CallContext::with_token(Some(token)))
-            .max_decoding_message_size(16 * 1024 * 1024)
+        AuditServiceClient::with_interceptor(
+            self.server.channel(self.pki.client_tls()),
+            CallContext::with_token(Some(token)),
+        )
+        .max_decoding_message_size(16 * 1024 * 1024)
     }
 
     /// Schakel's broker (an internal service).
     pub fn internal(&self) -> Client {
-        self.client_with(self.issuer.token(PrincipalKind::InternalService, "svc-broker", "", "", &[]))
+        self.client_with(self.issuer.token(
+            PrincipalKind::InternalService,
+            "svc-broker",
+            "",
+            "",
+            &[],
+        ))
     }
 
     /// A privacy officer of the Veilig Huis (sees the whole log).
     pub fn dpo_veilig_huis(&self) -> Client {
-        self.client_with(self.issuer.token(PrincipalKind::User, "dpo-vh", VEILIG_HUIS, "veilig_huis", &[Role::PrivacyOfficer]))
+        self.client_with(self.issuer.token(
+            PrincipalKind::User,
+            "dpo-vh",
+            VEILIG_HUIS,
+            "veilig_huis",
+            &[Role::PrivacyOfficer],
+        ))
     }
 
     /// A privacy officer of a CAW (sees entries about the CAW).
     pub fn dpo_caw(&self) -> Client {
-        self.client_with(self.issuer.token(PrincipalKind::User, "dpo-caw", CAW, "caw", &[Role::PrivacyOfficer]))
+        self.client_with(self.issuer.token(
+            PrincipalKind::User,
+            "dpo-caw",
+            CAW,
+            "caw",
+            &[Role::PrivacyOfficer],
+        ))
     }
 
     pub fn team_member(&self) -> Client {
-        self.client_with(self.issuer.token(PrincipalKind::User, "tm-caw", CAW, "caw", &[Role::TeamMember]))
+        self.client_with(self.issuer.token(
+            PrincipalKind::User,
+            "tm-caw",
+            CAW,
+            "caw",
+            &[Role::TeamMember],
+        ))
     }
 
     pub fn coordinator(&self) -> Client {
-        self.client_with(self.issuer.token(PrincipalKind::User, "coord", "org-jh", "justitiehuis", &[Role::Coordinator]))
+        self.client_with(self.issuer.token(
+            PrincipalKind::User,
+            "coord",
+            "org-jh",
+            "justitiehuis",
+            &[Role::Coordinator],
+        ))
     }
 
     pub async fn checkpoint(&self) -> pb::Checkpoint {
-        self.internal().get_checkpoint(pb::GetCheckpointRequest {}).await.unwrap().into_inner().checkpoint.unwrap()
+        self.internal()
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .checkpoint
+            .unwrap()
     }
 
     pub fn note_verifier(&self) -> schakel_tlog::NoteVerifier {
@@ -83,14 +151,30 @@ impl TestAudit {
     }
 
     /// Runs the client-side verifier over the whole log.
-    pub async fn verify(&self, since: Option<&str>) -> Result<schakel_audit::verifier::Verified, schakel_audit::verifier::VerifyError> {
+    pub async fn verify(
+        &self,
+        since: Option<&str>,
+    ) -> Result<schakel_audit::verifier::Verified, schakel_audit::verifier::VerifyError> {
         let mut client = self.dpo_veilig_huis();
-        schakel_audit::verifier::verify(&mut client, &self.note_verifier(), ORIGIN, since, |_, _| {}).await
+        schakel_audit::verifier::verify(
+            &mut client,
+            &self.note_verifier(),
+            ORIGIN,
+            since,
+            |_, _| {},
+        )
+        .await
     }
 }
 
 /// A read of dossier `dossier` by `org` (partner type `ptype`) about `persons`.
-pub fn read_entry(org: &str, ptype: &str, dossier: &str, persons: &[&str], released: &[&str]) -> pb::AuditEntry {
+pub fn read_entry(
+    org: &str,
+    ptype: &str,
+    dossier: &str,
+    persons: &[&str],
+    released: &[&str],
+) -> pb::AuditEntry {
     pb::AuditEntry {
         actor: Some(pb::Actor {
             subject: format!("user-of-{org}"),
@@ -107,7 +191,10 @@ pub fn read_entry(org: &str, ptype: &str, dossier: &str, persons: &[&str], relea
             ..Default::default()
         }),
         purpose: "case_building".into(),
-        legal_basis: Some(pb::LegalBasisRef { agreement_id: "agr-leuven".into(), agreement_version: 1 }),
+        legal_basis: Some(pb::LegalBasisRef {
+            agreement_id: "agr-leuven".into(),
+            agreement_version: 1,
+        }),
         policy_version: 1,
         fields_released: released.iter().map(|f| (*f).to_owned()).collect(),
         fields_withheld: vec![pb::WithheldField {
@@ -121,7 +208,10 @@ pub fn read_entry(org: &str, ptype: &str, dossier: &str, persons: &[&str], relea
 
 pub async fn append(client: &mut Client, entry: pb::AuditEntry) -> pb::AppendResponse {
     client
-        .append(pb::AppendRequest { entry: Some(entry), append_id: uuid::Uuid::new_v4().to_string() })
+        .append(pb::AppendRequest {
+            entry: Some(entry),
+            append_id: uuid::Uuid::new_v4().to_string(),
+        })
         .await
         .unwrap()
         .into_inner()

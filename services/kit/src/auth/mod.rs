@@ -13,4 +13,4 @@ mod verifier;
 pub use caller::{Caller, PrincipalKind, Role};
 pub use claims::{Claims, Jwk, JwkSet, TOKEN_TYPE};
 pub use layer::{AuthLayer, AuthService, PUBLIC_METHODS};
-pub use verifier::{AuthError, JwksFetcher, TokenVerifier};
+pub use verifier::{AuthError, JwksFetcher, TokenVerifier, remote_jwks};

@@ -16,6 +16,21 @@ use crate::config::AuthConfig;
 pub type JwksFetcher =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send>> + Send + Sync>;
 
+/// Fetches the JWK set from a remote identity service (`GetJwks`, which needs
+/// no token) over `channel`.
+pub fn remote_jwks(channel: tonic::transport::Channel) -> JwksFetcher {
+    Arc::new(move || {
+        let mut client =
+            schakel_proto::v1::identity_service_client::IdentityServiceClient::new(channel.clone());
+        Box::pin(async move {
+            let response = client
+                .get_jwks(schakel_proto::v1::GetJwksRequest {})
+                .await?;
+            Ok(response.into_inner().jwks_json)
+        })
+    })
+}
+
 /// Why a token was refused. Every variant is `UNAUTHENTICATED` to the caller;
 /// the variant names the reason for logs and tests.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -38,7 +38,10 @@ impl MemTree {
 
     pub fn push(&mut self, leaf: Hash) {
         for (id, hash) in self.range.append(leaf) {
-            assert!(self.nodes.insert(id, hash).is_none(), "{id:?} created twice");
+            assert!(
+                self.nodes.insert(id, hash).is_none(),
+                "{id:?} created twice"
+            );
         }
         self.leaves.push(leaf);
         self.roots.push(self.range.root());
@@ -46,10 +49,17 @@ impl MemTree {
 
     /// Fetches the plan's nodes from the store and assembles the proof.
     pub fn run(&self, plan: &ProofPlan) -> Vec<Hash> {
+        let distinct: std::collections::HashSet<_> = plan.nodes().iter().collect();
+        assert_eq!(distinct.len(), plan.nodes().len(), "plan repeats a node");
         let fetched: Vec<Hash> = plan
             .nodes()
             .iter()
-            .map(|id| *self.nodes.get(id).unwrap_or_else(|| panic!("{id:?} not stored")))
+            .map(|id| {
+                *self
+                    .nodes
+                    .get(id)
+                    .unwrap_or_else(|| panic!("{id:?} not stored"))
+            })
             .collect();
         plan.assemble(&fetched).unwrap()
     }
@@ -104,7 +114,11 @@ pub fn path(m: usize, leaves: &[Hash]) -> Vec<Hash> {
 pub fn subproof(m: usize, leaves: &[Hash], complete: bool) -> Vec<Hash> {
     let n = leaves.len();
     if m == n {
-        return if complete { Vec::new() } else { vec![mth(leaves)] };
+        return if complete {
+            Vec::new()
+        } else {
+            vec![mth(leaves)]
+        };
     }
     let k = split(n);
     if m <= k {

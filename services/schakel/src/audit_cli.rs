@@ -1,0 +1,318 @@
+//! `schakel audit ...`: the privacy officer's and auditor's commands.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use schakel_proto::v1 as pb;
+use schakel_tlog::NoteVerifier;
+
+use crate::connect::Connection;
+
+/// Audit log commands.
+#[derive(clap::Subcommand)]
+pub enum AuditCommand {
+    /// Print the log's origin and checkpoint verifier key (pin it for `verify`).
+    Info,
+    /// Print the latest signed checkpoint.
+    Checkpoint,
+    /// Verify the whole log: every entry's hash, every signed root, and
+    /// consistency with a checkpoint saved earlier. Exits 1 naming the first bad index.
+    Verify {
+        /// The checkpoint verifier key to trust ("<name>+<id>+<key>"). Without
+        /// it the server's own key is used, which only proves internal consistency.
+        #[arg(long, env = "SCHAKEL_AUDIT_VERIFIER_KEY")]
+        verifier_key: Option<String>,
+        /// The log origin to require (default: the server's).
+        #[arg(long)]
+        origin: Option<String>,
+        /// A signed checkpoint saved by an earlier run: the log must extend it.
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// Save the verified checkpoint here (for the next `--since`).
+        #[arg(long)]
+        save: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Search the log (privacy officer), newest first.
+    Query {
+        #[arg(long, default_value = "")]
+        dossier: String,
+        /// Pseudonymous person id.
+        #[arg(long, default_value = "")]
+        person: String,
+        /// Acting organisation id.
+        #[arg(long, default_value = "")]
+        organisation: String,
+        /// Acting user or service account id.
+        #[arg(long, default_value = "")]
+        subject: String,
+        /// Most entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// GDPR art. 15 report for one data subject (privacy officer).
+    Report {
+        /// Pseudonymous person id (repeatable: one per dossier).
+        #[arg(long = "person", required = true)]
+        persons: Vec<String>,
+        /// Your reference for the request (a case number, not a name).
+        #[arg(long, default_value = "")]
+        reference: String,
+        /// Restrict (GDPR art. 23) what these partner types received or supplied (repeatable).
+        #[arg(long = "restrict-partner-type")]
+        restrict_partner_types: Vec<String>,
+        /// Ground for the restriction.
+        #[arg(long, value_enum, default_value = "protection-of-others")]
+        ground: Ground,
+        /// Why disclosure would do harm (required with a restriction; logged only as a hash).
+        #[arg(long, default_value = "")]
+        justification: String,
+    },
+}
+
+/// GDPR art. 23 grounds.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Ground {
+    ProtectionOfDataSubject,
+    ProtectionOfOthers,
+    CriminalInvestigation,
+    JudicialProceedings,
+}
+
+impl Ground {
+    fn to_proto(self) -> pb::RestrictionGround {
+        match self {
+            Ground::ProtectionOfDataSubject => pb::RestrictionGround::ProtectionOfDataSubject,
+            Ground::ProtectionOfOthers => pb::RestrictionGround::ProtectionOfOthers,
+            Ground::CriminalInvestigation => pb::RestrictionGround::CriminalInvestigation,
+            Ground::JudicialProceedings => pb::RestrictionGround::JudicialProceedings,
+        }
+    }
+}
+
+fn action_name(action: i32) -> String {
+    pb::AuditAction::try_from(action).map_or_else(
+        |_| action.to_string(),
+        |a| {
+            a.as_str_name()
+                .trim_start_matches("AUDIT_ACTION_")
+                .to_owned()
+        },
+    )
+}
+
+fn decision_name(decision: i32) -> String {
+    pb::Decision::try_from(decision).map_or_else(
+        |_| decision.to_string(),
+        |d| d.as_str_name().trim_start_matches("DECISION_").to_owned(),
+    )
+}
+
+pub async fn run(connection: &Connection, command: AuditCommand) -> anyhow::Result<()> {
+    let mut audit = connection.audit().await?;
+    match command {
+        AuditCommand::Info => {
+            let info = audit
+                .get_log_info(pb::GetLogInfoRequest {})
+                .await?
+                .into_inner();
+            println!("origin: {}", info.origin);
+            println!("verifier_key: {}", info.verifier_key);
+            println!("first_entry_with_body: {}", info.first_entry_with_body);
+        }
+        AuditCommand::Checkpoint => {
+            let checkpoint = audit
+                .get_checkpoint(pb::GetCheckpointRequest {})
+                .await?
+                .into_inner()
+                .checkpoint
+                .unwrap_or_default();
+            print!("{}", checkpoint.signed_note);
+        }
+        AuditCommand::Verify {
+            verifier_key,
+            origin,
+            since,
+            save,
+            quiet,
+        } => {
+            verify(&mut audit, verifier_key, origin, since, save, quiet).await?;
+        }
+        AuditCommand::Query {
+            dossier,
+            person,
+            organisation,
+            subject,
+            limit,
+        } => {
+            let request = pb::QueryRequest {
+                dossier_id: dossier,
+                person_id: person,
+                organisation_id: organisation,
+                subject,
+                page: Some(pb::PageRequest {
+                    page_size: limit,
+                    page_token: String::new(),
+                }),
+                ..Default::default()
+            };
+            let response = audit.query(request).await?.into_inner();
+            for e in response.entries {
+                let actor = e.actor.unwrap_or_default();
+                let target = e.target.unwrap_or_default();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\treleased={}\twithheld={}",
+                    e.index,
+                    e.time.map_or(0, |t| t.seconds),
+                    action_name(e.action),
+                    decision_name(e.decision),
+                    actor.organisation_id,
+                    actor.subject,
+                    target.dossier_id,
+                    e.fields_released.join(","),
+                    e.fields_withheld
+                        .iter()
+                        .map(|w| w.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+            }
+            eprintln!("(this query is audit entry {})", response.audit_index);
+        }
+        AuditCommand::Report {
+            persons,
+            reference,
+            restrict_partner_types,
+            ground,
+            justification,
+        } => {
+            let restrictions = if restrict_partner_types.is_empty() {
+                vec![]
+            } else {
+                vec![pb::ReportRestriction {
+                    partner_types: restrict_partner_types,
+                    ground: ground.to_proto() as i32,
+                    justification,
+                    ..Default::default()
+                }]
+            };
+            let request = pb::SubjectReportRequest {
+                person_ids: persons,
+                request_reference: reference,
+                restrictions,
+                ..Default::default()
+            };
+            let report = audit.subject_report(request).await?.into_inner();
+            for d in &report.disclosures {
+                let kind = pb::DisclosureKind::try_from(d.kind).map_or("?", |k| {
+                    if k == pb::DisclosureKind::Supplied {
+                        "supplied"
+                    } else {
+                        "received"
+                    }
+                });
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\tentry {}",
+                    d.time.map_or(0, |t| t.seconds),
+                    kind,
+                    d.partner_type,
+                    d.organisation_id,
+                    d.purpose,
+                    d.field_categories.join(","),
+                    d.audit_index
+                );
+            }
+            for r in &report.restrictions {
+                println!(
+                    "restricted: {} disclosure(s) withheld",
+                    r.disclosures_removed
+                );
+            }
+            eprintln!("(this report is audit entry {})", report.audit_index);
+        }
+    }
+    Ok(())
+}
+
+async fn verify(
+    audit: &mut crate::connect::Audit,
+    verifier_key: Option<String>,
+    origin: Option<String>,
+    since: Option<PathBuf>,
+    save: Option<PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let info = audit
+        .get_log_info(pb::GetLogInfoRequest {})
+        .await?
+        .into_inner();
+    let key = match verifier_key {
+        Some(key) => key,
+        None => {
+            eprintln!(
+                "warning: no --verifier-key given; trusting the server's key {}",
+                info.verifier_key
+            );
+            info.verifier_key.clone()
+        }
+    };
+    let verifier = NoteVerifier::parse(&key).context("--verifier-key")?;
+    let origin = origin.unwrap_or(info.origin);
+    let since = match since {
+        Some(path) => Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} verifying [{bar:40}] {pos}/{len} entries ({per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let result = schakel_audit::verifier::verify(
+        audit,
+        &verifier,
+        &origin,
+        since.as_deref(),
+        |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    match result {
+        Ok(verified) => {
+            println!(
+                "OK: {} entries ({} bodies rehashed), {} signed checkpoints, root signed by {}",
+                verified.tree_size,
+                verified.bodies_checked,
+                verified.checkpoints_checked,
+                verifier.name()
+            );
+            if let Some(path) = save {
+                std::fs::write(&path, &verified.checkpoint_note)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("checkpoint saved to {}", path.display());
+            }
+            Ok(())
+        }
+        Err(err) => {
+            let first = err
+                .first_bad_index()
+                .map(|i| format!(" (first bad index: {i})"))
+                .unwrap_or_default();
+            anyhow::bail!("audit log verification FAILED: {err}{first}")
+        }
+    }
+}
