@@ -93,6 +93,11 @@ pub fn thumbprint(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
+/// `signing_keys.active` of the key that signs.
+const ACTIVE: i64 = 1;
+/// `signing_keys.active` of the key that signs after the next rotation.
+const NEXT: i64 = 2;
+
 /// The signing keys in the identity database.
 #[derive(Clone)]
 pub struct KeyStore {
@@ -120,41 +125,51 @@ impl KeyStore {
         }
     }
 
-    /// Creates the first signing key if there is none.
+    /// Creates the signing key and the next key if they are missing.
     pub async fn ensure_active(&self) -> anyhow::Result<()> {
-        let active: Option<String> =
-            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE active = 1")
-                .fetch_optional(self.db.pool())
-                .await?;
-        if active.is_none() {
-            let mut tx = self.db.pool().begin().await?;
-            let inserted = self.insert_new(&mut tx).await;
-            match inserted {
-                Ok(_) => tx.commit().await?,
-                // Another instance created it at the same moment: fine.
-                Err(_) => tx.rollback().await?,
-            }
-            let again: Option<String> =
-                sqlx::query_scalar("SELECT kid FROM signing_keys WHERE active = 1")
+        for state in [ACTIVE, NEXT] {
+            let present: Option<String> =
+                sqlx::query_scalar("SELECT kid FROM signing_keys WHERE active = $1")
+                    .bind(state)
                     .fetch_optional(self.db.pool())
                     .await?;
-            anyhow::ensure!(again.is_some(), "no active signing key after creating one");
+            if present.is_none() {
+                let mut tx = self.db.pool().begin().await?;
+                match self.insert_new(&mut tx, state).await {
+                    Ok(_) => tx.commit().await?,
+                    // Another instance created it at the same moment: fine.
+                    Err(_) => tx.rollback().await?,
+                }
+            }
         }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE active IN (1, 2)")
+                .fetch_one(self.db.pool())
+                .await?;
+        anyhow::ensure!(
+            count == 2,
+            "expected an active and a next signing key, found {count}"
+        );
         Ok(())
     }
 
-    async fn insert_new(&self, conn: &mut sqlx::AnyConnection) -> anyhow::Result<String> {
+    async fn insert_new(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        state: i64,
+    ) -> anyhow::Result<String> {
         let signing = SigningKey::generate(&mut rand::rngs::OsRng);
         let public = signing.verifying_key().to_bytes();
         let kid = thumbprint(&public);
         let sealed = self.master.seal(&signing.to_bytes(), kid.as_bytes())?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, public_key, private_key_enc, active, created_at) \
-             VALUES ($1, $2, $3, 1, $4)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&kid)
         .bind(public.to_vec())
         .bind(sealed)
+        .bind(state)
         .bind(self.clock.now())
         .execute(&mut *conn)
         .await
@@ -180,13 +195,14 @@ impl KeyStore {
         Ok((kid, EncodingKey::from_ed_der(der.as_bytes())))
     }
 
-    /// The published keys: the active one and those retired less than the
-    /// longest token lifetime ago.
+    /// The published keys: the active one, the next one (published ahead, so
+    /// that verifiers know it before it signs), and those retired less than
+    /// the longest token lifetime ago.
     pub async fn jwks(&self) -> anyhow::Result<JwkSet> {
         let cutoff = self.clock.now() - self.publish_after_retirement;
         let rows = sqlx::query(
             "SELECT kid, public_key FROM signing_keys \
-             WHERE active = 1 OR retired_at > $1 ORDER BY created_at DESC, kid",
+             WHERE active IN (1, 2) OR retired_at > $1 ORDER BY created_at DESC, kid",
         )
         .bind(cutoff)
         .fetch_all(self.db.pool())
@@ -200,14 +216,27 @@ impl KeyStore {
         Ok(JwkSet { keys })
     }
 
-    /// Retires the active key and makes a new one active, on `conn` (the
-    /// caller's transaction, which commits both together with the audit entry).
+    /// Retires the active key, makes the next key (published since the last
+    /// rotation) active, and creates a new next key, on `conn` (the caller's
+    /// transaction, which commits together with the audit entry). Returns the
+    /// newly active key id.
     pub async fn rotate(&self, conn: &mut sqlx::AnyConnection) -> anyhow::Result<String> {
         sqlx::query("UPDATE signing_keys SET active = NULL, retired_at = $1 WHERE active = 1")
             .bind(self.clock.now())
             .execute(&mut *conn)
             .await?;
-        self.insert_new(conn).await
+        let promoted = sqlx::query("UPDATE signing_keys SET active = 1 WHERE active = 2")
+            .execute(&mut *conn)
+            .await?;
+        anyhow::ensure!(
+            promoted.rows_affected() == 1,
+            "no next signing key to promote"
+        );
+        self.insert_new(conn, NEXT).await?;
+        let kid: String = sqlx::query_scalar("SELECT kid FROM signing_keys WHERE active = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(kid)
     }
 }
 

@@ -586,7 +586,7 @@ impl IdentityService for Identity {
         };
         let mut tx = self.begin().await?;
         store::insert_user(&mut tx, &user, &roles, &hash, now).await?;
-        let role_codes = model::roles_to_text(&roles);
+        let role_codes = model::roles_to_text(&roles).replace(',', "+");
         self.record(
             caller.to_actor(),
             pb::AuditAction::UserCreate,
@@ -720,7 +720,7 @@ impl IdentityService for Identity {
         };
         let mut tx = self.begin().await?;
         store::insert_service_account(&mut tx, &account, &roles, hash.as_deref(), now).await?;
-        let role_codes = model::roles_to_text(&roles);
+        let role_codes = model::roles_to_text(&roles).replace(',', "+");
         self.record(
             caller.to_actor(),
             pb::AuditAction::ServiceAccountCreate,

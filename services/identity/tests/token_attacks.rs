@@ -37,11 +37,10 @@ async fn issued_by(app: &TestApp, auth: AuthConfig, clock: Clock) -> String {
         auth,
         app.master.clone(),
         clock,
+        std::sync::Arc::new(app.audit.log().clone()),
     )
     .await
     .unwrap();
-    let checker = other.clone();
-    drop(checker);
     let pki_server = {
         let config = app.pki.server_config();
         let verifier = std::sync::Arc::new(schakel_kit::auth::TokenVerifier::new(

@@ -48,11 +48,22 @@ pub struct Connection {
     /// Access token; when absent, one is obtained with the credentials below.
     #[arg(long, global = true, env = "SCHAKEL_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// User name for a password login.
-    #[arg(long, global = true, env = "SCHAKEL_USERNAME")]
+    /// User name to log in with (distinct from commands' own `--username`).
+    #[arg(
+        id = "login_user",
+        long = "user",
+        global = true,
+        env = "SCHAKEL_USERNAME"
+    )]
     username: Option<String>,
-    /// Password (prefer the environment variable to the flag).
-    #[arg(long, global = true, env = "SCHAKEL_PASSWORD", hide_env_values = true)]
+    /// Password to log in with (prefer the environment variable to the flag).
+    #[arg(
+        id = "login_password",
+        long = "password",
+        global = true,
+        env = "SCHAKEL_PASSWORD",
+        hide_env_values = true
+    )]
     password: Option<String>,
     /// Service-account client id (with a secret, or with the client certificate).
     #[arg(long, global = true, env = "SCHAKEL_CLIENT_ID")]

@@ -3,6 +3,8 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
+use std::io::Write as _;
+
 use anyhow::Context;
 use schakel_audit::{Audit, AuditConfig};
 use schakel_identity::{Identity, IdentityConfig, MasterKey};
@@ -14,6 +16,13 @@ use schakel_kit::{
     time::Clock,
 };
 use tonic::service::Routes;
+
+/// `writeln!` that ignores a closed standard output.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
 
 /// Options of `schakel dev`.
 #[derive(clap::Args)]
@@ -86,37 +95,48 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let coordinator = accounts
         .iter()
         .find(|a| a.roles.iter().any(|r| r == "coordinator"));
+    // The first line is machine-readable: tests and scripts wait for it. A
+    // closed standard output must not take the server down, so errors are ignored.
+    let mut out = std::io::stdout().lock();
     // The first line is machine-readable: tests and scripts wait for it.
-    println!("schakel dev listening on {url}");
-    println!("  data:      {}", data.display());
-    println!("  CA:        {}", pki.ca.display());
-    println!(
+    say!(out, "schakel dev listening on {url}");
+    say!(out, "  data:      {}", data.display());
+    say!(out, "  CA:        {}", pki.ca.display());
+    say!(
+        out,
         "  accounts:  {} ({} users)",
         accounts_file.display(),
         accounts.len()
     );
-    println!(
+    say!(
+        out,
         "  audit log: {} (verifier key {})",
         audit.log().origin(),
         audit.log().verifier_key()
     );
-    println!();
-    println!("Try it (in another terminal):");
-    println!(
+    say!(out,);
+    say!(out, "Try it (in another terminal):");
+    say!(
+        out,
         "  export SCHAKEL_URL={url} SCHAKEL_CA_CERT={}",
         pki.ca.display()
     );
     if let Some(c) = coordinator {
-        println!(
+        say!(
+            out,
             "  export SCHAKEL_USERNAME={} SCHAKEL_PASSWORD=<password of {} in {}>",
             c.username,
             c.username,
             accounts_file.display()
         );
     }
-    println!("  cargo run -- whoami");
-    println!("  cargo run -- org list");
-    println!("  SCHAKEL_USERNAME=privacy.officer SCHAKEL_PASSWORD=<...> cargo run -- audit verify");
+    say!(out, "  cargo run -- whoami");
+    say!(out, "  cargo run -- org list");
+    say!(
+        out,
+        "  SCHAKEL_USERNAME=privacy.officer SCHAKEL_PASSWORD=<...> cargo run -- audit verify"
+    );
+    drop(out);
     app.run_until(shutdown_signal()).await
 }
 

@@ -39,9 +39,10 @@ CREATE TABLE service_accounts (
     created_at          BIGINT NOT NULL
 );
 
--- Signing keys. `active` is 1 for the one key that signs and NULL for retired
--- keys; the UNIQUE constraint makes a second active key impossible even when two
--- instances start or rotate at once.
+-- Signing keys. `active` is 1 for the one key that signs, 2 for the next one
+-- (published ahead of its rotation, so verifiers know it before it signs) and
+-- NULL for retired keys; the UNIQUE constraint makes a second active or next key
+-- impossible even when two instances start or rotate at once.
 CREATE TABLE signing_keys (
     kid             TEXT PRIMARY KEY,
     public_key      BLOB NOT NULL,

@@ -22,6 +22,9 @@ pub type Client = IdentityServiceClient<InterceptedService<Channel, CallContext>
 
 pub struct TestApp {
     pub server: RunningServer,
+    /// The audit log the service records its changes in.
+    pub audit: schakel_audit::Audit,
+    _audit_db: Option<schakel_kit::testing::TestDatabase>,
     pub pki: TestPki,
     pub identity: Identity,
     pub accounts: Vec<DevAccount>,
@@ -54,12 +57,29 @@ pub async fn spawn_with(database_url: &str, config: IdentityConfig, clock: Clock
         ..AuthConfig::default()
     };
     let master = MasterKey::generate();
+    // The audit log: its own schema in the same PostgreSQL database, or its own SQLite file.
+    let (audit_db, audit_url) = if database_url.starts_with("postgres") {
+        (None, database_url.to_owned())
+    } else {
+        let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
+        let url = db.url().to_owned();
+        (Some(db), url)
+    };
+    let audit = schakel_audit::Audit::connect(
+        &audit_url,
+        schakel_audit::AuditConfig::default(),
+        ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+        clock.clone(),
+    )
+    .await
+    .expect("audit log");
     let identity = Identity::connect(
         database_url,
         config.clone(),
         auth.clone(),
         master.clone(),
         clock.clone(),
+        Arc::new(audit.log().clone()),
     )
     .await
     .expect("identity service");
@@ -81,6 +101,8 @@ pub async fn spawn_with(database_url: &str, config: IdentityConfig, clock: Clock
     .expect("app");
     TestApp {
         server: RunningServer::start(app),
+        audit,
+        _audit_db: audit_db,
         pki,
         identity,
         accounts,
@@ -153,6 +175,25 @@ impl TestApp {
             .into_inner()
             .organisations;
         orgs[0].id.clone()
+    }
+}
+
+impl TestApp {
+    /// Every entry in the audit log, oldest first.
+    pub async fn audit_entries(&self) -> Vec<pb::AuditEntry> {
+        let size = self.audit.log().checkpoint().await.unwrap().tree_size;
+        let mut entries = Vec::new();
+        let mut start = 0;
+        while start < size {
+            let leaves = self.audit.log().leaves(start, size).await.unwrap();
+            start += leaves.len() as u64;
+            entries.extend(
+                leaves
+                    .iter()
+                    .map(|l| schakel_audit::entry::decode(&l.entry_bytes).unwrap()),
+            );
+        }
+        entries
     }
 }
 
