@@ -45,8 +45,9 @@ impl TestDatabase {
     /// A fresh PostgreSQL database on the server at `SCHAKEL_TEST_DATABASE_URL`,
     /// or `None` when it is not set.
     pub async fn postgres() -> anyhow::Result<Option<Self>> {
-        let Ok(admin_url) = std::env::var(TEST_DATABASE_URL) else {
-            return Ok(None);
+        let admin_url = match std::env::var(TEST_DATABASE_URL) {
+            Ok(url) if !url.is_empty() => url,
+            _ => return Ok(None),
         };
         let name = format!("schakel_t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&admin_url)
