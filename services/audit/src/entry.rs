@@ -199,7 +199,8 @@ mod tests {
 
     #[test]
     fn refuses_free_text_and_log_owned_fields() {
-        let cases: Vec<(Box<dyn Fn(&mut pb::AuditEntry)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut pb::AuditEntry)>;
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|e| e.purpose = "help Jan Peeters".into()),
                 "entry.purpose",

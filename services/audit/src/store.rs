@@ -47,15 +47,32 @@ fn placeholders(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
-/// Rows per INSERT statement, well under every backend's parameter limit.
-const CHUNK: usize = 200;
+/// Rows per INSERT statement at most, well under every backend's parameter limit.
+const CHUNK: usize = 128;
+
+/// Splits `rows` into chunks whose sizes are powers of two (at most
+/// [`CHUNK`]), so that only a handful of distinct INSERT statements exist and
+/// every one stays in the connection's prepared-statement cache (preparing a
+/// wide multi-row INSERT costs more than running it).
+fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let size = rows.len().min(CHUNK);
+        let size = 1 << (usize::BITS - 1 - size.leading_zeros());
+        let (head, tail) = rows.split_at(size);
+        rows = tail;
+        Some(head)
+    })
+}
 
 /// Inserts tree nodes.
 pub async fn insert_nodes(
     tx: &mut Transaction<'_, Any>,
     nodes: &[(NodeId, Hash)],
 ) -> sqlx::Result<()> {
-    for chunk in nodes.chunks(CHUNK) {
+    for chunk in chunks(nodes) {
         let sql = format!(
             "INSERT INTO nodes (level, idx, hash) VALUES {}",
             placeholders(chunk.len(), 3)
@@ -77,7 +94,7 @@ pub async fn insert_entries(
     tx: &mut Transaction<'_, Any>,
     entries: &[StoredEntry<'_>],
 ) -> sqlx::Result<()> {
-    for chunk in entries.chunks(CHUNK) {
+    for chunk in chunks(entries) {
         let sql = format!(
             "INSERT INTO entries (idx, body, time, append_id, actor_org, actor_subject, target_org, \
              dossier_id, action, decision, purpose, trace_id) VALUES {}",
@@ -110,7 +127,7 @@ pub async fn insert_entries(
             ids.into_iter().map(move |p| (p, e.index))
         })
         .collect();
-    for chunk in persons.chunks(CHUNK) {
+    for chunk in chunks(&persons) {
         let sql = format!(
             "INSERT INTO entry_persons (person_id, idx) VALUES {}",
             placeholders(chunk.len(), 2)
@@ -262,7 +279,7 @@ pub async fn existing_appends(
     append_ids: &[&str],
 ) -> sqlx::Result<Vec<(String, u64, i64)>> {
     let mut out = Vec::new();
-    for chunk in append_ids.chunks(CHUNK) {
+    for chunk in chunks(append_ids) {
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT append_id, idx, time FROM entries WHERE append_id IN ({})",
@@ -310,6 +327,20 @@ pub async fn first_with_body(pool: &AnyPool) -> sqlx::Result<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::placeholders;
+
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_everything() {
+        for n in 0..400usize {
+            let rows: Vec<usize> = (0..n).collect();
+            let parts: Vec<&[usize]> = super::chunks(&rows).collect();
+            assert!(
+                parts
+                    .iter()
+                    .all(|p| p.len().is_power_of_two() && p.len() <= super::CHUNK)
+            );
+            assert_eq!(parts.concat(), rows);
+        }
+    }
 
     #[test]
     fn numbered_placeholders() {

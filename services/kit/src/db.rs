@@ -99,6 +99,9 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<AnyPool> {
                     "PRAGMA synchronous = FULL",
                     "PRAGMA foreign_keys = ON",
                     "PRAGMA busy_timeout = 10000",
+                    // 64 MiB page cache per connection; temporary b-trees in memory.
+                    "PRAGMA cache_size = -65536",
+                    "PRAGMA temp_store = MEMORY",
                 ] {
                     conn.execute(pragma).await?;
                 }

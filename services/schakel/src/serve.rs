@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn the_documented_example_configuration_loads() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../deploy/identity.example.toml");
+            .join("../../deploy/schakel.example.toml");
         let config: ServeConfig = schakel_kit::config::load(Some(&path)).expect("example parses");
         assert!(
             config
@@ -195,5 +195,8 @@ mod tests {
         assert!(config.server.tls.cert.is_some());
         config.identity.validate().expect("valid identity settings");
         assert_eq!(config.identity.max_token_ttl.as_secs(), 900);
+        assert!(config.services.audit_url.is_some() && config.auth.identity_url.is_some());
+        assert!(config.audit.signing_key_file.is_some());
+        assert_eq!(config.audit.retention.as_secs(), 315_619_200);
     }
 }

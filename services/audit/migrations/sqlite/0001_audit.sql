@@ -8,7 +8,7 @@ CREATE TABLE nodes (
     idx   BIGINT  NOT NULL,
     hash  BLOB    NOT NULL,
     PRIMARY KEY (level, idx)
-);
+) WITHOUT ROWID;
 
 -- Entry bodies (the canonical bytes, verbatim) and the columns privacy officers
 -- query on. `body` becomes NULL after retention; the leaf hash stays in `nodes`.
@@ -36,7 +36,7 @@ CREATE TABLE entry_persons (
     person_id TEXT   NOT NULL,
     idx       BIGINT NOT NULL,
     PRIMARY KEY (person_id, idx)
-);
+) WITHOUT ROWID;
 
 -- One signed checkpoint per committed batch: each commits to a prefix of the log,
 -- so a verifier can tell which batch of entries was altered.

@@ -1,0 +1,287 @@
+//! Audit log benchmark: durable appends per second with 1, 8 and 64
+//! concurrent callers, proof generation time at 1 and 10 million entries, and
+//! verification throughput. On SQLite (the embedded default), on this machine.
+//!
+//! `cargo bench -p schakel-audit --bench audit_log` (add `-- --quick` for a
+//! short run without the 10-million-entry tree). The large trees are built
+//! once (directly as stored nodes: leaf hashes and subtree hashes, as the log
+//! writes them) and cached under `target/bench-data/`.
+#![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use schakel_audit::{Audit, AuditConfig};
+use schakel_kit::time::Clock;
+use schakel_proto::v1 as pb;
+use schakel_tlog::{Checkpoint, CompactRange, NoteSigner, leaf_hash};
+use sqlx::Executor;
+
+fn key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+}
+
+fn entry(i: u64) -> pb::AuditEntry {
+    pb::AuditEntry {
+        actor: Some(pb::Actor {
+            subject: format!("user-{}", i % 1000),
+            kind: pb::PrincipalKind::User as i32,
+            organisation_id: format!("org-{}", i % 40),
+            partner_type: "caw".into(),
+            roles: vec![pb::Role::TeamMember as i32],
+        }),
+        action: pb::AuditAction::DossierRead as i32,
+        decision: pb::Decision::PartiallyGranted as i32,
+        target: Some(pb::AuditTarget {
+            dossier_id: format!("dossier-{}", i % 5000),
+            person_ids: vec![format!("p-{}", i % 20000), format!("p-{}", (i + 1) % 20000)],
+            ..Default::default()
+        }),
+        purpose: "case_building".into(),
+        legal_basis: Some(pb::LegalBasisRef {
+            agreement_id: "agr-leuven".into(),
+            agreement_version: 1,
+        }),
+        policy_version: 3,
+        fields_released: vec![
+            "registration.summary".into(),
+            "persons.address".into(),
+            "plan.actions".into(),
+        ],
+        fields_withheld: vec![pb::WithheldField {
+            path: "ggz.clinical_notes".into(),
+            reason: pb::AccessDenialReason::PolicyDenied as i32,
+        }],
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        service: "broker".into(),
+        ..Default::default()
+    }
+}
+
+async fn appends(callers: u64, seconds: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
+    let audit = Audit::connect(&url, AuditConfig::default(), key(), Clock::System)
+        .await
+        .unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|c| {
+            let log = audit.log().clone();
+            let (done, stop) = (done.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    log.append(entry(i), format!("c{c}-{i}")).await.unwrap();
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A SQLite log of `size` leaves, built as stored nodes (cached).
+async fn big_log(size: u64) -> Audit {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("audit-{size}.db"));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    if let Ok(audit) = Audit::connect(&url, AuditConfig::default(), key(), Clock::System).await
+        && audit.log().checkpoint().await.unwrap().tree_size == size
+    {
+        return audit;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    println!(
+        "  building a tree of {size} leaves in {} (once)...",
+        path.display()
+    );
+    let started = Instant::now();
+    let db = schakel_kit::db::Database::connect(
+        &url,
+        schakel_audit::SCHEMA,
+        schakel_audit::migrations(),
+    )
+    .await
+    .unwrap();
+    let mut range = CompactRange::new();
+    let mut rows: Vec<(u8, u64, [u8; 32])> = Vec::with_capacity(60_000);
+    let mut tx = db.pool().begin().await.unwrap();
+    for i in 0..size {
+        for (id, hash) in range.append(leaf_hash(&i.to_be_bytes())) {
+            rows.push((id.level, id.index, hash));
+        }
+        if rows.len() >= 50_000 || i + 1 == size {
+            for chunk in rows.chunks(300) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|r| format!("(${}, ${}, ${})", 3 * r + 1, 3 * r + 2, 3 * r + 3))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO nodes (level, idx, hash) VALUES {}",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for (level, index, hash) in chunk {
+                    q = q
+                        .bind(i64::from(*level))
+                        .bind(*index as i64)
+                        .bind(hash.to_vec());
+                }
+                tx.execute(q).await.unwrap();
+            }
+            rows.clear();
+        }
+    }
+    let body = Checkpoint {
+        origin: AuditConfig::default().origin,
+        size,
+        root: range.root(),
+        extensions: vec![],
+    };
+    let note = NoteSigner::new("schakel-audit", key())
+        .unwrap()
+        .sign(&body.to_text())
+        .unwrap();
+    sqlx::query("INSERT INTO checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)")
+        .bind(size as i64)
+        .bind(range.root().to_vec())
+        .bind(note)
+        .bind(Clock::System.now())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    db.close().await;
+    println!("  built in {:.0} s", started.elapsed().as_secs_f64());
+    Audit::connect(&url, AuditConfig::default(), key(), Clock::System)
+        .await
+        .unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn proofs(size: u64) {
+    let audit = big_log(size).await;
+    let log = audit.log();
+    let mut rng = rand::thread_rng();
+    for (kind, n) in [("inclusion", 2000), ("consistency", 2000)] {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let start = Instant::now();
+            if kind == "inclusion" {
+                let index = rng.gen_range(0..size);
+                log.inclusion_proof(index, size).await.unwrap();
+            } else {
+                let old = rng.gen_range(1..=size);
+                log.consistency_proof(old, size).await.unwrap();
+            }
+            times.push(start.elapsed());
+        }
+        times.sort();
+        let mean = times.iter().sum::<Duration>() / n as u32;
+        println!(
+            "| {kind} proof at {size} entries | mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms |",
+            mean.as_secs_f64() * 1e3,
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3
+        );
+    }
+}
+
+async fn verify_throughput(entries: u64) -> f64 {
+    use schakel_kit::{
+        auth::PrincipalKind,
+        client::CallContext,
+        testing::{RunningServer, TestIssuer, TestPki},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
+    let audit = Audit::connect(&url, AuditConfig::default(), key(), Clock::System)
+        .await
+        .unwrap();
+    let fill: Vec<_> = (0..64u64)
+        .map(|c| {
+            let log = audit.log().clone();
+            tokio::spawn(async move {
+                for i in (c..entries).step_by(64) {
+                    log.append(entry(i), format!("v-{i}")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in fill {
+        t.await.unwrap();
+    }
+    let pki = TestPki::new();
+    let issuer = TestIssuer::new();
+    let config = pki.server_config();
+    let routes = tonic::service::Routes::new(audit.clone().into_server(&config.limits));
+    let app = schakel_kit::server::App::build(config, routes, vec![], issuer.verifier())
+        .await
+        .unwrap();
+    let server = RunningServer::start(app);
+    let token = issuer.token(PrincipalKind::InternalService, "svc-bench", "", "", &[]);
+    let mut client = pb::audit_service_client::AuditServiceClient::with_interceptor(
+        server.channel(pki.client_tls()),
+        CallContext::with_token(Some(token)),
+    )
+    .max_decoding_message_size(64 * 1024 * 1024);
+    let signer = NoteSigner::new("schakel-audit", key()).unwrap();
+    let verifier = schakel_tlog::NoteVerifier::parse(&signer.verifier_key()).unwrap();
+    let start = Instant::now();
+    let verified = schakel_audit::verifier::verify(
+        &mut client,
+        &verifier,
+        &AuditConfig::default().origin,
+        None,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(verified.tree_size, entries);
+    entries as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        println!("| measurement | result |");
+        println!("|---|---|");
+        for callers in [1, 8, 64] {
+            let rate = appends(callers, if quick { 2 } else { 5 }).await;
+            println!("| durable appends, {callers} concurrent caller(s), SQLite | {rate:.0} /s |");
+        }
+        let rate = verify_throughput(if quick { 20_000 } else { 200_000 }).await;
+        println!(
+            "| verify (GetEntries over TLS, rehash, roots, signatures) | {rate:.0} entries/s |"
+        );
+        proofs(1_000_000).await;
+        if !quick {
+            proofs(10_000_000).await;
+        }
+    });
+}
