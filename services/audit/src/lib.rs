@@ -95,24 +95,17 @@ impl Default for AuditConfig {
 impl AuditConfig {
     /// Reads the checkpoint signing key from `signing_key_file`.
     pub fn load_signing_key(&self) -> anyhow::Result<ed25519_dalek::SigningKey> {
-        let path = self
-            .signing_key_file
-            .as_ref()
-            .context("audit.signing_key_file is required")?;
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        signing_key_from_base64(&text).with_context(|| format!("signing key in {}", path.display()))
+        let seed = schakel_kit::config::read_key_file(
+            "audit.signing_key_file",
+            self.signing_key_file.as_deref(),
+        )?;
+        Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
     }
 }
 
 /// An Ed25519 signing key from its base64 32-byte seed.
 pub fn signing_key_from_base64(text: &str) -> anyhow::Result<ed25519_dalek::SigningKey> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .context("not base64")?;
-    let seed: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("the seed must be 32 bytes"))?;
+    let seed = schakel_kit::config::key_from_base64(text).context("checkpoint signing key")?;
     Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 

@@ -40,13 +40,14 @@ impl MasterKey {
 
     /// From its standard base64 text form (32 bytes).
     pub fn from_base64(text: &str) -> anyhow::Result<Self> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .context("master key is not base64")?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("master key must be 32 bytes"))?;
-        Ok(Self(bytes.into()))
+        Ok(Self::from_bytes(
+            schakel_kit::config::key_from_base64(text).context("master key")?,
+        ))
+    }
+
+    /// From its 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes.into())
     }
 
     /// Its standard base64 text form.

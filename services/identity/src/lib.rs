@@ -17,7 +17,6 @@ pub mod token;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use anyhow::Context;
 use schakel_kit::{
     audit::AuditSink,
     auth::{JwksFetcher, PrincipalKind},
@@ -110,13 +109,11 @@ impl IdentityConfig {
 
     /// Reads the master key from `master_key_file`.
     pub fn load_master_key(&self) -> anyhow::Result<MasterKey> {
-        let path = self
-            .master_key_file
-            .as_ref()
-            .context("identity.master_key_file is required")?;
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        MasterKey::from_base64(&text).with_context(|| format!("master key in {}", path.display()))
+        let bytes = schakel_kit::config::read_key_file(
+            "identity.master_key_file",
+            self.master_key_file.as_deref(),
+        )?;
+        Ok(MasterKey::from_bytes(bytes))
     }
 }
 

@@ -42,6 +42,27 @@ where
         .map_err(|e| ConfigError(e.to_string().replace('\n', "; ")))
 }
 
+/// Decodes a 256-bit key from its standard base64 text form (how key files
+/// hold master keys and signing seeds; `openssl rand -base64 32` makes one).
+pub fn key_from_base64(text: &str) -> anyhow::Result<[u8; 32]> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| anyhow::anyhow!("not base64"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("must be 32 bytes"))
+}
+
+/// Reads the 256-bit key in the file `path` names (setting `setting`).
+pub fn read_key_file(setting: &str, path: Option<&std::path::Path>) -> anyhow::Result<[u8; 32]> {
+    use anyhow::Context;
+    let path = path.with_context(|| format!("{setting} is required"))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} ({setting})", path.display()))?;
+    key_from_base64(&text).with_context(|| format!("the key in {} ({setting})", path.display()))
+}
+
 /// Where and how a service listens.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
