@@ -25,11 +25,14 @@ use crate::{AppendError, entry, store};
 /// The advisory lock key of the audit writer.
 const WRITER_LOCK: i64 = 0x5343_4841_4b45_4c01;
 
+/// Where one caller waits for its receipt.
+type Reply = oneshot::Sender<Result<pb::AppendResponse, AppendError>>;
+
 /// One queued append.
 pub(crate) struct Pending {
     pub(crate) entry: pb::AuditEntry,
     pub(crate) append_id: String,
-    pub(crate) reply: oneshot::Sender<Result<pb::AppendResponse, AppendError>>,
+    pub(crate) reply: Reply,
 }
 
 pub(crate) struct Writer {
@@ -120,51 +123,56 @@ impl Writer {
     }
 
     async fn commit(&mut self, batch: Vec<Pending>) {
-        let ids: Vec<&str> = batch.iter().map(|p| p.append_id.as_str()).collect();
-        let existing = match store::existing_appends(self.db.pool(), &ids).await {
-            Ok(rows) => rows
-                .into_iter()
-                .map(|(id, idx, time)| (id, (idx, time)))
-                .collect::<HashMap<_, _>>(),
-            Err(err) => return fail_all(batch, &anyhow::Error::new(err)),
-        };
-        // Group the batch: retries of earlier appends, and new entries (a key
-        // repeated within the batch is appended once).
-        let mut replies: HashMap<
-            String,
-            Vec<oneshot::Sender<Result<pb::AppendResponse, AppendError>>>,
-        > = HashMap::new();
+        // Group the batch by append id (a key repeated within the batch is
+        // appended once).
+        let mut replies: HashMap<String, Vec<Reply>> = HashMap::new();
         let mut fresh: Vec<(String, pb::AuditEntry)> = Vec::new();
         for p in batch {
-            if !existing.contains_key(&p.append_id) && !replies.contains_key(&p.append_id) {
+            if !replies.contains_key(&p.append_id) {
                 fresh.push((p.append_id.clone(), p.entry));
             }
             replies.entry(p.append_id).or_default().push(p.reply);
         }
+        // Optimistically append everything: retries of earlier appends are rare,
+        // and the unique append id catches them.
         let before = self.range.clone();
-        let result = self.write(&fresh).await;
+        let mut existing = HashMap::new();
+        let mut result = self.write(&fresh).await;
+        if result.as_ref().is_err_and(is_unique_violation) {
+            self.range = before.clone();
+            let ids: Vec<&str> = fresh.iter().map(|(id, _)| id.as_str()).collect();
+            match store::existing_appends(self.db.pool(), &ids).await {
+                Ok(rows) => {
+                    existing = rows
+                        .into_iter()
+                        .map(|(id, idx, time)| (id, (idx, time)))
+                        .collect()
+                }
+                Err(err) => result = Err(err.into()),
+            }
+            if result.is_err() && !existing.is_empty() {
+                fresh.retain(|(id, _)| !existing.contains_key(id));
+                result = self.write(&fresh).await;
+            }
+        }
         let receipts = match result {
             Ok(receipts) => receipts,
             Err(err) => {
                 self.range = before;
                 tracing::error!(error = format!("{err:#}"), "audit commit failed");
-                for senders in replies.into_values() {
-                    for s in senders {
-                        let _ = s.send(Err(AppendError::Unavailable("commit failed".into())));
-                    }
+                for s in replies.into_values().flatten() {
+                    let _ = s.send(Err(AppendError::Unavailable("commit failed".into())));
                 }
                 return;
             }
         };
         for (append_id, senders) in replies {
-            let receipt = match receipts.get(&append_id) {
-                Some(r) => Ok(r.clone()),
-                None => match existing.get(&append_id) {
-                    Some((index, time)) => crate::log::receipt_of(&self.db, *index, *time)
-                        .await
-                        .map_err(|e| AppendError::Unavailable(format!("{e:#}"))),
-                    None => Err(AppendError::Unavailable("lost".into())),
-                },
+            let receipt = match (receipts.get(&append_id), existing.get(&append_id)) {
+                (Some(r), _) => Ok(r.clone()),
+                (None, Some((index, time))) => crate::log::receipt_of(&self.db, *index, *time)
+                    .await
+                    .map_err(|e| AppendError::Unavailable(format!("{e:#}"))),
+                (None, None) => Err(AppendError::Unavailable("lost".into())),
             };
             for s in senders {
                 let _ = s.send(receipt.clone());
@@ -241,14 +249,10 @@ impl Writer {
     }
 }
 
-fn fail_all(batch: Vec<Pending>, err: &anyhow::Error) {
-    tracing::error!(
-        error = format!("{err:#}"),
-        "audit batch failed before writing"
-    );
-    for p in batch {
-        let _ = p
-            .reply
-            .send(Err(AppendError::Unavailable("database unavailable".into())));
-    }
+/// Whether a failed write hit a unique constraint (a retried append id, or
+/// an index another writer took).
+fn is_unique_violation(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(cause.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::Database(db)) if db.is_unique_violation())
+    })
 }

@@ -91,6 +91,9 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
+        // An embedded database does not drop connections; skip the ping on
+        // every acquire (it is a round trip to the worker thread).
+        .test_before_acquire(false)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 // WAL with synchronous=FULL: a commit is durable when it returns.
