@@ -233,7 +233,7 @@ impl AuditLog {
         let leaf_id = schakel_tlog::NodeId { level: 0, index };
         let mut ids = plan.nodes().to_vec();
         ids.push(leaf_id);
-        let hashes = store::nodes(self.inner.db.pool(), &ids).await?;
+        let hashes = store::nodes(self.inner.db.pool(), self.inner.db.backend(), &ids).await?;
         let (proof_hashes, leaf) = hashes.split_at(hashes.len() - 1);
         let proof = plan.assemble(proof_hashes).map_err(anyhow::Error::new)?;
         Ok((proof, leaf[0]))
@@ -248,7 +248,8 @@ impl AuditLog {
             )));
         }
         let plan = consistency_plan(old, new).map_err(|e| ReadError::OutOfRange(e.to_string()))?;
-        let hashes = store::nodes(self.inner.db.pool(), plan.nodes()).await?;
+        let hashes =
+            store::nodes(self.inner.db.pool(), self.inner.db.backend(), plan.nodes()).await?;
         Ok(plan.assemble(&hashes).map_err(anyhow::Error::new)?)
     }
 
@@ -297,7 +298,7 @@ fn to_proto(
 /// latest signed checkpoint. Returns the frontier and the newest entry time.
 pub(crate) async fn load_range(db: &Database) -> anyhow::Result<(CompactRange, i64)> {
     let size = store::tree_size(db.pool()).await?;
-    let peaks = store::nodes(db.pool(), &CompactRange::peak_ids(size)).await?;
+    let peaks = store::nodes(db.pool(), db.backend(), &CompactRange::peak_ids(size)).await?;
     let range = CompactRange::from_peaks(size, peaks)?;
     if let Some((signed, root, _, time)) = store::latest_checkpoint(db.pool()).await? {
         anyhow::ensure!(
@@ -316,7 +317,12 @@ pub(crate) async fn receipt_of(
     index: u64,
     time: i64,
 ) -> anyhow::Result<pb::AppendResponse> {
-    let leaf = store::nodes(db.pool(), &[schakel_tlog::NodeId { level: 0, index }]).await?;
+    let leaf = store::nodes(
+        db.pool(),
+        db.backend(),
+        &[schakel_tlog::NodeId { level: 0, index }],
+    )
+    .await?;
     Ok(pb::AppendResponse {
         index,
         time: Some(to_timestamp(time)),

@@ -1,6 +1,7 @@
 //! The audit log's queries. Batches are written with multi-row INSERTs inside
 //! one transaction (one durable commit per group of appends).
 
+use schakel_kit::db::Backend;
 use schakel_tlog::{Hash, NodeId};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
@@ -34,12 +35,22 @@ pub struct StoredEntry<'a> {
     pub person_ids: &'a [String],
 }
 
-/// `($1, $2, ...), (...)` placeholders for `rows` rows of `columns` values.
-fn placeholders(rows: usize, columns: usize) -> String {
+/// The `n`-th (1-based) bind parameter. SQLite gets anonymous `?`: it looks
+/// numbered parameters up by name in a list, which makes binding a wide
+/// multi-row INSERT quadratic (measured: 23 µs against 8 µs per 12-column row).
+fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".into(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
+/// `(p1, p2, ...), (...)` placeholders for `rows` rows of `columns` values.
+fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|r| {
             let cells: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
+                .map(|c| param(backend, r * columns + c))
                 .collect();
             format!("({})", cells.join(", "))
         })
@@ -50,32 +61,16 @@ fn placeholders(rows: usize, columns: usize) -> String {
 /// Rows per INSERT statement at most, well under every backend's parameter limit.
 const CHUNK: usize = 128;
 
-/// Splits `rows` into chunks whose sizes are powers of two (at most
-/// [`CHUNK`]), so that only a handful of distinct INSERT statements exist and
-/// every one stays in the connection's prepared-statement cache (preparing a
-/// wide multi-row INSERT costs more than running it).
-fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        if rows.is_empty() {
-            return None;
-        }
-        let size = rows.len().min(CHUNK);
-        let size = 1 << (usize::BITS - 1 - size.leading_zeros());
-        let (head, tail) = rows.split_at(size);
-        rows = tail;
-        Some(head)
-    })
-}
-
 /// Inserts tree nodes.
 pub async fn insert_nodes(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     nodes: &[(NodeId, Hash)],
 ) -> sqlx::Result<()> {
-    for chunk in chunks(nodes) {
+    for chunk in nodes.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO nodes (level, idx, hash) VALUES {}",
-            placeholders(chunk.len(), 3)
+            placeholders(backend, chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for (id, hash) in chunk {
@@ -92,13 +87,14 @@ pub async fn insert_nodes(
 /// Inserts entry bodies, their query columns and person index.
 pub async fn insert_entries(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     entries: &[StoredEntry<'_>],
 ) -> sqlx::Result<()> {
-    for chunk in chunks(entries) {
+    for chunk in entries.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO entries (idx, body, time, append_id, actor_org, actor_subject, target_org, \
              dossier_id, action, decision, purpose, trace_id) VALUES {}",
-            placeholders(chunk.len(), 12)
+            placeholders(backend, chunk.len(), 12)
         );
         let mut query = sqlx::query(&sql);
         for e in chunk {
@@ -127,10 +123,10 @@ pub async fn insert_entries(
             ids.into_iter().map(move |p| (p, e.index))
         })
         .collect();
-    for chunk in chunks(&persons) {
+    for chunk in persons.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO entry_persons (person_id, idx) VALUES {}",
-            placeholders(chunk.len(), 2)
+            placeholders(backend, chunk.len(), 2)
         );
         let mut query = sqlx::query(&sql);
         for (person, index) in chunk {
@@ -169,14 +165,20 @@ pub async fn tree_size(pool: &AnyPool) -> sqlx::Result<u64> {
 }
 
 /// The hashes of `ids`, in the same order; an error if any is missing.
-pub async fn nodes(pool: &AnyPool, ids: &[NodeId]) -> anyhow::Result<Vec<Hash>> {
+pub async fn nodes(pool: &AnyPool, backend: Backend, ids: &[NodeId]) -> anyhow::Result<Vec<Hash>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let mut found = std::collections::HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let conditions: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+            .map(|i| {
+                format!(
+                    "(level = {} AND idx = {})",
+                    param(backend, 2 * i + 1),
+                    param(backend, 2 * i + 2)
+                )
+            })
             .collect();
         let sql = format!(
             "SELECT level, idx, hash FROM nodes WHERE {}",
@@ -279,7 +281,7 @@ pub async fn existing_appends(
     append_ids: &[&str],
 ) -> sqlx::Result<Vec<(String, u64, i64)>> {
     let mut out = Vec::new();
-    for chunk in chunks(append_ids) {
+    for chunk in append_ids.chunks(CHUNK) {
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT append_id, idx, time FROM entries WHERE append_id IN ({})",
@@ -326,24 +328,14 @@ pub async fn first_with_body(pool: &AnyPool) -> sqlx::Result<Option<u64>> {
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn chunks_are_powers_of_two_and_cover_everything() {
-        for n in 0..400usize {
-            let rows: Vec<usize> = (0..n).collect();
-            let parts: Vec<&[usize]> = super::chunks(&rows).collect();
-            assert!(
-                parts
-                    .iter()
-                    .all(|p| p.len().is_power_of_two() && p.len() <= super::CHUNK)
-            );
-            assert_eq!(parts.concat(), rows);
-        }
-    }
+    use super::{Backend, placeholders};
 
     #[test]
     fn numbered_placeholders() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            placeholders(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
     }
 }

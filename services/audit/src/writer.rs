@@ -240,8 +240,8 @@ impl Writer {
         };
         let note = self.signer.sign(&body.to_text())?;
         let mut tx = self.db.pool().begin().await?;
-        store::insert_nodes(&mut tx, &nodes).await?;
-        store::insert_entries(&mut tx, &stored).await?;
+        store::insert_nodes(&mut tx, self.db.backend(), &nodes).await?;
+        store::insert_entries(&mut tx, self.db.backend(), &stored).await?;
         store::insert_checkpoint(&mut tx, self.range.size(), &root, &note, time).await?;
         tx.commit().await?;
         self.last_time = time;
