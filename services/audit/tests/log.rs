@@ -387,3 +387,85 @@ async fn two_instances_never_fork_the_tree_and_the_standby_takes_over() {
     let checkpoint = second.log().checkpoint().await.unwrap();
     assert_eq!(checkpoint.tree_size, 3);
 }
+
+#[tokio::test]
+async fn every_audit_rpc_needs_a_token() {
+    let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
+    let app = spawn(db.url()).await;
+    let mut c = schakel_proto::v1::audit_service_client::AuditServiceClient::new(
+        app.server.channel(app.pki.client_tls()),
+    );
+    let results: Vec<(&str, Result<(), tonic::Status>)> = vec![
+        (
+            "GetLogInfo",
+            c.get_log_info(pb::GetLogInfoRequest {}).await.map(drop),
+        ),
+        (
+            "GetCheckpoint",
+            c.get_checkpoint(pb::GetCheckpointRequest {})
+                .await
+                .map(drop),
+        ),
+        (
+            "GetEntries",
+            c.get_entries(pb::GetEntriesRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "ListCheckpoints",
+            c.list_checkpoints(pb::ListCheckpointsRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "GetInclusionProof",
+            c.get_inclusion_proof(pb::GetInclusionProofRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "GetConsistencyProof",
+            c.get_consistency_proof(pb::GetConsistencyProofRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "Query",
+            c.query(pb::QueryRequest::default()).await.map(drop),
+        ),
+        (
+            "SubjectReport",
+            c.subject_report(pb::SubjectReportRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "Append",
+            c.append(pb::AppendRequest::default()).await.map(drop),
+        ),
+    ];
+    for (rpc, result) in results {
+        assert_eq!(
+            result.expect_err(rpc).code(),
+            Code::Unauthenticated,
+            "{rpc}"
+        );
+    }
+    // A token from a key the service does not trust is refused too.
+    let stranger = schakel_kit::testing::TestIssuer::new();
+    let forged = stranger.token(
+        schakel_kit::auth::PrincipalKind::InternalService,
+        "svc-broker",
+        "",
+        "",
+        &[],
+    );
+    let status = app
+        .client_with(forged)
+        .append(pb::AppendRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(app.checkpoint().await.tree_size, 0);
+}

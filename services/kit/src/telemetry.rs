@@ -40,7 +40,8 @@ impl Drop for TelemetryGuard {
 /// exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,opentelemetry=warn,opentelemetry_sdk=warn"));
     let json = std::env::var("SCHAKEL_LOG_FORMAT").is_ok_and(|v| v == "json");
     // Spans are always created (so the W3C context of a call flows into the
     // calls it makes); they are exported only when an endpoint is configured.
