@@ -34,22 +34,9 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
         assert_eq!(empty.tree_size, 0);
         open_checkpoint(&empty.signed_note, &verifier, Some(ORIGIN)).unwrap();
 
-        let mut receipts = Vec::new();
-        for i in 0..13 {
-            let receipt = append(
-                &mut internal,
-                read_entry(
-                    CAW,
-                    "caw",
-                    &format!("d{i}"),
-                    &["p1"],
-                    &["registration.summary"],
-                ),
-            )
-            .await;
-            assert_eq!(receipt.index, i);
-            receipts.push(receipt);
-        }
+        let receipts = append_reads(&app, 13).await;
+        let indices: Vec<u64> = receipts.iter().map(|r| r.index).collect();
+        assert_eq!(indices, (0..13).collect::<Vec<u64>>());
         let checkpoint = app.checkpoint().await;
         let opened = open_checkpoint(&checkpoint.signed_note, &verifier, Some(ORIGIN)).unwrap();
         assert_eq!(opened.size, 13);

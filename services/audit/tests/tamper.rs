@@ -13,20 +13,7 @@ use schakel_tlog::leaf_hash;
 
 async fn log_of(size: u64, db_url: &str) -> TestAudit {
     let app = spawn(db_url).await;
-    let mut internal = app.internal();
-    for i in 0..size {
-        append(
-            &mut internal,
-            read_entry(
-                CAW,
-                "caw",
-                &format!("d{i}"),
-                &["p1"],
-                &["registration.summary"],
-            ),
-        )
-        .await;
-    }
+    append_reads(&app, size).await;
     app
 }
 

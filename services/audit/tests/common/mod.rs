@@ -216,3 +216,21 @@ pub async fn append(client: &mut Client, entry: pb::AuditEntry) -> pb::AppendRes
         .unwrap()
         .into_inner()
 }
+
+/// Appends `count` reads of dossiers `d0..`, one at a time (so each gets its
+/// own signed checkpoint); returns the receipts.
+pub async fn append_reads(app: &TestAudit, count: u64) -> Vec<pb::AppendResponse> {
+    let mut internal = app.internal();
+    let mut receipts = Vec::new();
+    for i in 0..count {
+        let entry = read_entry(
+            CAW,
+            "caw",
+            &format!("d{i}"),
+            &["p1"],
+            &["registration.summary"],
+        );
+        receipts.push(append(&mut internal, entry).await);
+    }
+    receipts
+}
