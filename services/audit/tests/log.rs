@@ -361,7 +361,10 @@ async fn two_instances_never_fork_the_tree_and_the_standby_takes_over() {
     // The writer goes away; the standby takes over where it left off.
     first.log().writing().await;
     drop(first);
-    second.log().writing().await;
+    // Bounded, so that a broken takeover fails the test instead of hanging CI.
+    tokio::time::timeout(std::time::Duration::from_secs(60), second.log().writing())
+        .await
+        .expect("the standby took over within a minute");
     assert_eq!(
         second
             .log()
