@@ -213,7 +213,13 @@ pub(crate) async fn query(
         .map(|(_, body)| entry::decode(body).map_err(|e| error::internal(&e)))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut record = new_entry(caller, pb::AuditAction::AuditQuery, "audit");
+    let mut record = new_entry(
+        caller.to_actor(),
+        pb::AuditAction::AuditQuery,
+        pb::Decision::Granted,
+        "audit",
+        &[],
+    );
     record.target = Some(pb::AuditTarget {
         dossier_id: req.dossier_id.clone(),
         person_ids: if req.person_id.is_empty() {
@@ -381,7 +387,13 @@ pub(crate) async fn subject_report(
         })
         .collect();
 
-    let mut record = new_entry(caller, pb::AuditAction::SubjectReport, "audit");
+    let mut record = new_entry(
+        caller.to_actor(),
+        pb::AuditAction::SubjectReport,
+        pb::Decision::Granted,
+        "audit",
+        &[],
+    );
     record.target = Some(pb::AuditTarget {
         person_ids: req.person_ids.clone(),
         ..Default::default()

@@ -105,22 +105,8 @@ impl Identity {
         target: pb::AuditTarget,
         attributes: &[(&str, &str)],
     ) -> Result<()> {
-        let entry = pb::AuditEntry {
-            actor: Some(actor),
-            action: action as i32,
-            decision: decision as i32,
-            target: Some(target),
-            trace_id: schakel_kit::audit::current_trace_id(),
-            service: "identity".into(),
-            attributes: attributes
-                .iter()
-                .map(|(k, v)| pb::AuditAttribute {
-                    key: (*k).into(),
-                    value: (*v).into(),
-                })
-                .collect(),
-            ..Default::default()
-        };
+        let mut entry = schakel_kit::audit::entry(actor, action, decision, "identity", attributes);
+        entry.target = Some(target);
         self.inner
             .audit
             .append(entry, new_append_id())

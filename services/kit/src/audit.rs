@@ -12,7 +12,7 @@ use schakel_proto::v1::{self as pb, audit_service_client::AuditServiceClient};
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{auth::Caller, client::CallContext};
+use crate::client::CallContext;
 
 /// Why an entry was not appended.
 #[derive(Debug, thiserror::Error)]
@@ -117,15 +117,29 @@ pub fn current_trace_id() -> String {
     }
 }
 
-/// An entry for `action` by `caller`, appended by `service`, with the current
-/// trace id and decision GRANTED; callers fill in target, purpose, fields.
-pub fn entry(caller: &Caller, action: pb::AuditAction, service: &str) -> pb::AuditEntry {
+/// An entry for `action` by `actor`, appended by `service`, with the current
+/// trace id, the given decision and `attributes` (codes only); callers fill in
+/// target, purpose and fields.
+pub fn entry(
+    actor: pb::Actor,
+    action: pb::AuditAction,
+    decision: pb::Decision,
+    service: &str,
+    attributes: &[(&str, &str)],
+) -> pb::AuditEntry {
     pb::AuditEntry {
-        actor: Some(caller.to_actor()),
+        actor: Some(actor),
         action: action as i32,
-        decision: pb::Decision::Granted as i32,
+        decision: decision as i32,
         trace_id: current_trace_id(),
         service: service.into(),
+        attributes: attributes
+            .iter()
+            .map(|(key, value)| pb::AuditAttribute {
+                key: (*key).into(),
+                value: (*value).into(),
+            })
+            .collect(),
         ..Default::default()
     }
 }
