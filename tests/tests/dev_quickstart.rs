@@ -138,4 +138,20 @@ fn dev_seeds_accounts_and_serves_the_cli() {
         9,
         "8 seeded + PZ Aarschot, no duplicates: {orgs}"
     );
+
+    // DESIGN.md invariant 7: the server's log (stderr) holds ids and codes only:
+    // no display names, user names, passwords or organisation names.
+    again.stop();
+    let log = std::fs::read_to_string(data.with_extension("stderr.log")).unwrap();
+    assert!(log.contains("token issued"), "the log is captured: {log}");
+    let mut personal: Vec<String> =
+        vec!["PZ Aarschot".into(), "Teamlid".into(), "Coördinator".into()];
+    for account in &accounts {
+        personal.push(account["username"].as_str().unwrap().to_owned());
+        personal.push(account["password"].as_str().unwrap().to_owned());
+        personal.push(account["organisation"].as_str().unwrap().to_owned());
+    }
+    for value in personal {
+        assert!(!log.contains(&value), "{value:?} appears in the server log");
+    }
 }

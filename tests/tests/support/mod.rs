@@ -78,7 +78,12 @@ impl DevServer {
     /// Starts `schakel dev` on a free port with `data_dir` and waits for its
     /// "listening" line (printed once the port is bound and seeded).
     pub fn start(data_dir: &Path) -> Self {
-        let stderr = std::fs::File::create(data_dir.with_extension("stderr.log")).unwrap();
+        // Appended, so a restarted server's log follows the first one's.
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("stderr.log"))
+            .unwrap();
         let mut child = Command::new(schakel_bin())
             .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
