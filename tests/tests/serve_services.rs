@@ -1,5 +1,5 @@
-//! Microservices mode: `schakel bootstrap`, then `schakel serve audit` and
-//! `schakel serve identity` as separate processes with mTLS between them, from
+//! Microservices mode: `schakel bootstrap`, then `schakel serve` of audit,
+//! identity, legal-basis and policy as separate processes with mTLS between them, from
 //! one config file, on PostgreSQL when `SCHAKEL_TEST_DATABASE_URL` is set and on
 //! SQLite always. Identity records its changes in the audit log, which a
 //! privacy officer checks with `schakel audit verify`; SIGTERM exits cleanly.
@@ -89,11 +89,145 @@ fn bootstrap(config: &Path, username: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Spans received over OTLP: (service.name, span).
+type Received = Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>;
+
+/// An in-process OTLP trace receiver (the collector's gRPC service), shared
+/// by the tests of this file; each test looks for its own trace id.
+struct Collector {
+    endpoint: String,
+    spans: std::sync::Arc<std::sync::Mutex<Received>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+    runtime: tokio::runtime::Runtime,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    spans: std::sync::Arc<std::sync::Mutex<Received>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Receiver
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let mut received = self.spans.lock().unwrap();
+        for resource in request.into_inner().resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .find(|a| a.key == "service.name")
+                .and_then(|a| match a.value.as_ref().and_then(|v| v.value.clone()) {
+                    Some(Value::StringValue(s)) => Some(s),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for scope in resource.scope_spans {
+                for span in scope.spans {
+                    received.push((service.clone(), span));
+                }
+            }
+        }
+        drop(received);
+        self.arrived.notify_waiters();
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+fn collector() -> &'static Collector {
+    static COLLECTOR: std::sync::OnceLock<Collector> = std::sync::OnceLock::new();
+    COLLECTOR.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let receiver = Receiver {
+            spans: Default::default(),
+            arrived: Default::default(),
+        };
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let service = opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer::new(receiver.clone());
+        runtime.spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        Collector {
+            endpoint,
+            spans: receiver.spans,
+            arrived: receiver.arrived,
+            runtime,
+        }
+    })
+}
+
+/// Waits until spans of `trace_id` from every one of `services` arrived;
+/// returns every span of that trace. Bounded, so that a broken export fails
+/// the test instead of hanging it.
+fn spans_of(trace_id: &[u8], services: &[&str]) -> Received {
+    let c = collector();
+    c.runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let arrived = c.arrived.notified();
+            let spans: Received = c
+                .spans
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, s)| s.trace_id == trace_id)
+                .cloned()
+                .collect();
+            if services
+                .iter()
+                .all(|svc| spans.iter().any(|(s, _)| s == svc))
+            {
+                return spans;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!(
+                    "spans of {services:?} did not all arrive; got {:?}",
+                    spans
+                        .iter()
+                        .map(|(s, sp)| (s, &sp.name))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    })
+}
+
 /// Starts `schakel serve <service>` on `port`; waits for its listening line.
 fn serve(config: &Path, service: &str, port: u16) -> Child {
+    serve_with(config, service, port, &[])
+}
+
+/// Starts `schakel serve <service>` on `port` with extra environment.
+fn serve_with(config: &Path, service: &str, port: u16, env: &[(&str, &std::ffi::OsStr)]) -> Child {
     let mut child = Command::new(schakel_bin())
         .args(["serve", service, "--config"])
         .arg(config)
+        .envs(env.iter().copied())
+        // Spans go to this test's OTLP receiver, exported every 100 ms.
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector().endpoint.as_str())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("SCHAKEL_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(config.with_extension(format!("{service}.log"))).unwrap())
@@ -155,6 +289,16 @@ fn serve_and_administer(database_url: &str, label: &str) {
         drop(child.stdin.take());
         child.wait_with_output().unwrap()
     };
+    // The readiness probe's command: gRPC health over TLS.
+    let health = stdout_ok(&run(&audit_url, &[], &["health"], None));
+    assert_eq!(health.trim(), "SERVING", "{label}");
+    let health = stdout_ok(&run(
+        &identity_url,
+        &[],
+        &["health", "--service", "schakel.v1.IdentityService"],
+        None,
+    ));
+    assert_eq!(health.trim(), "SERVING", "{label}");
     let coordinator = [
         ("SCHAKEL_USERNAME", "eerste.coordinator"),
         ("SCHAKEL_PASSWORD", "een sterk wachtwoord"),
@@ -229,7 +373,7 @@ fn serve_and_administer(database_url: &str, label: &str) {
     ));
     let dpo = |args: &[&str]| run(&audit_url, &[("SCHAKEL_TOKEN", token.trim())], args, None);
     let info = stdout_ok(&dpo(&["audit", "info"]));
-    let key = info
+    let key_text = info
         .lines()
         .find_map(|l| l.strip_prefix("verifier_key: "))
         .unwrap()
@@ -239,7 +383,7 @@ fn serve_and_administer(database_url: &str, label: &str) {
         "verify",
         "--quiet",
         "--verifier-key",
-        &key,
+        &key_text,
     ]));
     assert!(verified.starts_with("OK: "), "{label}: {verified}");
     let logged = stdout_ok(&dpo(&["audit", "query"]));
@@ -255,8 +399,256 @@ fn serve_and_administer(database_url: &str, label: &str) {
         );
     }
 
+    // Legal basis as its own process, with its own certificate: it gets its
+    // service token from identity for that certificate, looks the parties up
+    // at identity and records every change in the audit log.
+    let legal_basis_port = free_port();
+    let (cert, key) = pki.service_cert("legal-basis");
+    let mut legal_basis = serve_with(
+        &config,
+        "legal-basis",
+        legal_basis_port,
+        &[
+            ("SCHAKEL_SERVER__TLS__CERT", cert.as_os_str()),
+            ("SCHAKEL_SERVER__TLS__KEY", key.as_os_str()),
+        ],
+    );
+    let legal_basis_url = format!("https://127.0.0.1:{legal_basis_port}");
+    let coordinator_token = stdout_ok(&cli(&["login"]));
+    let lb = |args: &[&str]| {
+        run(
+            &legal_basis_url,
+            &[("SCHAKEL_TOKEN", coordinator_token.trim())],
+            args,
+            None,
+        )
+    };
+    let caw = orgs
+        .lines()
+        .find(|l| l.contains("\tcaw\t"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    let created = stdout_ok(&lb(&[
+        "agreement",
+        "create",
+        "--title",
+        "Ketenaanpak Leuven",
+        "--district",
+        "leuven",
+        "--party",
+        &caw,
+        "--party",
+        &org,
+        "--purpose",
+        "triage",
+        "--valid-from",
+        "2026-01-01",
+        "--valid-until",
+        "2099-01-01",
+        "--document",
+        config.to_str().unwrap(),
+    ]));
+    assert!(created.contains("\tveilig_huis\n"), "{label}: {created}");
+    let id = created
+        .lines()
+        .find_map(|l| l.strip_prefix("agreement_id: "))
+        .unwrap()
+        .to_owned();
+    stdout_ok(&lb(&[
+        "agreement",
+        "approve",
+        &id,
+        "--agreement-version",
+        "1",
+        "--office",
+        "Parket Leuven",
+        "--prosecutor",
+        "Procureur",
+        "--decided",
+        "2026-01-01",
+        "--reference",
+        "LE/1",
+        "--reasons",
+        "Integriteit van personen.",
+    ]));
+    let check = stdout_ok(&lb(&[
+        "agreement",
+        "check",
+        "--organisation",
+        &caw,
+        "--purpose",
+        "triage",
+        "--district",
+        "leuven",
+    ]));
+    assert!(check.starts_with("allowed: "), "{label}: {check}");
+    let logged = stdout_ok(&dpo(&["audit", "query"]));
+    assert!(logged.contains("AGREEMENT_APPROVE"), "{label}: {logged}");
+    let verified = stdout_ok(&dpo(&[
+        "audit",
+        "verify",
+        "--quiet",
+        "--verifier-key",
+        &key_text,
+    ]));
+    assert!(verified.starts_with("OK: "), "{label}: {verified}");
+
+    // Policy as its own process: version 1 from the repository's files on
+    // first start, recorded in the audit log through its service token.
+    let policy_port = free_port();
+    let (cert, key) = pki.service_cert("policy");
+    let mut policy = serve_with(
+        &config,
+        "policy",
+        policy_port,
+        &[
+            ("SCHAKEL_SERVER__TLS__CERT", cert.as_os_str()),
+            ("SCHAKEL_SERVER__TLS__KEY", key.as_os_str()),
+        ],
+    );
+    let listed = stdout_ok(&run(
+        &format!("https://127.0.0.1:{policy_port}"),
+        &[("SCHAKEL_TOKEN", coordinator_token.trim())],
+        &["policy", "list"],
+        None,
+    ));
+    assert!(listed.starts_with("1\tactive\tbase 0"), "{label}: {listed}");
+    let logged = stdout_ok(&dpo(&["audit", "query"]));
+    assert!(logged.contains("POLICY_APPROVE"), "{label}: {logged}");
+
+    // The broker as its own process: it follows the policy service, asks
+    // legal-basis for the basis of every decision and appends to audit.
+    let broker_port = free_port();
+    let (cert, key) = pki.service_cert("broker");
+    let broker_key = dir.path().join("broker-master.key");
+    std::fs::write(&broker_key, "Kx8w1cQyXb2m0W4u7oZt9yRr3eVn5pLs6dHgJf0aAqI=").unwrap();
+    let legal_basis_url_env = std::ffi::OsString::from(&legal_basis_url);
+    let policy_url_env = std::ffi::OsString::from(format!("https://127.0.0.1:{policy_port}"));
+    let mut broker = serve_with(
+        &config,
+        "broker",
+        broker_port,
+        &[
+            ("SCHAKEL_SERVER__TLS__CERT", cert.as_os_str()),
+            ("SCHAKEL_SERVER__TLS__KEY", key.as_os_str()),
+            ("SCHAKEL_BROKER__MASTER_KEY_FILE", broker_key.as_os_str()),
+            ("SCHAKEL_SERVICES__LEGAL_BASIS_URL", &legal_basis_url_env),
+            ("SCHAKEL_SERVICES__POLICY_URL", &policy_url_env),
+        ],
+    );
+    // An aanmelder of the CAW registers a family and reads it back.
+    let args = [
+        "user",
+        "create",
+        "--username",
+        "aanmelder.caw",
+        "--display-name",
+        "Aanmelder CAW",
+        "--organisation",
+        &caw,
+        "--role",
+        "aanmelder",
+        "--password-stdin",
+    ];
+    stdout_ok(&run(
+        &identity_url,
+        &coordinator,
+        &args,
+        Some("aanmelder wachtwoord\n"),
+    ));
+    let aanmelder = stdout_ok(&run(
+        &identity_url,
+        &[
+            ("SCHAKEL_USERNAME", "aanmelder.caw"),
+            ("SCHAKEL_PASSWORD", "aanmelder wachtwoord"),
+        ],
+        &["login"],
+        None,
+    ));
+    let broker_url = format!("https://127.0.0.1:{broker_port}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Channels spawn their connection task on the runtime.
+    let _inside = runtime.enter();
+    let mut client = broker_client(&broker_url, &pki.pki.ca, aanmelder.trim().to_owned());
+    let (dossier_id, released) = runtime.block_on(register_and_read(&mut client));
+    assert!(
+        released.contains(&"registration.situation_description".to_owned()),
+        "{label}: {released:?}"
+    );
+    let logged = stdout_ok(&dpo(&["audit", "query"]));
+    assert!(
+        logged.contains("DOSSIER_REGISTER") && logged.contains("DOSSIER_READ"),
+        "{label}: {logged}"
+    );
+
+    // One trace per request across the services: a read in a trace the
+    // partner system started reaches broker, legal-basis and audit, and no
+    // span carries a name, a national register number or a field value.
+    let trace_id: [u8; 16] =
+        std::array::from_fn(|i| (i as u8).wrapping_mul(17) ^ broker_port as u8);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut traced = tonic::Request::new(schakel_proto::v1::GetDossierRequest {
+        dossier_id: dossier_id.clone(),
+        purpose: "triage".into(),
+        ..Default::default()
+    });
+    traced.metadata_mut().insert(
+        "traceparent",
+        format!("00-{}-00f067aa0ba902b7-01", hex(&trace_id))
+            .parse()
+            .unwrap(),
+    );
+    runtime.block_on(client.get_dossier(traced)).unwrap();
+    let spans = spans_of(
+        &trace_id,
+        &["schakel-broker", "schakel-legal-basis", "schakel-audit"],
+    );
+    let text = format!("{spans:?}");
+    for secret in ["Ilse", "Spanningen", "85073003328", "85.07.30"] {
+        assert!(
+            !text.contains(secret),
+            "{label}: {secret} in a span: {text}"
+        );
+    }
+
+    // The audit process dies: reads fail UNAVAILABLE and release nothing.
+    audit.kill().unwrap();
+    audit.wait().unwrap();
+    let refused = runtime
+        .block_on(read(&mut client, &dossier_id))
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::Unavailable,
+        "{label}: {refused:?}"
+    );
+    // Restarted, it carries on the same tree: reads work again, and the
+    // privacy officer's verification finds no gap.
+    let mut audit = serve(&config, "audit", audit_port);
+    runtime.block_on(wait_serving(&audit_url, &pki.pki.ca));
+    let again = runtime.block_on(read(&mut client, &dossier_id)).unwrap();
+    assert_eq!(again, released, "{label}");
+    let verified = stdout_ok(&dpo(&[
+        "audit",
+        "verify",
+        "--quiet",
+        "--verifier-key",
+        &key_text,
+    ]));
+    assert!(verified.starts_with("OK: "), "{label}: {verified}");
+
     // SIGTERM: health goes NOT_SERVING, in-flight calls drain, clean exit.
-    for child in [&mut identity, &mut audit] {
+    for child in [
+        &mut broker,
+        &mut policy,
+        &mut legal_basis,
+        &mut identity,
+        &mut audit,
+    ] {
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -268,6 +660,93 @@ fn serve_and_administer(database_url: &str, label: &str) {
             "{label}: graceful shutdown exits 0, got {exit}"
         );
     }
+}
+
+type Broker = schakel_proto::v1::broker_service_client::BrokerServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        schakel_kit::client::CallContext,
+    >,
+>;
+
+fn broker_client(url: &str, ca: &Path, token: String) -> Broker {
+    let tls = schakel_kit::tls::client_config(ca, None).unwrap();
+    let channel = schakel_kit::client::channel(url, tls).unwrap();
+    schakel_proto::v1::broker_service_client::BrokerServiceClient::with_interceptor(
+        channel,
+        schakel_kit::client::CallContext::with_token(Some(token)),
+    )
+}
+
+/// Reads a dossier: the released paths, or the refusal.
+async fn read(client: &mut Broker, dossier_id: &str) -> Result<Vec<String>, tonic::Status> {
+    let read = client
+        .get_dossier(schakel_proto::v1::GetDossierRequest {
+            dossier_id: dossier_id.into(),
+            purpose: "triage".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(read.released.into_iter().map(|f| f.path).collect())
+}
+
+/// Waits (on the health Watch stream, no polling) until `url` is SERVING.
+async fn wait_serving(url: &str, ca: &Path) {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let tls = schakel_kit::tls::client_config(ca, None).unwrap();
+    let mut health = HealthClient::new(schakel_kit::client::channel(url, tls).unwrap());
+    let mut stream = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(message) = stream.message().await.unwrap() {
+        if message.status == ServingStatus::Serving as i32 {
+            return;
+        }
+    }
+    panic!("{url} closed its health stream before serving");
+}
+
+/// Registers a family at the broker and reads it back: the dossier id and
+/// the released paths.
+async fn register_and_read(client: &mut Broker) -> (String, Vec<String>) {
+    use schakel_proto::v1 as pb;
+    let person = |r: &str, role: pb::PersonRole| pb::ClientPersonInput {
+        client_ref: r.into(),
+        roles: vec![role as i32],
+        given_name: "Ilse".into(),
+        ..Default::default()
+    };
+    let registered = client
+        .register_dossier(pb::RegisterDossierRequest {
+            district: "leuven".into(),
+            requested_track: pb::Track::CaseSupport as i32,
+            form: Some(pb::RegistrationForm {
+                violence_forms: vec!["partnergeweld".into()],
+                situation_description: "Spanningen thuis.".into(),
+                persons: vec![
+                    person("v", pb::PersonRole::Slachtoffer),
+                    pb::ClientPersonInput {
+                        national_number: "85.07.30-033.28".into(),
+                        ..person("p", pb::PersonRole::Pleger)
+                    },
+                ],
+                ..Default::default()
+            }),
+            idempotency_key: "serve-e2e".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = registered.dossier.unwrap().dossier_id;
+    let released = read(client, &id).await.unwrap();
+    (id, released)
 }
 
 #[test]

@@ -140,6 +140,12 @@ impl AuditLog {
         let _ = active.wait_for(|a| *a).await;
     }
 
+    /// Whether this instance is the writer (true at once on SQLite), as it
+    /// changes: for health, so that a standby gets no calls.
+    pub fn writer_status(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.active.clone()
+    }
+
     /// The database.
     pub fn database(&self) -> &Database {
         &self.inner.db
@@ -191,6 +197,22 @@ impl AuditLog {
             .await
             .map_err(anyhow::Error::new)?
             .map_or(0, |c| c.0))
+    }
+
+    /// Every entry up to the latest checkpoint, decoded, oldest first (for
+    /// tests and tools; a verifier reads leaves page by page instead).
+    pub async fn entries(&self) -> anyhow::Result<Vec<pb::AuditEntry>> {
+        let size = self.checkpoint().await?.tree_size;
+        let mut entries = Vec::new();
+        let mut start = 0;
+        while start < size {
+            let leaves = self.leaves(start, size).await?;
+            start += leaves.len() as u64;
+            for leaf in &leaves {
+                entries.push(crate::entry::decode(&leaf.entry_bytes)?);
+            }
+        }
+        Ok(entries)
     }
 
     /// Leaves `[start, end)` (at most [`MAX_LEAVES_PER_CALL`]), within the

@@ -348,6 +348,10 @@ async fn two_instances_never_fork_the_tree_and_the_standby_takes_over() {
         matches!(refused, schakel_audit::AppendError::Unavailable(_)),
         "{refused:?}"
     );
+    // Health follows this: the standby is not ready, the writer is.
+    let mut standby_ready = second.log().writer_status();
+    assert!(!*standby_ready.borrow());
+    assert!(*first.log().writer_status().borrow());
     assert_eq!(
         first
             .log()
@@ -365,6 +369,7 @@ async fn two_instances_never_fork_the_tree_and_the_standby_takes_over() {
     tokio::time::timeout(std::time::Duration::from_secs(60), second.log().writing())
         .await
         .expect("the standby took over within a minute");
+    assert!(*standby_ready.borrow_and_update(), "ready once it writes");
     assert_eq!(
         second
             .log()

@@ -7,13 +7,8 @@ use tonic::{Code, Status};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A request field is missing or malformed.
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The request field, e.g. `kbo_number`.
-        field: &'static str,
-        /// What is wrong with it.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] schakel_kit::validate::Invalid),
     /// Credentials did not match (one message for every cause: unknown user,
     /// wrong password, disabled account).
     #[error("invalid credentials")]
@@ -49,10 +44,7 @@ pub enum Error {
 impl Error {
     /// An invalid request field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            field,
-            message: message.into(),
-        }
+        Error::Invalid(schakel_kit::validate::Invalid::new(field, message))
     }
 }
 
@@ -65,7 +57,7 @@ impl From<sqlx::Error> for Error {
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
-            Error::Invalid { field, message } => status::invalid_argument(field, message),
+            Error::Invalid(invalid) => invalid.into(),
             Error::BadCredentials => {
                 status::unauthenticated("INVALID_CREDENTIALS", err.to_string())
             }

@@ -2,15 +2,10 @@
 //! (AES-256-GCM), rotated on demand; retired keys stay published until every
 //! token they signed has expired.
 
-use aes_gcm::{
-    Aes256Gcm, KeyInit, Nonce,
-    aead::{Aead, Payload},
-};
 use anyhow::Context;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
 use jsonwebtoken::EncodingKey;
-use rand::RngCore;
 use schakel_kit::{
     auth::{Jwk, JwkSet},
     db::Database,
@@ -19,73 +14,7 @@ use schakel_kit::{
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-/// The 256-bit key that encrypts secrets at rest (signing keys here; dossier
-/// keys in the broker). Kept outside the database: a file or a secret store.
-#[derive(Clone)]
-pub struct MasterKey(aes_gcm::Key<Aes256Gcm>);
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(..)")
-    }
-}
-
-impl MasterKey {
-    /// A new random key.
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(bytes.into())
-    }
-
-    /// From its standard base64 text form (32 bytes).
-    pub fn from_base64(text: &str) -> anyhow::Result<Self> {
-        Ok(Self::from_bytes(
-            schakel_kit::config::key_from_base64(text).context("master key")?,
-        ))
-    }
-
-    /// From its 32 bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes.into())
-    }
-
-    /// Its standard base64 text form.
-    pub fn to_base64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.0)
-    }
-
-    /// Encrypts `plaintext` bound to `context` (nonce || ciphertext).
-    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ciphertext = Aes256Gcm::new(&self.0)
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: context,
-                },
-            )
-            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
-        Ok([nonce.as_slice(), &ciphertext].concat())
-    }
-
-    /// Decrypts what [`seal`](Self::seal) produced for the same `context`.
-    pub fn open(&self, sealed: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
-        anyhow::ensure!(sealed.len() > 12, "sealed value too short");
-        let (nonce, ciphertext) = sealed.split_at(12);
-        Aes256Gcm::new(&self.0)
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: context,
-                },
-            )
-            .map_err(|_| anyhow::anyhow!("decryption failed (wrong master key or tampered data)"))
-    }
-}
+pub use schakel_kit::crypto::SecretKey as MasterKey;
 
 /// The RFC 7638 JWK thumbprint of an Ed25519 public key, used as `kid`.
 pub fn thumbprint(public_key: &[u8]) -> String {

@@ -69,6 +69,11 @@ pub struct IdentityConfig {
     /// The sliding window for failed logins.
     #[serde(with = "secs")]
     pub failure_window: Duration,
+    /// Schakel's own services, by the common name of their mTLS certificate
+    /// (issued by the deployment CA). A caller presenting such a certificate
+    /// gets a token of kind `internal_service` for client id `svc-<name>`
+    /// with the client-certificate grant.
+    pub internal_services: Vec<String>,
 }
 
 impl Default for IdentityConfig {
@@ -81,6 +86,9 @@ impl Default for IdentityConfig {
             max_failures_per_account: 5,
             max_failures_per_peer: 50,
             failure_window: Duration::from_secs(900),
+            internal_services: ["audit", "broker", "legal-basis", "policy"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -180,7 +188,7 @@ impl Identity {
     pub async fn internal_token(&self, service: &str) -> anyhow::Result<TokenSource> {
         let sign = {
             let this = self.clone();
-            let subject = format!("svc-{service}");
+            let subject = format!("{}{service}", service::INTERNAL_PREFIX);
             move || {
                 let this = this.clone();
                 let subject = subject.clone();

@@ -31,6 +31,8 @@ use crate::{
 const MAX_SECRET_BYTES: usize = 1024;
 /// Shortest password a coordinator may set.
 const MIN_PASSWORD_CHARS: usize = 12;
+/// Client ids of Schakel's own services: `svc-<certificate common name>`.
+pub(crate) const INTERNAL_PREFIX: &str = "svc-";
 /// How long a retired key stays published beyond the longest token lifetime.
 const PUBLISH_MARGIN_SECS: i64 = 60;
 
@@ -239,6 +241,27 @@ impl Identity {
         // rustls has verified the certificate chain against the deployment CA;
         // the account must name this certificate's subject.
         let common_name = common_name.ok_or(Error::BadCredentials)?;
+        // One of Schakel's own services, known by its certificate.
+        if let Some(service) = grant.client_id.strip_prefix(INTERNAL_PREFIX) {
+            if service == common_name
+                && self
+                    .inner
+                    .config
+                    .internal_services
+                    .iter()
+                    .any(|s| s == service)
+            {
+                return Ok(Principal {
+                    subject: grant.client_id.clone(),
+                    kind: PrincipalKind::InternalService,
+                    organisation_id: String::new(),
+                    partner_type: String::new(),
+                    region: String::new(),
+                    roles: Vec::new(),
+                });
+            }
+            return Err(Error::BadCredentials);
+        }
         let record = store::find_service_account(self.inner.db.pool(), &grant.client_id).await?;
         let account = match record {
             Some(r)
@@ -670,6 +693,13 @@ impl IdentityService for Identity {
             return Err(Error::invalid(
                 "certificate_subject",
                 "must be a certificate common name of [A-Za-z0-9._-], at most 64",
+            )
+            .into());
+        }
+        if self.inner.config.internal_services.contains(&subject) {
+            return Err(Error::invalid(
+                "certificate_subject",
+                "is the certificate name of one of Schakel's own services",
             )
             .into());
         }

@@ -399,3 +399,62 @@ async fn service_accounts_authenticate_by_secret_or_certificate() {
         );
     }
 }
+
+#[tokio::test]
+async fn schakels_own_services_get_internal_tokens_for_their_certificates_only() {
+    for db in databases().await {
+        let app = spawn_app(db.url()).await;
+        let grant = |client_id: &str| pb::IssueTokenRequest {
+            grant: Some(Grant::ClientCertificate(pb::ClientCertificateGrant {
+                client_id: client_id.into(),
+            })),
+            ttl_seconds: 0,
+        };
+        let as_cn = |cn: &str| {
+            pb::identity_service_client::IdentityServiceClient::new(
+                app.server.channel(app.pki.client_tls_as(cn)),
+            )
+        };
+        let token = as_cn("legal-basis")
+            .issue_token(grant("svc-legal-basis"))
+            .await
+            .unwrap()
+            .into_inner();
+        let claims = verify_with_jwks(&jwks(&app).await, &token.access_token);
+        assert_eq!(claims.sub, "svc-legal-basis", "{}", db.label());
+        assert_eq!(claims.knd, "internal_service");
+        assert!(claims.org.is_empty() && claims.roles.is_empty());
+
+        // Another service's name, a name that is not one of Schakel's
+        // services, or no certificate: refused alike.
+        for (cn, client_id) in [
+            ("legal-basis", "svc-broker"),
+            ("pz-leuven-rms", "svc-pz-leuven-rms"),
+            ("broker", "svc-legal-basis"),
+        ] {
+            assert_code(
+                as_cn(cn).issue_token(grant(client_id)).await,
+                Code::Unauthenticated,
+            );
+        }
+        assert_code(
+            app.client(None).issue_token(grant("svc-broker")).await,
+            Code::Unauthenticated,
+        );
+        // A partner system cannot take a service's certificate name.
+        let status = assert_code(
+            app.as_user("coordinator")
+                .await
+                .create_service_account(pb::CreateServiceAccountRequest {
+                    name: "look-alike".into(),
+                    organisation_id: app.organisation_id("caw").await,
+                    roles: vec![pb::Role::TeamMember as i32],
+                    certificate_subject: "broker".into(),
+                    generate_secret: false,
+                })
+                .await,
+            Code::InvalidArgument,
+        );
+        assert_eq!(bad_field(&status), "certificate_subject");
+    }
+}

@@ -58,6 +58,80 @@ pub fn internal(err: &anyhow::Error) -> Status {
     Status::internal(format!("internal error (incident {incident})"))
 }
 
+/// The errors of a service call, shared by the services whose failures need
+/// nothing beyond these; exactly one mapping to gRPC statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A request field is missing or malformed.
+    #[error(transparent)]
+    Invalid(#[from] crate::validate::Invalid),
+    /// The referenced thing does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is valid but the state does not allow it.
+    #[error("{message}")]
+    Precondition {
+        /// Reason code, e.g. `NOT_A_DRAFT`.
+        reason: &'static str,
+        /// Explanation (ids and codes only).
+        message: String,
+    },
+    /// The caller may not do this.
+    #[error("{message}")]
+    PermissionDenied {
+        /// Reason code, e.g. `INTERNAL_ONLY`.
+        reason: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The audit log could not record the change: nothing was done.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    /// Anything unexpected (database, a peer service); logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ServiceError {
+    /// An invalid request field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid(crate::validate::Invalid::new(field, message))
+    }
+
+    /// A failed precondition with its reason code.
+    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Precondition {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(err: sqlx::Error) -> Self {
+        ServiceError::Internal(anyhow::Error::new(err).context("database"))
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid(invalid) => invalid.into(),
+            ServiceError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            ServiceError::AlreadyExists(message) => Status::already_exists(message),
+            ServiceError::Precondition { reason, message } => failed_precondition(reason, message),
+            ServiceError::PermissionDenied { reason, message } => {
+                permission_denied(reason, message)
+            }
+            ServiceError::Audit(err) => err.into(),
+            ServiceError::Internal(err) => internal(&err),
+        }
+    }
+}
+
 /// Gives failures to read a request the status the caller needs, before
 /// any handler ran (tonic reports them in the response headers):
 /// - a message over the size limit: `RESOURCE_EXHAUSTED` (tonic says

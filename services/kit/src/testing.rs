@@ -157,17 +157,37 @@ impl TestPki {
     /// Client TLS presenting a new certificate with subject `common_name`,
     /// issued by this CA.
     pub fn client_tls_as(&self, common_name: &str) -> tonic::transport::ClientTlsConfig {
-        let ca = crate::devca::DevCa::from_pem(
-            &std::fs::read_to_string(&self.pki.ca).expect("CA certificate"),
-            &std::fs::read_to_string(self.dir.path().join("ca.key")).expect("CA key"),
-        )
-        .expect("CA");
-        let issued = ca.issue_client(common_name).expect("client certificate");
+        let issued = self
+            .ca()
+            .issue_client(common_name)
+            .expect("client certificate");
         let cert = self.dir.path().join(format!("{common_name}.pem"));
         let key = self.dir.path().join(format!("{common_name}.key"));
         std::fs::write(&cert, issued.cert_pem).expect("write");
         std::fs::write(&key, issued.key_pem).expect("write");
         crate::tls::client_config(&self.pki.ca, Some((&cert, &key))).expect("client TLS")
+    }
+
+    /// A certificate and key for one of Schakel's services (subject common
+    /// name `name`, valid for localhost), usable as server and mTLS client.
+    pub fn service_cert(&self, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let issued = self
+            .ca()
+            .issue_server(name, &["localhost", "127.0.0.1"])
+            .expect("service certificate");
+        let cert = self.dir.path().join(format!("{name}.pem"));
+        let key = self.dir.path().join(format!("{name}.key"));
+        std::fs::write(&cert, issued.cert_pem).expect("write");
+        std::fs::write(&key, issued.key_pem).expect("write");
+        (cert, key)
+    }
+
+    fn ca(&self) -> crate::devca::DevCa {
+        crate::devca::DevCa::from_pem(
+            &std::fs::read_to_string(&self.pki.ca).expect("CA certificate"),
+            &std::fs::read_to_string(self.dir.path().join("ca.key")).expect("CA key"),
+        )
+        .expect("CA")
     }
 
     /// The directory holding the files.
@@ -231,6 +251,82 @@ impl Drop for RunningServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Asserts a call failed with `code`; returns the status.
+#[track_caller]
+pub fn assert_code<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+) -> tonic::Status {
+    match result {
+        Ok(v) => panic!("expected {code:?}, got Ok({v:?})"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            status
+        }
+    }
+}
+
+/// The field named by an `INVALID_ARGUMENT`'s `BadRequest` details.
+#[track_caller]
+pub fn bad_field(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
+        .unwrap_or_else(|| panic!("no BadRequest details in {status:?}"))
+}
+
+/// The `ErrorInfo` reason code of a status.
+#[track_caller]
+pub fn error_reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_else(|| panic!("no ErrorInfo details in {status:?}"))
+}
+
+/// An audit sink that can be switched off, to show that callers fail closed:
+/// while it is down every append fails as if the log were unreachable.
+pub struct SwitchableSink {
+    inner: std::sync::Arc<dyn crate::audit::AuditSink>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl SwitchableSink {
+    /// A sink passing appends on to `inner` while up.
+    pub fn new(inner: std::sync::Arc<dyn crate::audit::AuditSink>) -> Self {
+        Self {
+            inner,
+            down: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Takes the log down (`true`) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl crate::audit::AuditSink for SwitchableSink {
+    fn append(
+        &self,
+        entry: schakel_proto::v1::AuditEntry,
+        append_id: String,
+    ) -> crate::audit::AppendFuture<'_> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async {
+                Err(crate::audit::AuditError::Unavailable(
+                    "switched off by the test".into(),
+                ))
+            });
+        }
+        self.inner.append(entry, append_id)
     }
 }
 

@@ -13,6 +13,13 @@ use crate::connect::Connection;
 pub enum AdminCommand {
     /// Obtain an access token and print it.
     Login,
+    /// Check a server's gRPC health over TLS (for probes): prints the status,
+    /// exits 0 when SERVING, 1 otherwise.
+    Health {
+        /// The gRPC service name (default: the server as a whole).
+        #[arg(long, default_value = "")]
+        service: String,
+    },
     /// Show who the token speaks for.
     Whoami,
     /// Print the identity service's JWK set.
@@ -35,6 +42,12 @@ pub enum AdminCommand {
     /// The audit log: verify it, query it, report to data subjects.
     #[command(subcommand)]
     Audit(crate::audit_cli::AuditCommand),
+    /// Art. 458ter agreements: list, show, create, amend, approve, revoke, check.
+    #[command(subcommand)]
+    Agreement(Box<crate::agreement_cli::AgreementCommand>),
+    /// The need-to-know policy: test, diff, propose, approve, reject, list, explain, matrix.
+    #[command(subcommand)]
+    Policy(Box<crate::policy_cli::PolicyCommand>),
 }
 
 #[derive(clap::Subcommand)]
@@ -175,12 +188,39 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         println!("{}", token.access_token);
         return Ok(());
     }
+    if let AdminCommand::Health { service } = command {
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
+        let mut client = HealthClient::new(connection.channel()?);
+        let status = client
+            .check(HealthCheckRequest { service })
+            .await?
+            .into_inner()
+            .status;
+        let status = ServingStatus::try_from(status).unwrap_or(ServingStatus::Unknown);
+        println!("{}", status.as_str_name());
+        if status != ServingStatus::Serving {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     if let AdminCommand::Audit(command) = command {
         return crate::audit_cli::run(connection, command).await;
     }
+    if let AdminCommand::Agreement(command) = command {
+        return crate::agreement_cli::run(connection, *command).await;
+    }
+    if let AdminCommand::Policy(command) = command {
+        return crate::policy_cli::run(connection, *command).await;
+    }
     let mut identity = connection.identity().await?;
     match command {
-        AdminCommand::Login | AdminCommand::Audit(_) => {}
+        AdminCommand::Login
+        | AdminCommand::Health { .. }
+        | AdminCommand::Audit(_)
+        | AdminCommand::Agreement(_)
+        | AdminCommand::Policy(_) => {}
         AdminCommand::Whoami => {
             let me = identity.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
             let actor = me.actor.unwrap_or_default();

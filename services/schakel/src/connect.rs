@@ -7,6 +7,8 @@ use schakel_kit::client::CallContext;
 use schakel_proto::v1::{
     self as pb, audit_service_client::AuditServiceClient,
     identity_service_client::IdentityServiceClient, issue_token_request::Grant,
+    legal_basis_service_client::LegalBasisServiceClient,
+    policy_service_client::PolicyServiceClient,
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
@@ -83,6 +85,12 @@ pub type Identity = IdentityServiceClient<InterceptedService<Channel, CallContex
 
 /// An audit client whose calls carry the token (if any).
 pub type Audit = AuditServiceClient<InterceptedService<Channel, CallContext>>;
+
+/// A legal-basis client with the call context.
+pub type LegalBasis = LegalBasisServiceClient<InterceptedService<Channel, CallContext>>;
+
+/// A policy client with the call context.
+pub type Policy = PolicyServiceClient<InterceptedService<Channel, CallContext>>;
 
 impl Connection {
     /// A TLS channel to the server.
@@ -167,6 +175,26 @@ impl Connection {
         let token = self.token(channel.clone()).await?;
         Ok(
             AuditServiceClient::with_interceptor(channel, CallContext::with_token(token))
+                .max_decoding_message_size(64 * 1024 * 1024),
+        )
+    }
+
+    /// An authenticated legal-basis client.
+    pub async fn legal_basis(&self) -> anyhow::Result<LegalBasis> {
+        let channel = self.channel()?;
+        let token = self.token(channel.clone()).await?;
+        Ok(LegalBasisServiceClient::with_interceptor(
+            channel,
+            CallContext::with_token(token),
+        ))
+    }
+
+    /// An authenticated policy client.
+    pub async fn policy(&self) -> anyhow::Result<Policy> {
+        let channel = self.channel()?;
+        let token = self.token(channel.clone()).await?;
+        Ok(
+            PolicyServiceClient::with_interceptor(channel, CallContext::with_token(token))
                 .max_decoding_message_size(64 * 1024 * 1024),
         )
     }

@@ -7,7 +7,13 @@ use std::io::Write as _;
 
 use anyhow::Context;
 use schakel_audit::{Audit, AuditConfig};
+use schakel_broker::{
+    Broker,
+    deps::{LocalBasis, local_policy},
+    keys::Keyring,
+};
 use schakel_identity::{Identity, IdentityConfig, MasterKey};
+use schakel_kit::crypto::SecretKey;
 use schakel_kit::{
     auth::TokenVerifier,
     config::{AuthConfig, ServerConfig, TlsFiles},
@@ -15,6 +21,8 @@ use schakel_kit::{
     server::{App, shutdown_signal},
     time::Clock,
 };
+use schakel_legal_basis::{LegalBasis, Organisations};
+use schakel_policy::Policies;
 use tonic::service::Routes;
 
 /// `writeln!` that ignores a closed standard output.
@@ -71,6 +79,48 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let accounts_file = data.join("dev-accounts.json");
     let accounts = schakel_identity::dev::seed(&identity, &accounts_file).await?;
 
+    let legal_basis = LegalBasis::connect(
+        &sqlite_url(data, "legal-basis"),
+        Clock::System,
+        Arc::new(audit.log().clone()),
+        Arc::new(LocalOrganisations(identity.clone())),
+    )
+    .await?;
+    let parties = schakel_identity::store::list_organisations(
+        identity.database().pool(),
+        "",
+        schakel_identity::dev::DEV_REGION,
+        "",
+        500,
+    )
+    .await?
+    .into_iter()
+    .map(|o| o.id)
+    .collect::<Vec<_>>();
+    let agreement_id = schakel_legal_basis::dev::seed(&legal_basis, &parties).await?;
+
+    let policies = Policies::connect(
+        &sqlite_url(data, "policy"),
+        Clock::System,
+        Arc::new(audit.log().clone()),
+    )
+    .await?;
+    let policy_version = policies.active().version.version;
+
+    let broker_key = dev_secret(&data.join("broker-master.key"), || {
+        SecretKey::generate().to_base64()
+    })?;
+    let broker = Broker::connect(
+        &sqlite_url(data, "broker"),
+        Clock::System,
+        Keyring::new(SecretKey::from_base64(&broker_key)?, []),
+        Arc::new(audit.log().clone()),
+        Arc::new(LocalBasis(legal_basis.clone())),
+        Arc::new(local_policy(&policies)),
+        Arc::new(LocalOrganisations(identity.clone())),
+    )
+    .await?;
+
     let verifier = Arc::new(TokenVerifier::new(auth, identity.jwks_fetcher()));
     let server = ServerConfig {
         listen: args.listen,
@@ -85,9 +135,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let limits = server.limits.clone();
     let mut routes = Routes::new(identity.into_server(&limits));
     routes = routes.add_service(audit.clone().into_server(&limits));
+    routes = routes.add_service(legal_basis.into_server(&limits));
+    routes = routes.add_service(policies.into_server(&limits));
+    broker.spawn_retention(schakel_broker::BrokerConfig::default().retention);
+    routes = routes.add_service(broker.into_server(&limits));
     let names = vec![
         schakel_identity::SERVICE_NAME.into(),
         schakel_audit::SERVICE_NAME.into(),
+        schakel_legal_basis::SERVICE_NAME.into(),
+        schakel_policy::SERVICE_NAME.into(),
+        schakel_broker::SERVICE_NAME.into(),
     ];
     let app = App::build(server, routes, names, verifier).await?;
 
@@ -114,6 +171,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         audit.log().origin(),
         audit.log().verifier_key()
     );
+    say!(
+        out,
+        "  agreement: {agreement_id} ({}, {} parties)",
+        schakel_legal_basis::dev::DEV_DISTRICT,
+        parties.len()
+    );
+    say!(out, "  policy:    version {policy_version} active");
     say!(out,);
     say!(out, "Try it (in another terminal):");
     say!(
@@ -132,12 +196,34 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     say!(out, "  cargo run -- whoami");
     say!(out, "  cargo run -- org list");
+    say!(out, "  cargo run -- agreement list");
+    say!(
+        out,
+        "  cargo run -- policy matrix --phase case_building --action read"
+    );
     say!(
         out,
         "  SCHAKEL_USERNAME=privacy.officer SCHAKEL_PASSWORD=<...> cargo run -- audit verify"
     );
     drop(out);
     app.run_until(shutdown_signal()).await
+}
+
+/// Organisations looked up in the identity service of the same process.
+pub struct LocalOrganisations(pub Identity);
+
+impl Organisations for LocalOrganisations {
+    fn partner_type<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            let org = schakel_identity::store::get_organisation(self.0.database().pool(), id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(org.map(|o| o.partner_type))
+        })
+    }
 }
 
 /// The SQLite URL of one service's database under the data directory.

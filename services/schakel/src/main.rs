@@ -6,10 +6,12 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
+mod agreement_cli;
 mod audit_cli;
 mod bootstrap;
 mod connect;
 mod dev;
+mod policy_cli;
 mod serve;
 
 use std::process::ExitCode;
@@ -97,5 +99,16 @@ fn code_name(code: tonic::Code) -> &'static str {
         C::Unavailable => "UNAVAILABLE",
         C::DataLoss => "DATA_LOSS",
         C::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // Every subcommand's arguments are unique and consistent (clap's own checks).
+        super::Cli::command().debug_assert();
     }
 }

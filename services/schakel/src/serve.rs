@@ -12,6 +12,8 @@ use schakel_kit::{
     server::{App, shutdown_signal},
     time::Clock,
 };
+use schakel_legal_basis::{LegalBasis, RemoteOrganisations};
+use schakel_policy::Policies;
 use serde::{Deserialize, Serialize};
 use tonic::service::Routes;
 
@@ -32,6 +34,12 @@ enum Service {
     Identity,
     /// The transparency log of every decision.
     Audit,
+    /// Art. 458ter agreements, informing the client system, CheckBasis.
+    LegalBasis,
+    /// The versioned need-to-know policy and its decision table.
+    Policy,
+    /// Dossiers, contributions and field-filtered reads: the enforcement point.
+    Broker,
 }
 
 impl Service {
@@ -39,6 +47,9 @@ impl Service {
         match self {
             Service::Identity => "identity",
             Service::Audit => "audit",
+            Service::LegalBasis => "legal-basis",
+            Service::Policy => "policy",
+            Service::Broker => "broker",
         }
     }
 }
@@ -58,6 +69,8 @@ pub struct ServeConfig {
     pub identity: IdentityConfig,
     /// The audit service.
     pub audit: AuditConfig,
+    /// The broker.
+    pub broker: schakel_broker::BrokerConfig,
     /// Where the other services are.
     pub services: ServicesConfig,
 }
@@ -68,6 +81,10 @@ pub struct ServeConfig {
 pub struct ServicesConfig {
     /// The audit service, e.g. `https://audit.schakel.svc:50051`.
     pub audit_url: Option<String>,
+    /// The legal-basis service (called by the broker).
+    pub legal_basis_url: Option<String>,
+    /// The policy service (followed by the broker).
+    pub policy_url: Option<String>,
 }
 
 impl ServeConfig {
@@ -100,22 +117,46 @@ impl AuditSink for DeferredSink {
     }
 }
 
+/// The audit service at `services.audit_url`: every service records its
+/// changes and decisions there.
+fn audit_channel(config: &ServeConfig) -> anyhow::Result<tonic::transport::Channel> {
+    peer_channel(
+        config,
+        "services.audit_url",
+        config.services.audit_url.as_deref(),
+    )
+}
+
 fn config_error(err: anyhow::Error) -> ConfigError {
     ConfigError(format!("{err:#}"))
 }
 
+/// An mTLS channel to another service at `url` (the setting `key`), presenting
+/// this service's certificate.
+fn peer_channel(
+    config: &ServeConfig,
+    key: &str,
+    url: Option<&str>,
+) -> anyhow::Result<tonic::transport::Channel> {
+    let url = url.ok_or_else(|| ConfigError(format!("{key} is required")))?;
+    let tls = schakel_kit::tls::peer_client_config(&config.server.tls).map_err(config_error)?;
+    Ok(schakel_kit::client::channel(url, tls).map_err(config_error)?)
+}
+
+/// The identity service at `auth.identity_url`.
+fn identity_channel(config: &ServeConfig) -> anyhow::Result<tonic::transport::Channel> {
+    peer_channel(
+        config,
+        "auth.identity_url",
+        config.auth.identity_url.as_deref(),
+    )
+}
+
 /// A verifier that fetches the JWKS from the identity service at `auth.identity_url`.
 fn remote_verifier(config: &ServeConfig) -> anyhow::Result<Arc<TokenVerifier>> {
-    let url = config
-        .auth
-        .identity_url
-        .as_deref()
-        .ok_or_else(|| ConfigError("auth.identity_url is required".into()))?;
-    let tls = schakel_kit::tls::peer_client_config(&config.server.tls).map_err(config_error)?;
-    let channel = schakel_kit::client::channel(url, tls).map_err(config_error)?;
     Ok(Arc::new(TokenVerifier::new(
         config.auth.clone(),
-        remote_jwks(channel),
+        remote_jwks(identity_channel(config)?),
     )))
 }
 
@@ -126,16 +167,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let database_url = config.database_url(name)?;
     schakel_kit::tls::server_config(&config.server.tls).map_err(config_error)?;
     let limits = config.server.limits.clone();
+    // Set for services that may stand by (audit): health follows it.
+    let mut readiness = None;
     let (routes, service, verifier) = match args.service {
         Service::Identity => {
             config.identity.validate().map_err(config_error)?;
             let master = config.identity.load_master_key().map_err(config_error)?;
-            let audit_url = config.services.audit_url.as_deref().ok_or_else(|| {
-                ConfigError("services.audit_url is required: identity records every change in the audit log".into())
-            })?;
-            let tls =
-                schakel_kit::tls::peer_client_config(&config.server.tls).map_err(config_error)?;
-            let channel = schakel_kit::client::channel(audit_url, tls).map_err(config_error)?;
+            let channel = audit_channel(&config)?;
             let sink = Arc::new(DeferredSink::default());
             let identity = Identity::connect(
                 &database_url,
@@ -164,14 +202,100 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let audit =
                 Audit::connect(&database_url, config.audit.clone(), key, Clock::System).await?;
             crate::dev::spawn_retention(audit.clone());
+            readiness = Some(audit.log().writer_status());
             (
                 Routes::new(audit.into_server(&limits)),
                 schakel_audit::SERVICE_NAME,
                 verifier,
             )
         }
+        Service::LegalBasis => {
+            let verifier = remote_verifier(&config)?;
+            let audit = audit_channel(&config)?;
+            let identity = identity_channel(&config)?;
+            // The service's token, from identity for its mTLS certificate
+            // (common name "legal-basis"): for the audit log and organisation lookups.
+            let token = schakel_kit::client::certificate_token(identity.clone(), name).await;
+            let legal_basis = LegalBasis::connect(
+                &database_url,
+                Clock::System,
+                Arc::new(GrpcAuditSink::new(
+                    audit,
+                    CallContext::with_source(token.clone()),
+                )),
+                Arc::new(RemoteOrganisations::new(
+                    identity,
+                    CallContext::with_source(token),
+                )),
+            )
+            .await?;
+            (
+                Routes::new(legal_basis.into_server(&limits)),
+                schakel_legal_basis::SERVICE_NAME,
+                verifier,
+            )
+        }
+        Service::Policy => {
+            let verifier = remote_verifier(&config)?;
+            let audit = audit_channel(&config)?;
+            let token =
+                schakel_kit::client::certificate_token(identity_channel(&config)?, name).await;
+            let policies = Policies::connect(
+                &database_url,
+                Clock::System,
+                Arc::new(GrpcAuditSink::new(audit, CallContext::with_source(token))),
+            )
+            .await?;
+            (
+                Routes::new(policies.into_server(&limits)),
+                schakel_policy::SERVICE_NAME,
+                verifier,
+            )
+        }
+        Service::Broker => {
+            let keys = config.broker.load_keyring().map_err(config_error)?;
+            let verifier = remote_verifier(&config)?;
+            let audit = audit_channel(&config)?;
+            let identity = identity_channel(&config)?;
+            let legal_basis = peer_channel(
+                &config,
+                "services.legal_basis_url",
+                config.services.legal_basis_url.as_deref(),
+            )?;
+            let policy = peer_channel(
+                &config,
+                "services.policy_url",
+                config.services.policy_url.as_deref(),
+            )?;
+            let token = schakel_kit::client::certificate_token(identity.clone(), name).await;
+            let context = || CallContext::with_source(token.clone());
+            // The broker decides nothing without the active policy.
+            let policy = Arc::new(schakel_broker::deps::remote_policy(policy, context()).await);
+            let broker = schakel_broker::Broker::connect(
+                &database_url,
+                Clock::System,
+                keys,
+                Arc::new(GrpcAuditSink::new(audit, context())),
+                Arc::new(schakel_broker::deps::RemoteBasis::new(
+                    legal_basis,
+                    context(),
+                )),
+                policy,
+                Arc::new(RemoteOrganisations::new(identity, context())),
+            )
+            .await?;
+            broker.spawn_retention(config.broker.retention);
+            (
+                Routes::new(broker.into_server(&limits)),
+                schakel_broker::SERVICE_NAME,
+                verifier,
+            )
+        }
     };
-    let app = App::build(config.server, routes, vec![service.into()], verifier).await?;
+    let mut app = App::build(config.server, routes, vec![service.into()], verifier).await?;
+    if let Some(ready) = readiness {
+        app = app.with_readiness(ready);
+    }
     println!("schakel {name} listening on https://{}", app.local_addr());
     app.run_until(shutdown_signal()).await
 }

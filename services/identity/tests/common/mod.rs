@@ -16,7 +16,7 @@ use schakel_kit::{
     time::Clock,
 };
 use schakel_proto::v1::{self as pb, identity_service_client::IdentityServiceClient};
-use tonic::{Code, service::Routes, service::interceptor::InterceptedService, transport::Channel};
+use tonic::{service::Routes, service::interceptor::InterceptedService, transport::Channel};
 
 pub type Client = IdentityServiceClient<InterceptedService<Channel, CallContext>>;
 
@@ -181,45 +181,9 @@ impl TestApp {
 impl TestApp {
     /// Every entry in the audit log, oldest first.
     pub async fn audit_entries(&self) -> Vec<pb::AuditEntry> {
-        let size = self.audit.log().checkpoint().await.unwrap().tree_size;
-        let mut entries = Vec::new();
-        let mut start = 0;
-        while start < size {
-            let leaves = self.audit.log().leaves(start, size).await.unwrap();
-            start += leaves.len() as u64;
-            entries.extend(
-                leaves
-                    .iter()
-                    .map(|l| schakel_audit::entry::decode(&l.entry_bytes).unwrap()),
-            );
-        }
-        entries
+        self.audit.log().entries().await.unwrap()
     }
 }
 
-/// Asserts a call failed with `code`.
-#[track_caller]
-pub fn assert_code<T: std::fmt::Debug>(
-    result: Result<T, tonic::Status>,
-    code: Code,
-) -> tonic::Status {
-    match result {
-        Ok(v) => panic!("expected {code:?}, got Ok({v:?})"),
-        Err(status) => {
-            assert_eq!(status.code(), code, "unexpected status: {status:?}");
-            status
-        }
-    }
-}
-
-/// The field named by an INVALID_ARGUMENT's BadRequest details.
-pub fn bad_field(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .bad_request()
-        .expect("BadRequest details")
-        .field_violations[0]
-        .field
-        .clone()
-}
+#[allow(unused_imports)] // not every test file uses every helper
+pub use schakel_kit::testing::{assert_code, bad_field};

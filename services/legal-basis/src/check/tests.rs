@@ -358,13 +358,13 @@ fn tracks_and_forms_scope() {
     assert!(reason(&ask(&[spoor3], "org-caw", "triage", &dossier(), NOW)).is_none());
     let forms = AgreementVersion {
         scope: Scope {
-            violence_forms: vec!["partnergeweld".into(), "post-partnergeweld".into()],
+            violence_forms: vec!["partnergeweld".into(), "post_partnergeweld".into()],
             ..Scope::default()
         },
         ..leuven()
     };
     let mixed = Dossier {
-        violence_forms: vec!["kinderen getuige".into(), "post-partnergeweld".into()],
+        violence_forms: vec!["kinderen getuige".into(), "post_partnergeweld".into()],
         ..dossier()
     };
     assert!(

@@ -1,0 +1,158 @@
+//! Schakel broker service: dossiers of the Ketenaanpak IFG, their content
+//! contributed field by field, information requests between partners and
+//! field-filtered reads. The policy enforcement point: every DESIGN.md
+//! invariant meets here.
+//!
+//! So far: RegisterDossier, GetDossier, ListDossiers, AddParticipant,
+//! Contribute and AdvancePhase; the other RPCs answer UNIMPLEMENTED. Its
+//! building blocks:
+//! - [`keys`]: per-dossier data keys wrapped by the master key, values
+//!   encrypted bound to their dossier, field, person and contribution;
+//! - [`national_number`]: the Belgian national register number's check;
+//! - [`phase`]: the phases of a dossier and the transitions allowed.
+#![forbid(unsafe_code)]
+
+pub mod deps;
+pub mod keys;
+pub mod lookup;
+pub mod national_number;
+pub mod phase;
+mod service;
+pub mod store;
+pub mod values;
+
+use std::sync::Arc;
+
+use schakel_kit::{
+    audit::AuditSink,
+    config::Limits,
+    db::{Database, Migrations},
+    time::Clock,
+};
+use schakel_legal_basis::Organisations;
+use schakel_proto::v1::broker_service_server::BrokerServiceServer;
+use sqlx::migrate::Migrator;
+
+pub use service::Broker;
+
+/// Broker settings (section `[broker]`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct BrokerConfig {
+    /// File holding the base64 master key that wraps new dossier keys.
+    pub master_key_file: Option<std::path::PathBuf>,
+    /// Files of earlier master keys, still unwrapping the dossier keys they
+    /// wrapped until those are re-wrapped (rotation).
+    pub previous_master_key_files: Vec<std::path::PathBuf>,
+    /// How long a closed (or not retained) dossier is kept before the
+    /// retention job erases it (seconds; default 5 years).
+    #[serde(with = "schakel_kit::config::secs")]
+    pub retention: std::time::Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            master_key_file: None,
+            previous_master_key_files: Vec::new(),
+            retention: std::time::Duration::from_secs(5 * 365 * 24 * 3600),
+        }
+    }
+}
+
+impl Broker {
+    /// Runs the retention job now and then daily, in the background.
+    pub fn spawn_retention(&self, retention: std::time::Duration) {
+        let broker = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+            loop {
+                every.tick().await;
+                match broker.erase_expired(retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(erased = n, "broker retention: dossiers erased"),
+                    Err(err) => {
+                        tracing::error!(error = format!("{err:#}"), "broker retention failed")
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl BrokerConfig {
+    /// The keyring from the configured files.
+    pub fn load_keyring(&self) -> anyhow::Result<keys::Keyring> {
+        let current = schakel_kit::config::read_key_file(
+            "broker.master_key_file",
+            self.master_key_file.as_deref(),
+        )?;
+        let mut older = Vec::new();
+        for file in &self.previous_master_key_files {
+            older.push(schakel_kit::crypto::SecretKey::from_bytes(
+                schakel_kit::config::read_key_file("broker.previous_master_key_files", Some(file))?,
+            ));
+        }
+        Ok(keys::Keyring::new(
+            schakel_kit::crypto::SecretKey::from_bytes(current),
+            older,
+        ))
+    }
+}
+
+/// The database schema this service owns.
+pub const SCHEMA: &str = "broker";
+
+/// The gRPC service name (for health).
+pub const SERVICE_NAME: &str = schakel_proto::v1::broker_service_server::SERVICE_NAME;
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The broker migrations for both backends.
+pub fn migrations() -> Migrations {
+    Migrations {
+        sqlite: &SQLITE,
+        postgres: &POSTGRES,
+    }
+}
+
+impl Broker {
+    /// Connects to `database_url`, migrates, and builds the broker on its
+    /// collaborators: the audit log (fail closed), the legal basis, the
+    /// active policy and the organisation directory.
+    pub async fn connect(
+        database_url: &str,
+        clock: Clock,
+        keys: keys::Keyring,
+        audit: Arc<dyn AuditSink>,
+        basis: Arc<dyn deps::Basis>,
+        policy: Arc<dyn deps::PolicySource>,
+        organisations: Arc<dyn Organisations>,
+    ) -> anyhow::Result<Self> {
+        let db = Database::connect(database_url, SCHEMA, migrations()).await?;
+        Ok(Broker {
+            inner: Arc::new(service::Inner {
+                db,
+                clock,
+                audit,
+                basis,
+                policy,
+                keys,
+                organisations,
+            }),
+        })
+    }
+
+    /// The tonic service with the message size limits applied.
+    pub fn into_server(self, limits: &Limits) -> BrokerServiceServer<Broker> {
+        BrokerServiceServer::new(self)
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes)
+    }
+
+    /// The database (for tests).
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+}

@@ -1,0 +1,68 @@
+//! The phases of a dossier and the only transitions allowed:
+//! `registration` → `case_building` → `assessment` → `case_direction` →
+//! `follow_up` → `closed`, and `assessment` → `not_retained` (advice only).
+
+use schakel_proto::v1::Phase;
+
+/// Whether a dossier may go from `from` to `to`.
+pub fn allowed(from: Phase, to: Phase) -> bool {
+    matches!(
+        (from, to),
+        (Phase::Registration, Phase::CaseBuilding)
+            | (Phase::CaseBuilding, Phase::Assessment)
+            | (Phase::Assessment, Phase::CaseDirection)
+            | (Phase::Assessment, Phase::NotRetained)
+            | (Phase::CaseDirection, Phase::FollowUp)
+            | (Phase::FollowUp, Phase::Closed)
+    )
+}
+
+/// The phases a dossier may go to from `from`.
+pub fn next(from: Phase) -> Vec<Phase> {
+    ALL.into_iter().filter(|to| allowed(from, *to)).collect()
+}
+
+/// Whether the dossier is finished (nothing follows).
+pub fn is_final(phase: Phase) -> bool {
+    next(phase).is_empty()
+}
+
+const ALL: [Phase; 7] = [
+    Phase::Registration,
+    Phase::CaseBuilding,
+    Phase::Assessment,
+    Phase::CaseDirection,
+    Phase::FollowUp,
+    Phase::Closed,
+    Phase::NotRetained,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_machine_has_exactly_its_transitions() {
+        let allowed_pairs: Vec<(Phase, Phase)> = ALL
+            .into_iter()
+            .flat_map(|from| ALL.into_iter().map(move |to| (from, to)))
+            .filter(|(from, to)| allowed(*from, *to))
+            .collect();
+        assert_eq!(
+            allowed_pairs,
+            vec![
+                (Phase::Registration, Phase::CaseBuilding),
+                (Phase::CaseBuilding, Phase::Assessment),
+                (Phase::Assessment, Phase::CaseDirection),
+                (Phase::Assessment, Phase::NotRetained),
+                (Phase::CaseDirection, Phase::FollowUp),
+                (Phase::FollowUp, Phase::Closed),
+            ]
+        );
+        assert!(is_final(Phase::Closed) && is_final(Phase::NotRetained));
+        assert!(!is_final(Phase::FollowUp));
+        assert!(!allowed(Phase::Unspecified, Phase::Registration));
+        assert!(!allowed(Phase::Closed, Phase::Registration), "no reopening");
+        assert!(!allowed(Phase::Registration, Phase::Registration));
+    }
+}

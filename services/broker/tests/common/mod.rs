@@ -1,0 +1,342 @@
+//! Test harness: the broker on a real TLS port 0 with the real legal-basis
+//! and policy services in process (an approved agreement for leuven with the
+//! eight kernpartners), an audit log behind a switch, a manual clock, fresh
+//! databases, and tokens from a test issuer.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::{collections::HashMap, sync::Arc};
+
+use schakel_broker::{
+    Broker,
+    deps::{LocalBasis, local_policy},
+    keys::Keyring,
+};
+use schakel_kit::{
+    auth::{PrincipalKind, Role},
+    client::CallContext,
+    crypto::SecretKey,
+    server::App,
+    testing::{RunningServer, SwitchableSink, TestDatabase, TestIssuer, TestPki},
+    time::{Clock, to_timestamp},
+};
+use schakel_legal_basis::{FixedOrganisations, LegalBasis};
+use schakel_proto::v1::{self as pb, broker_service_client::BrokerServiceClient};
+use tonic::{service::Routes, service::interceptor::InterceptedService, transport::Channel};
+
+pub type Client = BrokerServiceClient<InterceptedService<Channel, CallContext>>;
+
+#[allow(unused_imports)] // not every test file uses every helper
+pub use schakel_kit::testing::{assert_code, bad_field, error_reason};
+
+/// 2026-01-05T00:00:00Z.
+pub const T0: i64 = 1_767_571_200;
+pub const DAY: i64 = 24 * 3600;
+pub const PARTNERS: [&str; 8] = [
+    "politie",
+    "parket",
+    "caw",
+    "vk",
+    "ggz",
+    "justitiehuis",
+    "ocj",
+    "veilig_huis",
+];
+
+pub struct TestApp {
+    pub server: RunningServer,
+    pub pki: TestPki,
+    pub issuer: TestIssuer,
+    pub broker: Broker,
+    pub legal_basis: LegalBasis,
+    pub policies: schakel_policy::Policies,
+    pub audit: schakel_audit::Audit,
+    pub sink: Arc<SwitchableSink>,
+    pub clock: Clock,
+    pub orgs: HashMap<&'static str, String>,
+    pub agreement_id: String,
+    _dbs: Vec<TestDatabase>,
+}
+
+/// A database URL per service: PostgreSQL schemas in one database, or one
+/// SQLite file each.
+fn url_for(base: &str, dbs: &mut Vec<TestDatabase>) -> String {
+    if base.starts_with("postgres") {
+        base.to_owned()
+    } else {
+        let db = TestDatabase::sqlite().unwrap();
+        let url = db.url().to_owned();
+        dbs.push(db);
+        url
+    }
+}
+
+pub async fn spawn(database_url: &str) -> TestApp {
+    let clock = Clock::manual(T0);
+    let mut dbs = Vec::new();
+    let audit = schakel_audit::Audit::connect(
+        &url_for(database_url, &mut dbs),
+        schakel_audit::AuditConfig::default(),
+        ed25519_dalek::SigningKey::from_bytes(&[8; 32]),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    let sink = Arc::new(SwitchableSink::new(Arc::new(audit.log().clone())));
+    let mut orgs = HashMap::new();
+    for p in PARTNERS.iter().copied().chain(["outsider"]) {
+        orgs.insert(p, uuid::Uuid::new_v4().to_string());
+    }
+    let directory = Arc::new(FixedOrganisations(
+        orgs.iter()
+            .map(|(p, id)| {
+                let ptype = if *p == "outsider" { "ocmw" } else { p };
+                (id.clone(), ptype.to_owned())
+            })
+            .collect(),
+    ));
+    let legal_basis = LegalBasis::connect(
+        &url_for(database_url, &mut dbs),
+        clock.clone(),
+        sink.clone(),
+        directory.clone(),
+    )
+    .await
+    .unwrap();
+    let coordinator = pb::Actor {
+        subject: "coordinator-1".into(),
+        kind: pb::PrincipalKind::User as i32,
+        roles: vec![pb::Role::Coordinator as i32],
+        ..Default::default()
+    };
+    let terms = pb::AgreementTerms {
+        title: "Ketenaanpak Leuven".into(),
+        districts: vec!["leuven".into()],
+        parties: PARTNERS
+            .iter()
+            .map(|p| pb::AgreementParty {
+                organisation_id: orgs[p].clone(),
+                partner_type: String::new(),
+            })
+            .collect(),
+        statutory_purposes: vec![pb::StatutoryPurpose::IntegrityProtection as i32],
+        processing_purposes: ["triage", "case_building", "case_direction", "follow_up"]
+            .map(String::from)
+            .to_vec(),
+        valid_from: Some(to_timestamp(T0)),
+        valid_until: Some(to_timestamp(T0 + 90 * DAY)),
+        scope: None,
+        signed_document: Some(pb::SignedDocumentRef {
+            sha256: vec![1; 32],
+            location: "x".into(),
+        }),
+        modalities: String::new(),
+    };
+    let agreement = legal_basis
+        .create_agreement(&coordinator, Some(&terms))
+        .await
+        .unwrap();
+    legal_basis
+        .approve(
+            &coordinator,
+            &agreement.agreement_id,
+            1,
+            Some(&pb::ProsecutorApproval {
+                prosecutor_office: "Parket Leuven".into(),
+                prosecutor_name: "Procureur".into(),
+                decided_at: Some(to_timestamp(T0)),
+                reference: "LE/1".into(),
+                reasons: "Integriteit.".into(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let policies = schakel_policy::Policies::connect(
+        &url_for(database_url, &mut dbs),
+        clock.clone(),
+        sink.clone(),
+    )
+    .await
+    .unwrap();
+    let broker = Broker::connect(
+        &url_for(database_url, &mut dbs),
+        clock.clone(),
+        Keyring::new(SecretKey::generate(), []),
+        sink.clone(),
+        Arc::new(LocalBasis(legal_basis.clone())),
+        Arc::new(local_policy(&policies)),
+        directory,
+    )
+    .await
+    .unwrap();
+    let pki = TestPki::new();
+    let issuer = TestIssuer::new();
+    let config = pki.server_config();
+    let routes = Routes::new(broker.clone().into_server(&config.limits));
+    let app = App::build(
+        config,
+        routes,
+        vec![schakel_broker::SERVICE_NAME.into()],
+        issuer.verifier(),
+    )
+    .await
+    .unwrap();
+    TestApp {
+        server: RunningServer::start(app),
+        pki,
+        issuer,
+        broker,
+        legal_basis,
+        policies,
+        audit,
+        sink,
+        clock,
+        agreement_id: agreement.agreement_id,
+        orgs,
+        _dbs: dbs,
+    }
+}
+
+impl TestApp {
+    /// A professional of `partner` holding `roles`.
+    pub fn as_user(&self, subject: &str, partner: &str, roles: &[Role]) -> Client {
+        let org = self.orgs[partner].clone();
+        let ptype = if partner == "outsider" {
+            "ocmw"
+        } else {
+            partner
+        };
+        let token = self
+            .issuer
+            .token(PrincipalKind::User, subject, &org, ptype, roles);
+        BrokerServiceClient::with_interceptor(
+            self.server.channel(self.pki.client_tls()),
+            CallContext::with_token(Some(token)),
+        )
+    }
+
+    /// The police's aanmelder registers the seeded family under `key`.
+    pub async fn register_family(&self, key: &str) -> pb::RegisterDossierResponse {
+        self.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
+            .register_dossier(registration(key))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub fn team(&self, partner: &str) -> Client {
+        self.as_user(&format!("team-{partner}"), partner, &[Role::TeamMember])
+    }
+
+    /// Every audit entry, oldest first.
+    pub async fn audit_entries(&self) -> Vec<pb::AuditEntry> {
+        self.audit.log().entries().await.unwrap()
+    }
+}
+
+fn informed() -> pb::InformingDetails {
+    pb::InformingDetails {
+        state: pb::InformingState::Informed as i32,
+        informed_at: Some(to_timestamp(T0)),
+        method: pb::InformingMethod::InPerson as i32,
+        ..Default::default()
+    }
+}
+
+fn deferred() -> pb::InformingDetails {
+    pb::InformingDetails {
+        state: pb::InformingState::Deferred as i32,
+        deferral_reason: pb::DeferralReason::SafetyOfVictim as i32,
+        review_at: Some(to_timestamp(T0 + 30 * DAY)),
+        ..Default::default()
+    }
+}
+
+/// The seeded family: Marie (slachtoffer, informed), Tom (pleger, deferred,
+/// with a national register number), Lotte (kind).
+pub fn registration(key: &str) -> pb::RegisterDossierRequest {
+    let person =
+        |r: &str, roles: &[pb::PersonRole], given: &str, informing| pb::ClientPersonInput {
+            client_ref: r.into(),
+            roles: roles.iter().map(|x| *x as i32).collect(),
+            given_name: given.into(),
+            family_name: "Peeters".into(),
+            birth_date: Some(pb::CalendarDate {
+                year: 1985,
+                month: 7,
+                day: 30,
+            }),
+            national_number: if r == "tom" {
+                "85.07.30-033.28".into()
+            } else {
+                String::new()
+            },
+            address: None,
+            informing,
+        };
+    pb::RegisterDossierRequest {
+        district: "leuven".into(),
+        requested_track: pb::Track::ChainApproach as i32,
+        form: Some(pb::RegistrationForm {
+            violence_types: vec!["fysiek".into(), "psychisch".into()],
+            violence_forms: vec!["partnergeweld".into(), "kinderen_getuige".into()],
+            situation_description: "Herhaald fysiek geweld; Marie vreest voor haar leven.".into(),
+            risk_factors: vec![pb::ObservedFactor {
+                code: "doodsbedreiging".into(),
+                note: String::new(),
+            }],
+            protective_factors: vec![],
+            involved_organisations: vec![pb::InvolvedOrganisation {
+                organisation_id: String::new(),
+                name: "Huisartsenpraktijk".into(),
+                sector: "huisarts".into(),
+            }],
+            source_reference: "PV-2026-0042".into(),
+            persons: vec![
+                person(
+                    "marie",
+                    &[pb::PersonRole::Slachtoffer],
+                    "Marie",
+                    Some(informed()),
+                ),
+                person("tom", &[pb::PersonRole::Pleger], "Tom", Some(deferred())),
+                person("lotte", &[pb::PersonRole::Kind], "Lotte", Some(informed())),
+            ],
+            relations: vec![],
+            additional_fields: vec![],
+        }),
+        idempotency_key: key.into(),
+    }
+}
+
+/// The values of a released field, as text where they are text.
+pub fn texts(response: &pb::GetDossierResponse, path: &str) -> Vec<String> {
+    response
+        .released
+        .iter()
+        .filter(|f| f.path == path)
+        .flat_map(|f| f.contributions.iter())
+        .filter_map(|c| match c.value.as_ref().and_then(|v| v.kind.clone()) {
+            Some(pb::field_value::Kind::Text(t)) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn withheld(response: &pb::GetDossierResponse, path: &str) -> Option<pb::AccessDenialReason> {
+    response
+        .withheld
+        .iter()
+        .find(|w| w.path == path)
+        .map(|w| pb::AccessDenialReason::try_from(w.reason).unwrap())
+}
+
+pub fn read_request(dossier_id: &str, purpose: &str) -> pb::GetDossierRequest {
+    pb::GetDossierRequest {
+        dossier_id: dossier_id.into(),
+        purpose: purpose.into(),
+        fields: vec![],
+        person_ids: vec![],
+        include_history: false,
+    }
+}
