@@ -8,7 +8,7 @@
 //! one-second runs).
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs, dead_code)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/integration/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,541 @@
+//! The broker as the policy enforcement point, over gRPC on SQLite and
+//! PostgreSQL: registration under a legal basis, the circle, need-to-know
+//! per field, phases, expiry of the agreement, fail-closed auditing, and no
+//! personal data in clear in the database.
+
+use crate::common::*;
+use schakel_kit::{auth::Role, testing::databases};
+use schakel_proto::v1 as pb;
+use tonic::Code;
+
+#[tokio::test]
+async fn a_registration_is_covered_audited_and_read_back_by_need_to_know() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let registered = app.register_family("k1").await;
+        let dossier = registered.dossier.clone().unwrap();
+        assert_eq!(dossier.phase, pb::Phase::Registration as i32);
+        assert_eq!(
+            registered.legal_basis.as_ref().unwrap().agreement_id,
+            app.agreement_id
+        );
+        assert_eq!(dossier.person_ids.len(), 3);
+        assert_eq!(dossier.participants.len(), 1);
+        // A retry with the same key is the same dossier.
+        let again = app.register_family("k1").await;
+        assert_eq!(again.dossier.unwrap().dossier_id, dossier.dossier_id);
+        // Counted once against the agreement.
+        let agreement = app.legal_basis.get(&app.agreement_id, 0).await.unwrap().0;
+        assert_eq!(agreement.dossier_count, 1, "{}", db.label());
+
+        // The registrant reads the form back, but not the national number
+        // it wrote (contributing it is not reading it).
+        let read = app
+            .as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
+            .get_dossier(read_request(&dossier.dossier_id, "triage"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read.decision, pb::Decision::PartiallyGranted as i32);
+        assert_eq!(
+            texts(&read, "registration.situation_description"),
+            vec!["Herhaald fysiek geweld; Marie vreest voor haar leven."]
+        );
+        let mut names = texts(&read, "persons.given_name");
+        names.sort();
+        assert_eq!(names, vec!["Lotte", "Marie", "Tom"]);
+        assert!(
+            read.released
+                .iter()
+                .any(|f| f.path == "registration.involved_organisations"
+                    && f.contributions.len() == 1),
+            "the involved organisations of the form are recorded"
+        );
+        assert_eq!(
+            withheld(&read, "persons.national_number"),
+            Some(pb::AccessDenialReason::PolicyDenied)
+        );
+        assert!(texts(&read, "persons.national_number").is_empty());
+
+        // The read is in the audit log with what was released and withheld,
+        // and never a value.
+        let entries = app.audit_entries().await;
+        let last = entries.last().unwrap();
+        assert_eq!(last.index, read.audit_index);
+        assert_eq!(last.action, pb::AuditAction::DossierRead as i32);
+        assert_eq!(last.decision, pb::Decision::PartiallyGranted as i32);
+        assert!(
+            last.fields_withheld
+                .iter()
+                .any(|w| w.path == "persons.national_number")
+        );
+        assert_eq!(
+            last.legal_basis.as_ref().unwrap().agreement_id,
+            app.agreement_id
+        );
+        assert!(last.policy_version >= 1);
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.action == pb::AuditAction::DossierRegister as i32)
+        );
+        // Informing went to the legal-basis service, audited there.
+        assert_eq!(
+            entries
+                .iter()
+                .filter(|e| e.action == pb::AuditAction::InformingRecord as i32)
+                .count(),
+            3
+        );
+        let everything: Vec<u8> = {
+            let log = app.audit.log();
+            let size = log.checkpoint().await.unwrap().tree_size;
+            log.leaves(0, size)
+                .await
+                .unwrap()
+                .into_iter()
+                .flat_map(|l| l.entry_bytes)
+                .collect()
+        };
+        for secret in ["Marie", "Peeters", "85073003328", "vreest"] {
+            assert!(
+                !everything
+                    .windows(secret.len())
+                    .any(|w| w == secret.as_bytes()),
+                "{secret} in the audit log"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn organisations_outside_the_circle_learn_nothing_not_even_existence() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let registered = app.register_family("k1").await;
+        let id = registered.dossier.unwrap().dossier_id;
+        let caw = app.team("caw");
+        let status = assert_code(
+            caw.clone().get_dossier(read_request(&id, "triage")).await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(error_reason(&status), "NOT_IN_CIRCLE");
+        // An unknown dossier looks exactly the same.
+        let unknown = uuid::Uuid::new_v4().to_string();
+        let status = assert_code(
+            caw.clone()
+                .get_dossier(read_request(&unknown, "triage"))
+                .await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(error_reason(&status), "NOT_IN_CIRCLE");
+        // Nor does it appear in their list.
+        let listed = caw
+            .clone()
+            .list_dossiers(pb::ListDossiersRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(listed.dossiers.is_empty(), "{}", db.label());
+        let denials = app
+            .audit_entries()
+            .await
+            .into_iter()
+            .filter(|e| e.denial_reason == pb::AccessDenialReason::NotInCircle as i32)
+            .count();
+        assert_eq!(denials, 2);
+        // Coordinators and privacy officers never see content.
+        let coordinator = app.as_user("coord", "justitiehuis", &[Role::Coordinator]);
+        let status = assert_code(
+            coordinator
+                .clone()
+                .get_dossier(read_request(&id, "triage"))
+                .await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(error_reason(&status), "ROLE_NOT_PERMITTED");
+    }
+}
+
+#[tokio::test]
+async fn each_partner_sees_only_the_fields_it_needs() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let registered = app.register_family("k1").await;
+        let id = registered.dossier.unwrap().dossier_id;
+        let politie_team = app.as_user(
+            "team-politie",
+            "politie",
+            &[Role::Aanmelder, Role::TeamMember],
+        );
+        for partner in ["ggz", "caw"] {
+            politie_team
+                .clone()
+                .add_participant(pb::AddParticipantRequest {
+                    dossier_id: id.clone(),
+                    organisation_id: app.orgs[partner].clone(),
+                })
+                .await
+                .unwrap();
+        }
+        politie_team
+            .clone()
+            .advance_phase(pb::AdvancePhaseRequest {
+                dossier_id: id.clone(),
+                expected_phase: pb::Phase::Registration as i32,
+                target_phase: pb::Phase::CaseBuilding as i32,
+                track: 0,
+                reason: "Weerhouden voor dossiervorming".into(),
+            })
+            .await
+            .unwrap();
+        // GGZ contributes a diagnosis.
+        let diagnosis = pb::FieldValue {
+            kind: Some(pb::field_value::Kind::Text("Depressieve stoornis".into())),
+        };
+        let contributed = app
+            .team("ggz")
+            .contribute(pb::ContributeRequest {
+                dossier_id: id.clone(),
+                purpose: "case_building".into(),
+                contributions: vec![pb::ContributionInput {
+                    path: "ggz.diagnosis".into(),
+                    person_id: String::new(),
+                    value: Some(diagnosis),
+                    supersedes_contribution_id: String::new(),
+                }],
+                idempotency_key: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(contributed.contributions[0].source_partner_type, "ggz");
+        // CAW may not write GGZ's field.
+        let status = assert_code(
+            app.team("caw")
+                .contribute(pb::ContributeRequest {
+                    dossier_id: id.clone(),
+                    purpose: "case_building".into(),
+                    contributions: vec![pb::ContributionInput {
+                        path: "ggz.diagnosis".into(),
+                        person_id: String::new(),
+                        value: Some(pb::FieldValue {
+                            kind: Some(pb::field_value::Kind::Text("x".into())),
+                        }),
+                        supersedes_contribution_id: String::new(),
+                    }],
+                    idempotency_key: String::new(),
+                })
+                .await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(error_reason(&status), "POLICY_DENIED");
+
+        let read = |partner: &'static str| {
+            let mut client = app.team(partner);
+            let request = read_request(&id, "case_building");
+            async move { client.get_dossier(request).await.unwrap().into_inner() }
+        };
+        let ggz = read("ggz").await;
+        assert_eq!(texts(&ggz, "ggz.diagnosis"), vec!["Depressieve stoornis"]);
+        assert_eq!(
+            withheld(&ggz, "persons.national_number"),
+            Some(pb::AccessDenialReason::PolicyDenied)
+        );
+        // The partner that must NOT see the mental-health field.
+        let caw = read("caw").await;
+        assert!(texts(&caw, "ggz.diagnosis").is_empty(), "{}", db.label());
+        assert_eq!(
+            withheld(&caw, "ggz.diagnosis"),
+            Some(pb::AccessDenialReason::PolicyDenied)
+        );
+        assert!(!texts(&caw, "registration.situation_description").is_empty());
+        // Police read the national register number.
+        let politie = read("politie").await;
+        assert_eq!(
+            texts(&politie, "persons.national_number"),
+            vec!["85073003328"]
+        );
+        assert_eq!(
+            withheld(&politie, "ggz.diagnosis"),
+            Some(pb::AccessDenialReason::PolicyDenied)
+        );
+
+        // Phases: only the allowed transitions.
+        let status = assert_code(
+            politie_team
+                .clone()
+                .advance_phase(pb::AdvancePhaseRequest {
+                    dossier_id: id.clone(),
+                    expected_phase: pb::Phase::CaseBuilding as i32,
+                    target_phase: pb::Phase::Closed as i32,
+                    track: 0,
+                    reason: "x".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+        assert_eq!(error_reason(&status), "INVALID_TRANSITION");
+        let status = assert_code(
+            politie_team
+                .clone()
+                .advance_phase(pb::AdvancePhaseRequest {
+                    dossier_id: id.clone(),
+                    expected_phase: pb::Phase::Registration as i32,
+                    target_phase: pb::Phase::CaseBuilding as i32,
+                    track: 0,
+                    reason: "x".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+        assert_eq!(error_reason(&status), "PHASE_CHANGED");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_agreement_releases_nothing() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let registered = app.register_family("k1").await;
+        let id = registered.dossier.unwrap().dossier_id;
+        app.clock.advance(90 * DAY);
+        let status = assert_code(
+            app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
+                .get_dossier(read_request(&id, "triage"))
+                .await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(error_reason(&status), "NO_LEGAL_BASIS");
+        use tonic_types::StatusExt;
+        let info = status.get_error_details().error_info().unwrap().clone();
+        assert_eq!(
+            info.metadata["basis_denial_reason"],
+            "BASIS_DENIAL_REASON_EXPIRED",
+            "{}",
+            db.label()
+        );
+        let last = app.audit_entries().await.pop().unwrap();
+        assert_eq!(last.decision, pb::Decision::Denied as i32);
+        assert_eq!(last.basis_denial_reason, "BASIS_DENIAL_REASON_EXPIRED");
+    }
+}
+
+#[tokio::test]
+async fn without_the_audit_log_nothing_is_released_or_stored() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let registered = app.register_family("k1").await;
+        let id = registered.dossier.unwrap().dossier_id;
+        app.sink.set_down(true);
+        let status = assert_code(
+            app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
+                .get_dossier(read_request(&id, "triage"))
+                .await,
+            Code::Unavailable,
+        );
+        assert_eq!(error_reason(&status), "AUDIT_UNAVAILABLE");
+        assert_code(
+            app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
+                .register_dossier(registration("k2"))
+                .await,
+            Code::Unavailable,
+        );
+        app.sink.set_down(false);
+        let listed = app
+            .team("politie")
+            .list_dossiers(pb::ListDossiersRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.dossiers.len(), 1, "{}", db.label());
+    }
+}
+
+#[tokio::test]
+async fn the_database_holds_no_personal_data_in_clear() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        app.register_family("k1").await;
+        let pool = app.broker.database().pool();
+        let mut dump: Vec<u8> = Vec::new();
+        for (table, columns) in [
+            (
+                "dossiers",
+                "dossier_id, district, registering_org, wrapped_key",
+            ),
+            ("persons", "person_id, roles"),
+            (
+                "contributions",
+                "contribution_id, path, person_id, value, source_org, author, purpose",
+            ),
+            ("participants", "organisation_id, partner_type, added_by"),
+        ] {
+            use sqlx::Row;
+            let rows = sqlx::query(&format!("SELECT {columns} FROM {table}"))
+                .fetch_all(pool)
+                .await
+                .unwrap();
+            for row in rows {
+                for i in 0..columns.split(',').count() {
+                    if let Ok(Some(text)) = row.try_get::<Option<String>, _>(i) {
+                        dump.extend(text.into_bytes());
+                    } else if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                        dump.extend(bytes);
+                    }
+                }
+            }
+        }
+        assert!(dump.len() > 1000, "the dump is not empty: {}", dump.len());
+        for secret in [
+            "Marie",
+            "Peeters",
+            "85073003328",
+            "vreest",
+            "PV-2026-0042",
+            "partnergeweld",
+        ] {
+            assert!(
+                !dump.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in clear in the {} database",
+                db.label()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_policy_activated_while_the_broker_runs_governs_the_very_next_read() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let registered = app.register_family("k1").await;
+        let id = registered.dossier.unwrap().dossier_id;
+        let reader = app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder]);
+        let before = reader
+            .clone()
+            .get_dossier(read_request(&id, "triage"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            withheld(&before, "persons.national_number"),
+            Some(pb::AccessDenialReason::PolicyDenied)
+        );
+        // Coordinators let the police's aanmelder read the national number back.
+        let coordinator = |subject: &str| pb::Actor {
+            subject: subject.into(),
+            kind: pb::PrincipalKind::User as i32,
+            roles: vec![pb::Role::Coordinator as i32],
+            ..Default::default()
+        };
+        let mut csv = schakel_policy::document::repository_files().policy_csv;
+        csv.push_str("p, politie, aanmelder, persons.national_number, read, registration, allow\n");
+        let (proposed, _) = app
+            .policies
+            .propose(
+                coordinator("coordinator-a"),
+                &pb::ProposePolicyRequest {
+                    document: Some(pb::PolicyDocument {
+                        policy_csv: csv,
+                        ..Default::default()
+                    }),
+                    base_version: 1,
+                    description: "aanmelder politie leest rijksregisternummer terug".into(),
+                    validate_only: false,
+                },
+            )
+            .await
+            .unwrap();
+        let version = proposed.unwrap().version;
+        app.policies
+            .approve(coordinator("coordinator-b"), version)
+            .await
+            .unwrap();
+        let after = reader
+            .clone()
+            .get_dossier(read_request(&id, "triage"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(after.policy_version, version, "{}", db.label());
+        assert_eq!(
+            texts(&after, "persons.national_number"),
+            vec!["85073003328"]
+        );
+        let last = app.audit_entries().await.pop().unwrap();
+        assert_eq!(last.policy_version, version);
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_agreement_and_an_uninformed_victim_stop_reads() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        // A family where the victim is not informed yet.
+        let mut request = registration("k9");
+        let form = request.form.as_mut().unwrap();
+        form.persons[0].informing = None;
+        let registered = app
+            .as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
+            .register_dossier(request)
+            .await
+            .unwrap()
+            .into_inner();
+        let id = registered.dossier.unwrap().dossier_id;
+        let reader = app.as_user(
+            "team-politie",
+            "politie",
+            &[Role::Aanmelder, Role::TeamMember],
+        );
+        // Triage reads go on; beyond triage, the victim must be informed.
+        reader
+            .clone()
+            .get_dossier(read_request(&id, "triage"))
+            .await
+            .unwrap();
+        let status = assert_code(
+            reader
+                .clone()
+                .get_dossier(read_request(&id, "case_building"))
+                .await,
+            Code::PermissionDenied,
+        );
+        use tonic_types::StatusExt;
+        let info = status.get_error_details().error_info().unwrap().clone();
+        assert_eq!(
+            info.metadata["basis_denial_reason"],
+            "BASIS_DENIAL_REASON_CLIENT_NOT_INFORMED"
+        );
+        // Revoked: nothing at all.
+        let coordinator = pb::Actor {
+            subject: "coordinator-1".into(),
+            kind: pb::PrincipalKind::User as i32,
+            roles: vec![pb::Role::Coordinator as i32],
+            ..Default::default()
+        };
+        app.legal_basis
+            .revoke(
+                &coordinator,
+                &app.agreement_id,
+                1,
+                pb::RevocationReason::ProsecutorWithdrew as i32,
+                "Machtiging ingetrokken.",
+            )
+            .await
+            .unwrap();
+        let status = assert_code(
+            reader
+                .clone()
+                .get_dossier(read_request(&id, "triage"))
+                .await,
+            Code::PermissionDenied,
+        );
+        let info = status.get_error_details().error_info().unwrap().clone();
+        assert_eq!(
+            info.metadata["basis_denial_reason"],
+            "BASIS_DENIAL_REASON_REVOKED",
+            "{}",
+            db.label()
+        );
+    }
+}

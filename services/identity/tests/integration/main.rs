@@ -1,0 +1,9 @@
+//! Integration tests of identity, in one test binary (one link, one process).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod admin;
+mod audited;
+mod token_attacks;
+mod tokens;

@@ -1,0 +1,5 @@
+//! Integration tests of kit, in one test binary (one link, one process).
+#![allow(clippy::unwrap_used)]
+
+mod readiness;
+mod trace_propagation;

@@ -1,0 +1,767 @@
+//! Microservices mode: `schakel bootstrap`, then `schakel serve` of audit,
+//! identity, legal-basis and policy as separate processes with mTLS between them, from
+//! one config file, on PostgreSQL when `SCHAKEL_TEST_DATABASE_URL` is set and on
+//! SQLite always. Identity records its changes in the audit log, which a
+//! privacy officer checks with `schakel audit verify`; SIGTERM exits cleanly.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+};
+
+use crate::support::{schakel_bin, stdout_ok};
+use schakel_kit::testing::{TestDatabase, TestPki};
+
+/// A port that was free a moment ago: the two services must know each
+/// other's address before either starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(
+    dir: &Path,
+    pki: &TestPki,
+    database_url: &str,
+    identity_port: u16,
+    audit_port: u16,
+) -> std::path::PathBuf {
+    let master = dir.join("master.key");
+    // 32 random bytes, base64: any operator's `openssl rand -base64 32`.
+    std::fs::write(&master, "q3Zb5TfE0x8b3M2Gm6Yx7n0u0m1j4D9Q8F7v6W5e4R0=").unwrap();
+    let audit_key = dir.join("audit.key");
+    std::fs::write(&audit_key, "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=").unwrap();
+    let config = dir.join("schakel.toml");
+    let text = format!(
+        "database_url = \"{database_url}\"\n\n\
+         [services]\naudit_url = \"https://127.0.0.1:{audit_port}\"\n\n\
+         [auth]\nidentity_url = \"https://127.0.0.1:{identity_port}\"\n\n\
+         [server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nca = \"{ca}\"\n\n\
+         [identity]\nmaster_key_file = \"{master}\"\n\n\
+         [audit]\nsigning_key_file = \"{audit_key}\"\norigin = \"e2e.schakel/audit\"\n",
+        cert = pki.pki.server_cert.display(),
+        key = pki.pki.server_key.display(),
+        ca = pki.pki.ca.display(),
+        master = master.display(),
+        audit_key = audit_key.display(),
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn bootstrap(config: &Path, username: &str) -> Output {
+    let mut child = Command::new(schakel_bin())
+        .args(["bootstrap", "--config"])
+        .arg(config)
+        .args([
+            "--organisation-name",
+            "Justitiehuis Leuven",
+            "--region",
+            "leuven",
+            "--kbo",
+            "0308.357.159",
+        ])
+        .args([
+            "--username",
+            username,
+            "--display-name",
+            "Eerste coördinator",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"een sterk wachtwoord\n")
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Spans received over OTLP: (service.name, span).
+type Received = Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>;
+
+/// An in-process OTLP trace receiver (the collector's gRPC service), shared
+/// by the tests of this file; each test looks for its own trace id.
+struct Collector {
+    endpoint: String,
+    spans: std::sync::Arc<std::sync::Mutex<Received>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+    runtime: tokio::runtime::Runtime,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    spans: std::sync::Arc<std::sync::Mutex<Received>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Receiver
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let mut received = self.spans.lock().unwrap();
+        for resource in request.into_inner().resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .find(|a| a.key == "service.name")
+                .and_then(|a| match a.value.as_ref().and_then(|v| v.value.clone()) {
+                    Some(Value::StringValue(s)) => Some(s),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for scope in resource.scope_spans {
+                for span in scope.spans {
+                    received.push((service.clone(), span));
+                }
+            }
+        }
+        drop(received);
+        self.arrived.notify_waiters();
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+fn collector() -> &'static Collector {
+    static COLLECTOR: std::sync::OnceLock<Collector> = std::sync::OnceLock::new();
+    COLLECTOR.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let receiver = Receiver {
+            spans: Default::default(),
+            arrived: Default::default(),
+        };
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let service = opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer::new(receiver.clone());
+        runtime.spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        Collector {
+            endpoint,
+            spans: receiver.spans,
+            arrived: receiver.arrived,
+            runtime,
+        }
+    })
+}
+
+/// Waits until spans of `trace_id` from every one of `services` arrived;
+/// returns every span of that trace. Bounded, so that a broken export fails
+/// the test instead of hanging it.
+fn spans_of(trace_id: &[u8], services: &[&str]) -> Received {
+    let c = collector();
+    c.runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let arrived = c.arrived.notified();
+            let spans: Received = c
+                .spans
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, s)| s.trace_id == trace_id)
+                .cloned()
+                .collect();
+            if services
+                .iter()
+                .all(|svc| spans.iter().any(|(s, _)| s == svc))
+            {
+                return spans;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!(
+                    "spans of {services:?} did not all arrive; got {:?}",
+                    spans
+                        .iter()
+                        .map(|(s, sp)| (s, &sp.name))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    })
+}
+
+/// Starts `schakel serve <service>` on `port`; waits for its listening line.
+fn serve(config: &Path, service: &str, port: u16) -> Child {
+    serve_with(config, service, port, &[])
+}
+
+/// Starts `schakel serve <service>` on `port` with extra environment.
+fn serve_with(config: &Path, service: &str, port: u16, env: &[(&str, &std::ffi::OsStr)]) -> Child {
+    let mut child = Command::new(schakel_bin())
+        .args(["serve", service, "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        // Spans go to this test's OTLP receiver, exported every 100 ms.
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector().endpoint.as_str())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("SCHAKEL_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(config.with_extension(format!("{service}.log"))).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    assert_eq!(
+        line.trim(),
+        format!("schakel {service} listening on https://127.0.0.1:{port}")
+    );
+    child
+}
+
+fn serve_and_administer(database_url: &str, label: &str) {
+    let pki = TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (identity_port, audit_port) = (free_port(), free_port());
+    let config = write_config(dir.path(), &pki, database_url, identity_port, audit_port);
+
+    stdout_ok(&bootstrap(&config, "eerste.coordinator"));
+    let again = bootstrap(&config, "tweede.coordinator");
+    assert!(!again.status.success(), "bootstrapping twice must fail");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("FAILED_PRECONDITION"),
+        "{again:?}"
+    );
+
+    let mut audit = serve(&config, "audit", audit_port);
+    let mut identity = serve(&config, "identity", identity_port);
+    let identity_url = format!("https://127.0.0.1:{identity_port}");
+    let audit_url = format!("https://127.0.0.1:{audit_port}");
+
+    let run = |url: &str, credentials: &[(&str, &str)], args: &[&str], stdin: Option<&str>| {
+        let mut command = Command::new(schakel_bin());
+        command
+            .args(args)
+            .env("SCHAKEL_URL", url)
+            .env("SCHAKEL_CA_CERT", &pki.pki.ca);
+        for (k, v) in credentials {
+            command.env(k, v);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    // The readiness probe's command: gRPC health over TLS.
+    let health = stdout_ok(&run(&audit_url, &[], &["health"], None));
+    assert_eq!(health.trim(), "SERVING", "{label}");
+    let health = stdout_ok(&run(
+        &identity_url,
+        &[],
+        &["health", "--service", "schakel.v1.IdentityService"],
+        None,
+    ));
+    assert_eq!(health.trim(), "SERVING", "{label}");
+    let coordinator = [
+        ("SCHAKEL_USERNAME", "eerste.coordinator"),
+        ("SCHAKEL_PASSWORD", "een sterk wachtwoord"),
+    ];
+    let cli = |args: &[&str]| run(&identity_url, &coordinator, args, None);
+
+    let who = stdout_ok(&cli(&["whoami"]));
+    assert!(who.contains("roles: coordinator"), "{label}: {who}");
+    stdout_ok(&cli(&[
+        "org",
+        "create",
+        "--name",
+        "CAW Oost-Brabant",
+        "--partner-type",
+        "caw",
+        "--region",
+        "leuven",
+        "--kbo",
+        "0207437468",
+    ]));
+    let orgs = stdout_ok(&cli(&["org", "list"]));
+    assert_eq!(orgs.lines().count(), 2, "{label}: {orgs}");
+    let rotated = stdout_ok(&cli(&["key", "rotate"]));
+    assert!(rotated.contains("published: "), "{rotated}");
+
+    // The Veilig Huis's privacy officer (who sees the whole log) verifies the
+    // audit log these changes went into.
+    let veilig_huis = stdout_ok(&cli(&[
+        "org",
+        "create",
+        "--name",
+        "Veilig Huis Leuven",
+        "--partner-type",
+        "veilig_huis",
+        "--region",
+        "leuven",
+        "--kbo",
+        "1000000813",
+    ]));
+    let org = veilig_huis.split('\t').next().unwrap().to_owned();
+    let create = [
+        "user",
+        "create",
+        "--username",
+        "dpo.vh",
+        "--display-name",
+        "DPO",
+        "--organisation",
+        &org,
+    ];
+    let mut args = create.to_vec();
+    args.extend(["--role", "privacy_officer", "--password-stdin"]);
+    let created = run(
+        &identity_url,
+        &coordinator,
+        &args,
+        Some("nog een sterk wachtwoord\n"),
+    );
+    if !created.status.success() {
+        let log =
+            std::fs::read_to_string(config.with_extension("identity.log")).unwrap_or_default();
+        panic!("{created:?}\n{log}");
+    }
+    let token = stdout_ok(&run(
+        &identity_url,
+        &[
+            ("SCHAKEL_USERNAME", "dpo.vh"),
+            ("SCHAKEL_PASSWORD", "nog een sterk wachtwoord"),
+        ],
+        &["login"],
+        None,
+    ));
+    let dpo = |args: &[&str]| run(&audit_url, &[("SCHAKEL_TOKEN", token.trim())], args, None);
+    let info = stdout_ok(&dpo(&["audit", "info"]));
+    let key_text = info
+        .lines()
+        .find_map(|l| l.strip_prefix("verifier_key: "))
+        .unwrap()
+        .to_owned();
+    let verified = stdout_ok(&dpo(&[
+        "audit",
+        "verify",
+        "--quiet",
+        "--verifier-key",
+        &key_text,
+    ]));
+    assert!(verified.starts_with("OK: "), "{label}: {verified}");
+    let logged = stdout_ok(&dpo(&["audit", "query"]));
+    for action in [
+        "ORGANISATION_CREATE",
+        "SIGNING_KEY_ROTATE",
+        "USER_CREATE",
+        "TOKEN_ISSUE",
+    ] {
+        assert!(
+            logged.contains(action),
+            "{label}: {action} missing from\n{logged}"
+        );
+    }
+
+    // Legal basis as its own process, with its own certificate: it gets its
+    // service token from identity for that certificate, looks the parties up
+    // at identity and records every change in the audit log.
+    let legal_basis_port = free_port();
+    let (cert, key) = pki.service_cert("legal-basis");
+    let mut legal_basis = serve_with(
+        &config,
+        "legal-basis",
+        legal_basis_port,
+        &[
+            ("SCHAKEL_SERVER__TLS__CERT", cert.as_os_str()),
+            ("SCHAKEL_SERVER__TLS__KEY", key.as_os_str()),
+        ],
+    );
+    let legal_basis_url = format!("https://127.0.0.1:{legal_basis_port}");
+    let coordinator_token = stdout_ok(&cli(&["login"]));
+    let lb = |args: &[&str]| {
+        run(
+            &legal_basis_url,
+            &[("SCHAKEL_TOKEN", coordinator_token.trim())],
+            args,
+            None,
+        )
+    };
+    let caw = orgs
+        .lines()
+        .find(|l| l.contains("\tcaw\t"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    let created = stdout_ok(&lb(&[
+        "agreement",
+        "create",
+        "--title",
+        "Ketenaanpak Leuven",
+        "--district",
+        "leuven",
+        "--party",
+        &caw,
+        "--party",
+        &org,
+        "--purpose",
+        "triage",
+        "--valid-from",
+        "2026-01-01",
+        "--valid-until",
+        "2099-01-01",
+        "--document",
+        config.to_str().unwrap(),
+    ]));
+    assert!(created.contains("\tveilig_huis\n"), "{label}: {created}");
+    let id = created
+        .lines()
+        .find_map(|l| l.strip_prefix("agreement_id: "))
+        .unwrap()
+        .to_owned();
+    stdout_ok(&lb(&[
+        "agreement",
+        "approve",
+        &id,
+        "--agreement-version",
+        "1",
+        "--office",
+        "Parket Leuven",
+        "--prosecutor",
+        "Procureur",
+        "--decided",
+        "2026-01-01",
+        "--reference",
+        "LE/1",
+        "--reasons",
+        "Integriteit van personen.",
+    ]));
+    let check = stdout_ok(&lb(&[
+        "agreement",
+        "check",
+        "--organisation",
+        &caw,
+        "--purpose",
+        "triage",
+        "--district",
+        "leuven",
+    ]));
+    assert!(check.starts_with("allowed: "), "{label}: {check}");
+    let logged = stdout_ok(&dpo(&["audit", "query"]));
+    assert!(logged.contains("AGREEMENT_APPROVE"), "{label}: {logged}");
+    let verified = stdout_ok(&dpo(&[
+        "audit",
+        "verify",
+        "--quiet",
+        "--verifier-key",
+        &key_text,
+    ]));
+    assert!(verified.starts_with("OK: "), "{label}: {verified}");
+
+    // Policy as its own process: version 1 from the repository's files on
+    // first start, recorded in the audit log through its service token.
+    let policy_port = free_port();
+    let (cert, key) = pki.service_cert("policy");
+    let mut policy = serve_with(
+        &config,
+        "policy",
+        policy_port,
+        &[
+            ("SCHAKEL_SERVER__TLS__CERT", cert.as_os_str()),
+            ("SCHAKEL_SERVER__TLS__KEY", key.as_os_str()),
+        ],
+    );
+    let listed = stdout_ok(&run(
+        &format!("https://127.0.0.1:{policy_port}"),
+        &[("SCHAKEL_TOKEN", coordinator_token.trim())],
+        &["policy", "list"],
+        None,
+    ));
+    assert!(listed.starts_with("1\tactive\tbase 0"), "{label}: {listed}");
+    let logged = stdout_ok(&dpo(&["audit", "query"]));
+    assert!(logged.contains("POLICY_APPROVE"), "{label}: {logged}");
+
+    // The broker as its own process: it follows the policy service, asks
+    // legal-basis for the basis of every decision and appends to audit.
+    let broker_port = free_port();
+    let (cert, key) = pki.service_cert("broker");
+    let broker_key = dir.path().join("broker-master.key");
+    std::fs::write(&broker_key, "Kx8w1cQyXb2m0W4u7oZt9yRr3eVn5pLs6dHgJf0aAqI=").unwrap();
+    let legal_basis_url_env = std::ffi::OsString::from(&legal_basis_url);
+    let policy_url_env = std::ffi::OsString::from(format!("https://127.0.0.1:{policy_port}"));
+    let mut broker = serve_with(
+        &config,
+        "broker",
+        broker_port,
+        &[
+            ("SCHAKEL_SERVER__TLS__CERT", cert.as_os_str()),
+            ("SCHAKEL_SERVER__TLS__KEY", key.as_os_str()),
+            ("SCHAKEL_BROKER__MASTER_KEY_FILE", broker_key.as_os_str()),
+            ("SCHAKEL_SERVICES__LEGAL_BASIS_URL", &legal_basis_url_env),
+            ("SCHAKEL_SERVICES__POLICY_URL", &policy_url_env),
+        ],
+    );
+    // An aanmelder of the CAW registers a family and reads it back.
+    let args = [
+        "user",
+        "create",
+        "--username",
+        "aanmelder.caw",
+        "--display-name",
+        "Aanmelder CAW",
+        "--organisation",
+        &caw,
+        "--role",
+        "aanmelder",
+        "--password-stdin",
+    ];
+    stdout_ok(&run(
+        &identity_url,
+        &coordinator,
+        &args,
+        Some("aanmelder wachtwoord\n"),
+    ));
+    let aanmelder = stdout_ok(&run(
+        &identity_url,
+        &[
+            ("SCHAKEL_USERNAME", "aanmelder.caw"),
+            ("SCHAKEL_PASSWORD", "aanmelder wachtwoord"),
+        ],
+        &["login"],
+        None,
+    ));
+    let broker_url = format!("https://127.0.0.1:{broker_port}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Channels spawn their connection task on the runtime.
+    let _inside = runtime.enter();
+    let mut client = broker_client(&broker_url, &pki.pki.ca, aanmelder.trim().to_owned());
+    let (dossier_id, released) = runtime.block_on(register_and_read(&mut client));
+    assert!(
+        released.contains(&"registration.situation_description".to_owned()),
+        "{label}: {released:?}"
+    );
+    let logged = stdout_ok(&dpo(&["audit", "query"]));
+    assert!(
+        logged.contains("DOSSIER_REGISTER") && logged.contains("DOSSIER_READ"),
+        "{label}: {logged}"
+    );
+
+    // One trace per request across the services: a read in a trace the
+    // partner system started reaches broker, legal-basis and audit, and no
+    // span carries a name, a national register number or a field value.
+    let trace_id: [u8; 16] =
+        std::array::from_fn(|i| (i as u8).wrapping_mul(17) ^ broker_port as u8);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut traced = tonic::Request::new(schakel_proto::v1::GetDossierRequest {
+        dossier_id: dossier_id.clone(),
+        purpose: "triage".into(),
+        ..Default::default()
+    });
+    traced.metadata_mut().insert(
+        "traceparent",
+        format!("00-{}-00f067aa0ba902b7-01", hex(&trace_id))
+            .parse()
+            .unwrap(),
+    );
+    runtime.block_on(client.get_dossier(traced)).unwrap();
+    let spans = spans_of(
+        &trace_id,
+        &["schakel-broker", "schakel-legal-basis", "schakel-audit"],
+    );
+    let text = format!("{spans:?}");
+    for secret in ["Ilse", "Spanningen", "85073003328", "85.07.30"] {
+        assert!(
+            !text.contains(secret),
+            "{label}: {secret} in a span: {text}"
+        );
+    }
+
+    // The audit process dies: reads fail UNAVAILABLE and release nothing.
+    audit.kill().unwrap();
+    audit.wait().unwrap();
+    let refused = runtime
+        .block_on(read(&mut client, &dossier_id))
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::Unavailable,
+        "{label}: {refused:?}"
+    );
+    // Restarted, it carries on the same tree: reads work again, and the
+    // privacy officer's verification finds no gap.
+    let mut audit = serve(&config, "audit", audit_port);
+    runtime.block_on(wait_serving(&audit_url, &pki.pki.ca));
+    let again = runtime.block_on(read(&mut client, &dossier_id)).unwrap();
+    assert_eq!(again, released, "{label}");
+    let verified = stdout_ok(&dpo(&[
+        "audit",
+        "verify",
+        "--quiet",
+        "--verifier-key",
+        &key_text,
+    ]));
+    assert!(verified.starts_with("OK: "), "{label}: {verified}");
+
+    // SIGTERM: health goes NOT_SERVING, in-flight calls drain, clean exit.
+    for child in [
+        &mut broker,
+        &mut policy,
+        &mut legal_basis,
+        &mut identity,
+        &mut audit,
+    ] {
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "{label}: graceful shutdown exits 0, got {exit}"
+        );
+    }
+}
+
+type Broker = schakel_proto::v1::broker_service_client::BrokerServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        schakel_kit::client::CallContext,
+    >,
+>;
+
+fn broker_client(url: &str, ca: &Path, token: String) -> Broker {
+    let tls = schakel_kit::tls::client_config(ca, None).unwrap();
+    let channel = schakel_kit::client::channel(url, tls).unwrap();
+    schakel_proto::v1::broker_service_client::BrokerServiceClient::with_interceptor(
+        channel,
+        schakel_kit::client::CallContext::with_token(Some(token)),
+    )
+}
+
+/// Reads a dossier: the released paths, or the refusal.
+async fn read(client: &mut Broker, dossier_id: &str) -> Result<Vec<String>, tonic::Status> {
+    let read = client
+        .get_dossier(schakel_proto::v1::GetDossierRequest {
+            dossier_id: dossier_id.into(),
+            purpose: "triage".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(read.released.into_iter().map(|f| f.path).collect())
+}
+
+/// Waits (on the health Watch stream, no polling) until `url` is SERVING.
+async fn wait_serving(url: &str, ca: &Path) {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let tls = schakel_kit::tls::client_config(ca, None).unwrap();
+    let mut health = HealthClient::new(schakel_kit::client::channel(url, tls).unwrap());
+    let mut stream = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(message) = stream.message().await.unwrap() {
+        if message.status == ServingStatus::Serving as i32 {
+            return;
+        }
+    }
+    panic!("{url} closed its health stream before serving");
+}
+
+/// Registers a family at the broker and reads it back: the dossier id and
+/// the released paths.
+async fn register_and_read(client: &mut Broker) -> (String, Vec<String>) {
+    use schakel_proto::v1 as pb;
+    let person = |r: &str, role: pb::PersonRole| pb::ClientPersonInput {
+        client_ref: r.into(),
+        roles: vec![role as i32],
+        given_name: "Ilse".into(),
+        ..Default::default()
+    };
+    let registered = client
+        .register_dossier(pb::RegisterDossierRequest {
+            district: "leuven".into(),
+            requested_track: pb::Track::CaseSupport as i32,
+            form: Some(pb::RegistrationForm {
+                violence_forms: vec!["partnergeweld".into()],
+                situation_description: "Spanningen thuis.".into(),
+                persons: vec![
+                    person("v", pb::PersonRole::Slachtoffer),
+                    pb::ClientPersonInput {
+                        national_number: "85.07.30-033.28".into(),
+                        ..person("p", pb::PersonRole::Pleger)
+                    },
+                ],
+                ..Default::default()
+            }),
+            idempotency_key: "serve-e2e".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = registered.dossier.unwrap().dossier_id;
+    let released = read(client, &id).await.unwrap();
+    (id, released)
+}
+
+#[test]
+fn services_run_as_separate_processes_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/{{service}}.db?mode=rwc", dir.path().display());
+    serve_and_administer(&url, "sqlite");
+}
+
+#[tokio::test]
+async fn services_run_as_separate_processes_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await.unwrap() else {
+        eprintln!("SKIPPED: SCHAKEL_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || serve_and_administer(&url, "postgres"))
+        .await
+        .unwrap();
+    drop(db);
+}
