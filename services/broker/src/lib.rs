@@ -3,20 +3,22 @@
 //! field-filtered reads. The policy enforcement point: every DESIGN.md
 //! invariant meets here.
 //!
-//! So far: RegisterDossier, GetDossier, ListDossiers, AddParticipant,
-//! Contribute and AdvancePhase; the other RPCs answer UNIMPLEMENTED. Its
-//! building blocks:
+//! Its building blocks:
 //! - [`keys`]: per-dossier data keys wrapped by the master key, values
 //!   encrypted bound to their dossier, field, person and contribution;
 //! - [`national_number`]: the Belgian national register number's check;
-//! - [`phase`]: the phases of a dossier and the transitions allowed.
+//! - [`phase`]: the phases of a dossier and the transitions allowed;
+//! - [`json`]: dossier content as JSON for the CLI and the seed;
+//! - [`seed`]: the fictional family of seed 000, put through a broker.
 #![forbid(unsafe_code)]
 
 pub mod deps;
+pub mod json;
 pub mod keys;
 pub mod lookup;
 pub mod national_number;
 pub mod phase;
+pub mod seed;
 mod service;
 pub mod store;
 pub mod values;

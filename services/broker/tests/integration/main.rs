@@ -6,4 +6,5 @@ mod common;
 mod erasure;
 mod reads;
 mod requests;
+mod seed_family;
 mod team;
