@@ -551,6 +551,7 @@ impl RegistrationFile {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

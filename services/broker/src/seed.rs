@@ -161,6 +161,7 @@ impl SeedDossier {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -48,6 +48,12 @@ pub enum AdminCommand {
     /// The need-to-know policy: test, diff, propose, approve, reject, list, explain, matrix.
     #[command(subcommand)]
     Policy(Box<crate::policy_cli::PolicyCommand>),
+    /// Dossiers: register, show, list, advance, participant, contribute.
+    #[command(subcommand)]
+    Dossier(Box<crate::dossier_cli::DossierCommand>),
+    /// Information requests (vraag tot infodeling): create, list, answer, decline.
+    #[command(subcommand)]
+    Request(Box<crate::dossier_cli::RequestCommand>),
 }
 
 #[derive(clap::Subcommand)]
@@ -214,13 +220,21 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
     if let AdminCommand::Policy(command) = command {
         return crate::policy_cli::run(connection, *command).await;
     }
+    if let AdminCommand::Dossier(command) = command {
+        return crate::dossier_cli::run_dossier(connection, *command).await;
+    }
+    if let AdminCommand::Request(command) = command {
+        return crate::dossier_cli::run_request(connection, *command).await;
+    }
     let mut identity = connection.identity().await?;
     match command {
         AdminCommand::Login
         | AdminCommand::Health { .. }
         | AdminCommand::Audit(_)
         | AdminCommand::Agreement(_)
-        | AdminCommand::Policy(_) => {}
+        | AdminCommand::Policy(_)
+        | AdminCommand::Dossier(_)
+        | AdminCommand::Request(_) => {}
         AdminCommand::Whoami => {
             let me = identity.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
             let actor = me.actor.unwrap_or_default();

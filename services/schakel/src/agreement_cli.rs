@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use schakel_proto::v1 as pb;
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::connect::Connection;
+use crate::text::{enum_short, parse_time, show_time};
 
 /// Agreement commands.
 #[derive(clap::Subcommand)]
@@ -181,24 +181,6 @@ fn track(t: Track) -> i32 {
     }) as i32
 }
 
-/// Seconds since the epoch of a `YYYY-MM-DD` (midnight UTC) or RFC 3339 date.
-fn parse_time(flag: &str, value: &str) -> anyhow::Result<prost_types::Timestamp> {
-    let parsed = OffsetDateTime::parse(value, &Rfc3339).or_else(|_| {
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        time::Date::parse(value, format).map(|d| d.midnight().assume_utc())
-    });
-    let at = parsed.map_err(|_| {
-        anyhow::anyhow!("--{flag}: {value:?} is not a date (YYYY-MM-DD or RFC 3339)")
-    })?;
-    Ok(schakel_kit::time::to_timestamp(at.unix_timestamp()))
-}
-
-fn show_time(ts: Option<&prost_types::Timestamp>) -> String {
-    ts.and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "-".into())
-}
-
 fn status_name(value: i32) -> String {
     pb::AgreementStatus::try_from(value)
         .map(|s| {
@@ -206,16 +188,6 @@ fn status_name(value: i32) -> String {
                 .trim_start_matches("AGREEMENT_STATUS_")
                 .to_lowercase()
         })
-        .unwrap_or_else(|_| value.to_string())
-}
-
-fn enum_short<E: TryFrom<i32>>(
-    value: i32,
-    name: impl Fn(E) -> &'static str,
-    prefix: &str,
-) -> String {
-    E::try_from(value)
-        .map(|e| name(e).trim_start_matches(prefix).to_lowercase())
         .unwrap_or_else(|_| value.to_string())
 }
 
@@ -305,7 +277,7 @@ fn print_agreement(a: &pb::Agreement, versions: &[pb::AgreementVersionStatus]) {
         scope
             .tracks
             .iter()
-            .map(|t| enum_short(*t, |t: pb::Track| t.as_str_name(), "TRACK_"))
+            .map(|t| enum_short(*t, pb::Track::as_str_name, "TRACK_"))
             .collect::<Vec<_>>()
             .join(",")
     );
@@ -341,7 +313,7 @@ fn print_agreement(a: &pb::Agreement, versions: &[pb::AgreementVersionStatus]) {
             r.revoked_by,
             enum_short(
                 r.reason,
-                |r: pb::RevocationReason| r.as_str_name(),
+                pb::RevocationReason::as_str_name,
                 "REVOCATION_REASON_"
             ),
             r.explanation
@@ -544,29 +516,4 @@ pub async fn run(connection: &Connection, command: AgreementCommand) -> anyhow::
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_parse_as_days_or_rfc3339() {
-        assert_eq!(
-            parse_time("x", "2026-09-01").expect("date").seconds,
-            1_788_220_800
-        );
-        assert_eq!(
-            parse_time("x", "2026-09-01T00:00:00+02:00")
-                .expect("rfc3339")
-                .seconds,
-            1_788_220_800 - 7200
-        );
-        let err = parse_time("valid-from", "1/9/2026").expect_err("not a date");
-        assert!(err.to_string().contains("--valid-from"));
-        assert_eq!(
-            show_time(Some(&schakel_kit::time::to_timestamp(1_788_220_800))),
-            "2026-09-01T00:00:00Z"
-        );
-    }
 }

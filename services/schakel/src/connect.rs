@@ -6,8 +6,8 @@ use anyhow::Context;
 use schakel_kit::client::CallContext;
 use schakel_proto::v1::{
     self as pb, audit_service_client::AuditServiceClient,
-    identity_service_client::IdentityServiceClient, issue_token_request::Grant,
-    legal_basis_service_client::LegalBasisServiceClient,
+    broker_service_client::BrokerServiceClient, identity_service_client::IdentityServiceClient,
+    issue_token_request::Grant, legal_basis_service_client::LegalBasisServiceClient,
     policy_service_client::PolicyServiceClient,
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
@@ -88,6 +88,9 @@ pub type Audit = AuditServiceClient<InterceptedService<Channel, CallContext>>;
 
 /// A legal-basis client with the call context.
 pub type LegalBasis = LegalBasisServiceClient<InterceptedService<Channel, CallContext>>;
+
+/// A broker client with the call context.
+pub type Broker = BrokerServiceClient<InterceptedService<Channel, CallContext>>;
 
 /// A policy client with the call context.
 pub type Policy = PolicyServiceClient<InterceptedService<Channel, CallContext>>;
@@ -195,6 +198,16 @@ impl Connection {
         let token = self.token(channel.clone()).await?;
         Ok(
             PolicyServiceClient::with_interceptor(channel, CallContext::with_token(token))
+                .max_decoding_message_size(64 * 1024 * 1024),
+        )
+    }
+
+    /// An authenticated broker client.
+    pub async fn broker(&self) -> anyhow::Result<Broker> {
+        let channel = self.channel()?;
+        let token = self.token(channel.clone()).await?;
+        Ok(
+            BrokerServiceClient::with_interceptor(channel, CallContext::with_token(token))
                 .max_decoding_message_size(64 * 1024 * 1024),
         )
     }

@@ -1,7 +1,7 @@
 //! `schakel dev`: every service in one process, on one TLS port, with
 //! embedded SQLite, a generated development CA and demo data.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use std::io::Write as _;
 
@@ -13,6 +13,7 @@ use schakel_broker::{
     keys::Keyring,
 };
 use schakel_identity::{Identity, IdentityConfig, MasterKey};
+use schakel_kit::client::CallContext;
 use schakel_kit::crypto::SecretKey;
 use schakel_kit::{
     auth::TokenVerifier,
@@ -23,6 +24,10 @@ use schakel_kit::{
 };
 use schakel_legal_basis::{LegalBasis, Organisations};
 use schakel_policy::Policies;
+use schakel_proto::v1::{
+    self as pb, broker_service_client::BrokerServiceClient,
+    identity_service_client::IdentityServiceClient, issue_token_request::Grant,
+};
 use tonic::service::Routes;
 
 /// `writeln!` that ignores a closed standard output.
@@ -133,6 +138,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let limits = server.limits.clone();
+    let identity_pool = identity.database().clone();
     let mut routes = Routes::new(identity.into_server(&limits));
     routes = routes.add_service(audit.clone().into_server(&limits));
     routes = routes.add_service(legal_basis.into_server(&limits));
@@ -149,6 +155,34 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let app = App::build(server, routes, names, verifier).await?;
 
     let url = format!("https://{}", app.local_addr());
+    let organisations: HashMap<String, String> = schakel_identity::store::list_organisations(
+        identity_pool.pool(),
+        "",
+        schakel_identity::dev::DEV_REGION,
+        "",
+        500,
+    )
+    .await?
+    .into_iter()
+    .map(|o| (o.partner_type, o.id))
+    .collect();
+    // Serve, then put the seed family through the broker over TLS as its
+    // professionals would (idempotent: a restart finds the same dossier).
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            _ = stop_rx => {}
+        }
+    }));
+    let seeded = match seed_family(&url, &pki.ca, &accounts, &organisations).await {
+        Ok(seeded) => seeded,
+        Err(e) => {
+            let _ = stop_tx.send(());
+            let _ = server.await;
+            return Err(e.context("seeding the demo dossier"));
+        }
+    };
     let coordinator = accounts
         .iter()
         .find(|a| a.roles.iter().any(|r| r == "coordinator"));
@@ -178,6 +212,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         parties.len()
     );
     say!(out, "  policy:    version {policy_version} active");
+    say!(
+        out,
+        "  dossier:   {} (fictional family of seed 000, registered by OCJ, {} persons)",
+        seeded.dossier_id,
+        seeded.persons.len()
+    );
     say!(out,);
     say!(out, "Try it (in another terminal):");
     say!(
@@ -203,10 +243,64 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     say!(
         out,
+        "  SCHAKEL_USERNAME=team.politie SCHAKEL_PASSWORD=<...> cargo run -- dossier show {}",
+        seeded.dossier_id
+    );
+    say!(
+        out,
         "  SCHAKEL_USERNAME=privacy.officer SCHAKEL_PASSWORD=<...> cargo run -- audit verify"
     );
     drop(out);
-    app.run_until(shutdown_signal()).await
+    server.await?
+}
+
+/// Registers the seed-000 family through the running server: each partner's
+/// `team.<partner type>` account logs in and plays its part.
+async fn seed_family(
+    url: &str,
+    ca: &std::path::Path,
+    accounts: &[schakel_identity::dev::DevAccount],
+    organisations: &HashMap<String, String>,
+) -> anyhow::Result<schakel_broker::seed::Seeded> {
+    let seed = schakel_broker::seed::family_000();
+    let channel = schakel_kit::client::channel(url, schakel_kit::tls::client_config(ca, None)?)?;
+    let mut members = HashMap::new();
+    for ptype in seed.circle.iter().chain([&seed.registrant]) {
+        let username = format!("team.{ptype}");
+        let account = accounts
+            .iter()
+            .find(|a| a.username == username)
+            .with_context(|| format!("no dev account {username}"))?;
+        let token = IdentityServiceClient::new(channel.clone())
+            .issue_token(pb::IssueTokenRequest {
+                grant: Some(Grant::Password(pb::PasswordGrant {
+                    username: username.clone(),
+                    password: account.password.clone(),
+                })),
+                ttl_seconds: 0,
+            })
+            .await
+            .with_context(|| format!("logging in as {username}"))?
+            .into_inner()
+            .access_token;
+        let organisation_id = organisations
+            .get(ptype)
+            .with_context(|| format!("no dev organisation of type {ptype}"))?
+            .clone();
+        let client = BrokerServiceClient::with_interceptor(
+            channel.clone(),
+            CallContext::with_token(Some(token)),
+        );
+        members.insert(
+            ptype.clone(),
+            schakel_broker::seed::Member {
+                client,
+                organisation_id,
+            },
+        );
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    seed.apply(&members, now).await
 }
 
 /// Organisations looked up in the identity service of the same process.

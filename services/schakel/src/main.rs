@@ -11,8 +11,10 @@ mod audit_cli;
 mod bootstrap;
 mod connect;
 mod dev;
+mod dossier_cli;
 mod policy_cli;
 mod serve;
+mod text;
 
 use std::process::ExitCode;
 

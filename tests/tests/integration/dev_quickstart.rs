@@ -141,8 +141,20 @@ fn dev_seeds_accounts_and_serves_the_cli() {
     again.stop();
     let log = std::fs::read_to_string(data.with_extension("stderr.log")).unwrap();
     assert!(log.contains("token issued"), "the log is captured: {log}");
-    let mut personal: Vec<String> =
-        vec!["PZ Aarschot".into(), "Teamlid".into(), "Coördinator".into()];
+    let mut personal: Vec<String> = [
+        "PZ Aarschot",
+        "Teamlid",
+        "Coördinator",
+        // The seeded family (registered through the broker at start).
+        "Wouters",
+        "Claes",
+        "Sofie",
+        "92031412352",
+        "baseballknuppel",
+        "schuldbemiddeling",
+    ]
+    .map(String::from)
+    .to_vec();
     for account in &accounts {
         personal.push(account["username"].as_str().unwrap().to_owned());
         personal.push(account["password"].as_str().unwrap().to_owned());

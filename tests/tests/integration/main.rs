@@ -9,6 +9,7 @@ mod broker_dev;
 mod cross_language;
 mod deploy_manifests;
 mod dev_quickstart;
+mod dossier_cli;
 mod policy_cli;
 mod policy_files;
 mod serve_services;
