@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     audit: Arc<dyn AuditSink>,
     organisations: Arc<dyn Organisations>,
+    /// The decoded agreements and the generation they were read at.
+    agreements: std::sync::Mutex<Option<(i64, Arc<Vec<model::Agreement>>)>>,
 }
 
 impl Inner {
@@ -51,7 +53,26 @@ impl Inner {
             clock,
             audit,
             organisations,
+            agreements: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Every agreement with its versions: decoded again only when the
+    /// generation counter moved (any change, by any instance, moves it).
+    async fn agreements(&self) -> anyhow::Result<Arc<Vec<model::Agreement>>> {
+        let pool = self.db.pool();
+        // Read before the agreements: a change committed in between moves the
+        // counter past what is cached, so the next call reads again.
+        let generation = store::agreements_generation(pool).await?;
+        if let Some((cached, agreements)) = &*self.agreements.lock().unwrap_or_else(|e| e.into_inner())
+            && *cached == generation
+        {
+            return Ok(agreements.clone());
+        }
+        let agreements = Arc::new(store::all_agreements(pool).await?);
+        *self.agreements.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((generation, agreements.clone()));
+        Ok(agreements)
     }
 }
 
@@ -765,11 +786,14 @@ impl LegalBasis {
             latest_informing(&store::informing_records(pool, &dossier_id).await?, at)
         };
         for _ in 0..COUNT_ATTEMPTS {
-            let agreements = store::all_agreements(pool).await?;
+            let agreements = self.inner.agreements().await?;
             let candidates: Vec<check::AgreementVersion> =
                 agreements.iter().filter_map(|a| a.candidate(at)).collect();
-            let already_counted =
-                !dossier_id.is_empty() && !store::counted_for(pool, &dossier_id).await?.is_empty();
+            // Whether the dossier is counted matters only under a cap.
+            let capped = candidates.iter().any(|c| c.scope.max_dossiers > 0);
+            let already_counted = capped
+                && !dossier_id.is_empty()
+                && !store::counted_for(pool, &dossier_id).await?.is_empty();
             let dossier = check::Dossier {
                 district: district.clone(),
                 track,

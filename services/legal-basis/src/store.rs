@@ -56,6 +56,14 @@ const AGREEMENT_COLUMNS: &str = "agreement_id, created_at, dossier_count, revoke
 const VERSION_COLUMNS: &str = "agreement_id, version, terms, approval, approved_at, \
      change_summary, created_by, created_at, updated_at";
 
+/// The counter every change to agreements or versions increments (by trigger).
+pub async fn agreements_generation(pool: &AnyPool) -> anyhow::Result<i64> {
+    let row = sqlx::query("SELECT generation FROM agreements_generation WHERE id = 1")
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// Every agreement with its versions, ordered by id. The number of agreements
 /// is small (one per district and network, a few versions each), so the
 /// service reads them whole and decides in memory.

@@ -1,34 +1,27 @@
 //! `schakel dev`: every service in one process, on one TLS port, with
 //! embedded SQLite, a generated development CA and demo data.
 
-use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use std::io::Write as _;
 
 use anyhow::Context;
 use schakel_audit::{Audit, AuditConfig};
-use schakel_broker::{
-    Broker,
-    deps::{LocalBasis, local_policy},
-    keys::Keyring,
-};
-use schakel_identity::{Identity, IdentityConfig, MasterKey};
+use schakel_broker::keys::Keyring;
+use schakel_identity::{IdentityConfig, MasterKey};
 use schakel_kit::client::CallContext;
 use schakel_kit::crypto::SecretKey;
 use schakel_kit::{
-    auth::TokenVerifier,
     config::{AuthConfig, ServerConfig, TlsFiles},
     devca::{ensure_dev_pki, write_private},
     server::{App, shutdown_signal},
-    time::Clock,
 };
-use schakel_legal_basis::{LegalBasis, Organisations};
-use schakel_policy::Policies;
 use schakel_proto::v1::{
     self as pb, broker_service_client::BrokerServiceClient,
     identity_service_client::IdentityServiceClient, issue_token_request::Grant,
 };
-use tonic::service::Routes;
+
+use crate::all::{AllServices, Keys, Settings};
 
 /// `writeln!` that ignores a closed standard output.
 macro_rules! say {
@@ -60,73 +53,44 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             &mut rand::rngs::OsRng,
         ))
     })?;
-    let audit = Audit::connect(
-        &sqlite_url(data, "audit"),
-        AuditConfig::default(),
-        schakel_audit::signing_key_from_base64(&audit_key)?,
-        Clock::System,
-    )
-    .await?;
-    spawn_retention(audit.clone());
-
     let master = dev_secret(&data.join("master.key"), || {
         MasterKey::generate().to_base64()
     })?;
-    let identity = Identity::connect(
-        &sqlite_url(data, "identity"),
-        IdentityConfig::default(),
-        auth.clone(),
-        MasterKey::from_base64(&master)?,
-        Clock::System,
-        Arc::new(audit.log().clone()),
+    let broker_key = dev_secret(&data.join("broker-master.key"), || {
+        SecretKey::generate().to_base64()
+    })?;
+    let services = AllServices::connect(
+        |service| sqlite_url(data, service),
+        &Settings {
+            identity: IdentityConfig::default(),
+            auth: auth.clone(),
+            audit: AuditConfig::default(),
+            retention: schakel_broker::BrokerConfig::default().retention,
+        },
+        Keys {
+            identity_master: MasterKey::from_base64(&master)?,
+            audit_signing: schakel_audit::signing_key_from_base64(&audit_key)?,
+            broker: Keyring::new(SecretKey::from_base64(&broker_key)?, []),
+        },
     )
     .await?;
     let accounts_file = data.join("dev-accounts.json");
-    let accounts = schakel_identity::dev::seed(&identity, &accounts_file).await?;
-
-    let legal_basis = LegalBasis::connect(
-        &sqlite_url(data, "legal-basis"),
-        Clock::System,
-        Arc::new(audit.log().clone()),
-        Arc::new(LocalOrganisations(identity.clone())),
-    )
-    .await?;
-    let parties = schakel_identity::store::list_organisations(
-        identity.database().pool(),
+    let accounts = schakel_identity::dev::seed(&services.identity, &accounts_file).await?;
+    let identity_db = services.identity.database().clone();
+    let organisations = schakel_identity::store::list_organisations(
+        identity_db.pool(),
         "",
         schakel_identity::dev::DEV_REGION,
         "",
         500,
     )
-    .await?
-    .into_iter()
-    .map(|o| o.id)
-    .collect::<Vec<_>>();
-    let agreement_id = schakel_legal_basis::dev::seed(&legal_basis, &parties).await?;
-
-    let policies = Policies::connect(
-        &sqlite_url(data, "policy"),
-        Clock::System,
-        Arc::new(audit.log().clone()),
-    )
     .await?;
-    let policy_version = policies.active().version.version;
+    let parties: Vec<String> = organisations.iter().map(|o| o.id.clone()).collect();
+    let agreement_id = schakel_legal_basis::dev::seed(&services.legal_basis, &parties).await?;
+    let policy_version = services.policies.active().version.version;
+    let audit_origin = services.audit.log().origin().to_owned();
+    let audit_key = services.audit.log().verifier_key().to_string();
 
-    let broker_key = dev_secret(&data.join("broker-master.key"), || {
-        SecretKey::generate().to_base64()
-    })?;
-    let broker = Broker::connect(
-        &sqlite_url(data, "broker"),
-        Clock::System,
-        Keyring::new(SecretKey::from_base64(&broker_key)?, []),
-        Arc::new(audit.log().clone()),
-        Arc::new(LocalBasis(legal_basis.clone())),
-        Arc::new(local_policy(&policies)),
-        Arc::new(LocalOrganisations(identity.clone())),
-    )
-    .await?;
-
-    let verifier = Arc::new(TokenVerifier::new(auth, identity.jwks_fetcher()));
     let server = ServerConfig {
         listen: args.listen,
         tls: TlsFiles {
@@ -138,34 +102,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let limits = server.limits.clone();
-    let identity_pool = identity.database().clone();
-    let mut routes = Routes::new(identity.into_server(&limits));
-    routes = routes.add_service(audit.clone().into_server(&limits));
-    routes = routes.add_service(legal_basis.into_server(&limits));
-    routes = routes.add_service(policies.into_server(&limits));
-    broker.spawn_retention(schakel_broker::BrokerConfig::default().retention);
-    routes = routes.add_service(broker.into_server(&limits));
-    let names = vec![
-        schakel_identity::SERVICE_NAME.into(),
-        schakel_audit::SERVICE_NAME.into(),
-        schakel_legal_basis::SERVICE_NAME.into(),
-        schakel_policy::SERVICE_NAME.into(),
-        schakel_broker::SERVICE_NAME.into(),
-    ];
+    let (routes, names, verifier) = services.into_routes(auth, &limits);
     let app = App::build(server, routes, names, verifier).await?;
 
     let url = format!("https://{}", app.local_addr());
-    let organisations: HashMap<String, String> = schakel_identity::store::list_organisations(
-        identity_pool.pool(),
-        "",
-        schakel_identity::dev::DEV_REGION,
-        "",
-        500,
-    )
-    .await?
-    .into_iter()
-    .map(|o| (o.partner_type, o.id))
-    .collect();
+    let organisations: HashMap<String, String> = organisations
+        .into_iter()
+        .map(|o| (o.partner_type, o.id))
+        .collect();
     // Serve, then put the seed family through the broker over TLS as its
     // professionals would (idempotent: a restart finds the same dossier).
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -201,9 +145,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     say!(
         out,
-        "  audit log: {} (verifier key {})",
-        audit.log().origin(),
-        audit.log().verifier_key()
+        "  audit log: {audit_origin} (verifier key {audit_key})"
     );
     say!(
         out,
@@ -301,23 +243,6 @@ async fn seed_family(
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     seed.apply(&members, now).await
-}
-
-/// Organisations looked up in the identity service of the same process.
-pub struct LocalOrganisations(pub Identity);
-
-impl Organisations for LocalOrganisations {
-    fn partner_type<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> futures::future::BoxFuture<'a, anyhow::Result<Option<String>>> {
-        Box::pin(async move {
-            let org = schakel_identity::store::get_organisation(self.0.database().pool(), id)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(org.map(|o| o.partner_type))
-        })
-    }
 }
 
 /// The SQLite URL of one service's database under the data directory.

@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
+mod all;
 mod agreement_cli;
 mod audit_cli;
 mod bootstrap;

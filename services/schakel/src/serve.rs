@@ -40,6 +40,8 @@ enum Service {
     Policy,
     /// Dossiers, contributions and field-filtered reads: the enforcement point.
     Broker,
+    /// All five in one process (small deployments), each in its own schema.
+    All,
 }
 
 impl Service {
@@ -50,6 +52,7 @@ impl Service {
             Service::LegalBasis => "legal-basis",
             Service::Policy => "policy",
             Service::Broker => "broker",
+            Service::All => "all",
         }
     }
 }
@@ -164,6 +167,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let name = args.service.name();
     let _telemetry = schakel_kit::telemetry::init(name)?;
     let config: ServeConfig = schakel_kit::config::load(args.config.as_deref())?;
+    if let Service::All = args.service {
+        return serve_all(config).await;
+    }
     let database_url = config.database_url(name)?;
     schakel_kit::tls::server_config(&config.server.tls).map_err(config_error)?;
     let limits = config.server.limits.clone();
@@ -297,6 +303,40 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         app = app.with_readiness(ready);
     }
     println!("schakel {name} listening on https://{}", app.local_addr());
+    app.run_until(shutdown_signal()).await
+}
+
+/// `schakel serve all`: the five services in one process, configured as in
+/// microservices mode (the `services.*` addresses are not needed).
+async fn serve_all(config: ServeConfig) -> anyhow::Result<()> {
+    config.database_url("all")?;
+    schakel_kit::tls::server_config(&config.server.tls).map_err(config_error)?;
+    config.identity.validate().map_err(config_error)?;
+    let keys = crate::all::Keys {
+        identity_master: config.identity.load_master_key().map_err(config_error)?,
+        audit_signing: config.audit.load_signing_key().map_err(config_error)?,
+        broker: config.broker.load_keyring().map_err(config_error)?,
+    };
+    let settings = crate::all::Settings {
+        identity: config.identity.clone(),
+        auth: config.auth.clone(),
+        audit: config.audit.clone(),
+        retention: config.broker.retention,
+    };
+    let services = crate::all::AllServices::connect(
+        |service| config.database_url.replace("{service}", service),
+        &settings,
+        keys,
+    )
+    .await?;
+    // A standby (another instance holds the audit writer lock) serves nothing.
+    let ready = services.audit.log().writer_status();
+    let limits = config.server.limits.clone();
+    let (routes, names, verifier) = services.into_routes(config.auth.clone(), &limits);
+    let app = App::build(config.server, routes, names, verifier)
+        .await?
+        .with_readiness(ready);
+    println!("schakel all listening on https://{}", app.local_addr());
     app.run_until(shutdown_signal()).await
 }
 

@@ -765,3 +765,189 @@ async fn services_run_as_separate_processes_on_postgres() {
         .unwrap();
     drop(db);
 }
+
+/// `schakel serve all`: the five services in one process from the same
+/// configuration file, each in its own schema (or SQLite file).
+fn serve_everything_in_one_process(database_url: &str, label: &str) {
+    let pki = TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Every service address is this process; none is called over the network.
+    let config = write_config(dir.path(), &pki, database_url, port, port);
+    let broker_key = dir.path().join("broker-master.key");
+    std::fs::write(&broker_key, "Kx8w1cQyXb2m0W4u7oZt9yRr3eVn5pLs6dHgJf0aAqI=").unwrap();
+    stdout_ok(&bootstrap(&config, "eerste.coordinator"));
+    let mut all = serve_with(
+        &config,
+        "all",
+        port,
+        &[("SCHAKEL_BROKER__MASTER_KEY_FILE", broker_key.as_os_str())],
+    );
+    let url = format!("https://127.0.0.1:{port}");
+    let run = |credentials: &[(&str, &str)], args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(schakel_bin())
+            .args(args)
+            .env("SCHAKEL_URL", &url)
+            .env("SCHAKEL_CA_CERT", &pki.pki.ca)
+            .envs(credentials.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    for service in [
+        "schakel.v1.IdentityService",
+        "schakel.v1.AuditService",
+        "schakel.v1.LegalBasisService",
+        "schakel.v1.PolicyService",
+        "schakel.v1.BrokerService",
+    ] {
+        let health = stdout_ok(&run(&[], &["health", "--service", service], None));
+        assert_eq!(health.trim(), "SERVING", "{label}: {service}");
+    }
+    let coordinator = [
+        ("SCHAKEL_USERNAME", "eerste.coordinator"),
+        ("SCHAKEL_PASSWORD", "een sterk wachtwoord"),
+    ];
+    let cli = |args: &[&str]| stdout_ok(&run(&coordinator, args, None));
+    let org = |name: &str, ptype: &str, kbo: &str| {
+        let created = cli(&[
+            "org",
+            "create",
+            "--name",
+            name,
+            "--partner-type",
+            ptype,
+            "--region",
+            "leuven",
+            "--kbo",
+            kbo,
+        ]);
+        created.split('\t').next().unwrap().to_owned()
+    };
+    let caw = org("CAW Oost-Brabant", "caw", "0207437468");
+    let veilig_huis = org("Veilig Huis Leuven", "veilig_huis", "1000000813");
+    let user = |username: &str, organisation: &str, role: &str| {
+        let args = [
+            "user",
+            "create",
+            "--username",
+            username,
+            "--display-name",
+            "Gebruiker",
+            "--organisation",
+            organisation,
+            "--role",
+            role,
+            "--password-stdin",
+        ];
+        stdout_ok(&run(&coordinator, &args, Some("een lang wachtwoord\n")));
+        let login = [
+            ("SCHAKEL_USERNAME", username),
+            ("SCHAKEL_PASSWORD", "een lang wachtwoord"),
+        ];
+        stdout_ok(&run(&login, &["login"], None)).trim().to_owned()
+    };
+    let created = cli(&[
+        "agreement",
+        "create",
+        "--title",
+        "Ketenaanpak Leuven",
+        "--district",
+        "leuven",
+        "--party",
+        &caw,
+        "--party",
+        &veilig_huis,
+        "--purpose",
+        "triage",
+        "--valid-from",
+        "2026-01-01",
+        "--valid-until",
+        "2099-01-01",
+        "--document",
+        config.to_str().unwrap(),
+    ]);
+    let agreement = created
+        .lines()
+        .find_map(|l| l.strip_prefix("agreement_id: "))
+        .unwrap()
+        .to_owned();
+    cli(&[
+        "agreement",
+        "approve",
+        &agreement,
+        "--agreement-version",
+        "1",
+        "--office",
+        "Parket Leuven",
+        "--prosecutor",
+        "Procureur",
+        "--decided",
+        "2026-01-01",
+        "--reference",
+        "LE/1",
+        "--reasons",
+        "Integriteit van personen.",
+    ]);
+    assert!(cli(&["policy", "list"]).starts_with("1\tactive\tbase 0"), "{label}");
+
+    let aanmelder = user("aanmelder.caw", &caw, "aanmelder");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _inside = runtime.enter();
+    let mut client = broker_client(&url, &pki.pki.ca, aanmelder);
+    let (_, released) = runtime.block_on(register_and_read(&mut client));
+    assert!(
+        released.contains(&"registration.situation_description".to_owned()),
+        "{label}: {released:?}"
+    );
+    let dpo = user("dpo.vh", &veilig_huis, "privacy_officer");
+    let audit = |args: &[&str]| stdout_ok(&run(&[("SCHAKEL_TOKEN", dpo.as_str())], args, None));
+    let logged = audit(&["audit", "query"]);
+    for action in ["AGREEMENT_APPROVE", "POLICY_APPROVE", "DOSSIER_REGISTER", "DOSSIER_READ"] {
+        assert!(logged.contains(action), "{label}: {action} missing:\n{logged}");
+    }
+    let verified = audit(&["audit", "verify", "--quiet"]);
+    assert!(verified.starts_with("OK: "), "{label}: {verified}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &all.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(all.wait().unwrap().success(), "{label}: graceful shutdown");
+}
+
+#[test]
+fn all_services_run_in_one_process_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/{{service}}.db?mode=rwc", dir.path().display());
+    serve_everything_in_one_process(&url, "sqlite");
+}
+
+#[tokio::test]
+async fn all_services_run_in_one_process_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await.unwrap() else {
+        eprintln!("SKIPPED: SCHAKEL_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || serve_everything_in_one_process(&url, "postgres"))
+        .await
+        .unwrap();
+    drop(db);
+}

@@ -521,3 +521,73 @@ async fn malformed_questions_are_refused_naming_the_field() {
         }
     }
 }
+
+/// CheckBasis keeps the decoded agreements between calls; a change made by
+/// another instance (or directly in the database) must still govern the very
+/// next decision.
+#[tokio::test]
+async fn changes_by_another_instance_govern_the_next_check() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let id = app.in_force(app.terms(T0, 365)).await;
+        let caw = app.org("caw");
+        assert!(app.check(question(&caw, "triage")).await.allowed);
+        let directory = schakel_legal_basis::FixedOrganisations(
+            app.orgs
+                .iter()
+                .map(|(p, id)| (id.clone(), p.to_string()))
+                .collect(),
+        );
+        let other = schakel_legal_basis::LegalBasis::connect(
+            db.url(),
+            app.clock.clone(),
+            app.sink.clone(),
+            std::sync::Arc::new(directory),
+        )
+        .await
+        .unwrap();
+        let coordinator = pb::Actor {
+            subject: "coordinator-2".into(),
+            kind: pb::PrincipalKind::User as i32,
+            roles: vec![pb::Role::Coordinator as i32],
+            ..Default::default()
+        };
+        other
+            .revoke(
+                &coordinator,
+                &id,
+                1,
+                pb::RevocationReason::ProsecutorWithdrew as i32,
+                "Machtiging ingetrokken.",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            reason(&app.check(question(&caw, "triage")).await),
+            R::Revoked,
+            "{}",
+            db.label()
+        );
+        // A second agreement written straight into the database (a restore,
+        // say) is seen as well: the generation moves by trigger.
+        let second = app.in_force(app.terms(T0, 365)).await;
+        assert!(app.check(question(&caw, "triage")).await.allowed);
+        sqlx::query(
+            "UPDATE agreements SET \
+             revoked_at = (SELECT revoked_at FROM agreements WHERE agreement_id = $1), \
+             revocation = (SELECT revocation FROM agreements WHERE agreement_id = $1) \
+             WHERE agreement_id = $2",
+        )
+        .bind(&id)
+        .bind(&second)
+            .execute(app.service.database().pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            reason(&app.check(question(&caw, "triage")).await),
+            R::Revoked,
+            "{}",
+            db.label()
+        );
+    }
+}
