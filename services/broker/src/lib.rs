@@ -142,6 +142,7 @@ impl Broker {
                 policy,
                 keys,
                 organisations,
+                content: Default::default(),
             }),
         })
     }

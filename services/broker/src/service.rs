@@ -35,6 +35,41 @@ pub(crate) struct Inner {
     pub(crate) policy: Arc<dyn PolicySource>,
     pub(crate) keys: Keyring,
     pub(crate) organisations: Arc<dyn Organisations>,
+    /// What was read of recent dossiers, per dossier id (see [`Content`]).
+    pub(crate) content: std::sync::Mutex<HashMap<String, Content>>,
+}
+
+/// What a dossier's circle, client system and contributions were at one
+/// revision, reused while the dossier's row shows that revision: every change
+/// to them moves it (by trigger, whichever instance or operator made it), and
+/// the row itself is read on every call. Values stay sealed here.
+#[derive(Clone, Default)]
+pub(crate) struct Content {
+    revision: i64,
+    participants: Vec<pb::DossierParticipant>,
+    persons: Vec<(String, Vec<String>)>,
+    contributions: Option<Vec<store::ContributionRow>>,
+}
+
+/// Dossiers whose content is kept at most; beyond, the cache starts afresh.
+const CONTENT_CACHE_DOSSIERS: usize = 4096;
+
+impl Inner {
+    fn cached(&self, dossier_id: &str, revision: i64) -> Option<Content> {
+        let cache = self.content.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(dossier_id)
+            .filter(|c| c.revision == revision)
+            .cloned()
+    }
+
+    fn remember(&self, dossier_id: &str, update: impl FnOnce(&mut Content)) {
+        let mut cache = self.content.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CONTENT_CACHE_DOSSIERS && !cache.contains_key(dossier_id) {
+            cache.clear();
+        }
+        update(cache.entry(dossier_id.to_owned()).or_default());
+    }
 }
 
 /// The broker service (cheap to clone).
@@ -288,9 +323,13 @@ impl Broker {
             .map_err(internal)?;
         let loaded = match row {
             Some(row) => {
-                let participants = store::participants(&mut conn, dossier_id)
-                    .await
-                    .map_err(internal)?;
+                let cached = self.inner.cached(dossier_id, row.revision);
+                let participants = match &cached {
+                    Some(c) => c.participants.clone(),
+                    None => store::participants(&mut conn, dossier_id)
+                        .await
+                        .map_err(internal)?,
+                };
                 let in_circle = participants
                     .iter()
                     .any(|p| p.organisation_id == caller.organisation_id);
@@ -308,9 +347,23 @@ impl Broker {
                         .await);
                 }
                 if in_circle {
-                    let persons = store::persons(&mut conn, dossier_id)
-                        .await
-                        .map_err(internal)?;
+                    let persons = match cached {
+                        Some(c) => c.persons,
+                        None => {
+                            let persons = store::persons(&mut conn, dossier_id)
+                                .await
+                                .map_err(internal)?;
+                            self.inner.remember(dossier_id, |c| {
+                                *c = Content {
+                                    revision: row.revision,
+                                    participants: participants.clone(),
+                                    persons: persons.clone(),
+                                    contributions: None,
+                                };
+                            });
+                            persons
+                        }
+                    };
                     Some(Loaded {
                         row,
                         participants,
@@ -399,11 +452,27 @@ impl Broker {
         policy_version: u64,
     ) -> Result<(Vec<store::ContributionRow>, pb::LegalBasisRef)> {
         let dossier_id = &loaded.row.dossier_id;
-        let mut conn = self.inner.db.pool().acquire().await.map_err(db)?;
-        let stored = store::contributions(&mut conn, dossier_id)
-            .await
-            .map_err(internal)?;
-        drop(conn);
+        let revision = loaded.row.revision;
+        let cached = self
+            .inner
+            .cached(dossier_id, revision)
+            .and_then(|c| c.contributions);
+        let stored = match cached {
+            Some(stored) => stored,
+            None => {
+                let mut conn = self.inner.db.pool().acquire().await.map_err(db)?;
+                let stored = store::contributions(&mut conn, dossier_id)
+                    .await
+                    .map_err(internal)?;
+                drop(conn);
+                self.inner.remember(dossier_id, |c| {
+                    if c.revision == revision {
+                        c.contributions = Some(stored.clone());
+                    }
+                });
+                stored
+            }
+        };
         let forms = self.violence_forms(key, dossier_id, &stored)?;
         let basis = self
             .basis(

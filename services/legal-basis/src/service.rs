@@ -64,7 +64,8 @@ impl Inner {
         // Read before the agreements: a change committed in between moves the
         // counter past what is cached, so the next call reads again.
         let generation = store::agreements_generation(pool).await?;
-        if let Some((cached, agreements)) = &*self.agreements.lock().unwrap_or_else(|e| e.into_inner())
+        if let Some((cached, agreements)) =
+            &*self.agreements.lock().unwrap_or_else(|e| e.into_inner())
             && *cached == generation
         {
             return Ok(agreements.clone());

@@ -6,8 +6,8 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
-mod all;
 mod agreement_cli;
+mod all;
 mod audit_cli;
 mod bootstrap;
 mod connect;

@@ -901,7 +901,10 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
         "--reasons",
         "Integriteit van personen.",
     ]);
-    assert!(cli(&["policy", "list"]).starts_with("1\tactive\tbase 0"), "{label}");
+    assert!(
+        cli(&["policy", "list"]).starts_with("1\tactive\tbase 0"),
+        "{label}"
+    );
 
     let aanmelder = user("aanmelder.caw", &caw, "aanmelder");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -918,8 +921,16 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
     let dpo = user("dpo.vh", &veilig_huis, "privacy_officer");
     let audit = |args: &[&str]| stdout_ok(&run(&[("SCHAKEL_TOKEN", dpo.as_str())], args, None));
     let logged = audit(&["audit", "query"]);
-    for action in ["AGREEMENT_APPROVE", "POLICY_APPROVE", "DOSSIER_REGISTER", "DOSSIER_READ"] {
-        assert!(logged.contains(action), "{label}: {action} missing:\n{logged}");
+    for action in [
+        "AGREEMENT_APPROVE",
+        "POLICY_APPROVE",
+        "DOSSIER_REGISTER",
+        "DOSSIER_READ",
+    ] {
+        assert!(
+            logged.contains(action),
+            "{label}: {action} missing:\n{logged}"
+        );
     }
     let verified = audit(&["audit", "verify", "--quiet"]);
     assert!(verified.starts_with("OK: "), "{label}: {verified}");

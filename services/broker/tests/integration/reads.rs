@@ -539,3 +539,58 @@ async fn a_revoked_agreement_and_an_uninformed_victim_stop_reads() {
         );
     }
 }
+
+/// The broker reuses what it read of a dossier while its revision is
+/// unchanged; a change made elsewhere (another instance, an operator) moves the
+/// revision by trigger and governs the very next read.
+#[tokio::test]
+async fn changes_made_elsewhere_govern_the_next_read() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let id = app.register_family("k1").await.dossier.unwrap().dossier_id;
+        let reader = app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder]);
+        for _ in 0..2 {
+            let read = reader
+                .clone()
+                .get_dossier(read_request(&id, "triage"))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(texts(&read, "registration.situation_description").len(), 1);
+        }
+        let pool = app.broker.database().pool();
+        sqlx::query(
+            "UPDATE contributions SET superseded_by = 'elsewhere' \
+             WHERE dossier_id = $1 AND path = 'registration.situation_description'",
+        )
+        .bind(&id)
+        .execute(pool)
+        .await
+        .unwrap();
+        let read = reader
+            .clone()
+            .get_dossier(read_request(&id, "triage"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            texts(&read, "registration.situation_description").is_empty(),
+            "{}",
+            db.label()
+        );
+        sqlx::query("DELETE FROM participants WHERE dossier_id = $1 AND organisation_id = $2")
+            .bind(&id)
+            .bind(&app.orgs["politie"])
+            .execute(pool)
+            .await
+            .unwrap();
+        let status = assert_code(
+            reader
+                .clone()
+                .get_dossier(read_request(&id, "triage"))
+                .await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(error_reason(&status), "NOT_IN_CIRCLE", "{}", db.label());
+    }
+}

@@ -580,9 +580,9 @@ async fn changes_by_another_instance_govern_the_next_check() {
         )
         .bind(&id)
         .bind(&second)
-            .execute(app.service.database().pool())
-            .await
-            .unwrap();
+        .execute(app.service.database().pool())
+        .await
+        .unwrap();
         assert_eq!(
             reason(&app.check(question(&caw, "triage")).await),
             R::Revoked,
