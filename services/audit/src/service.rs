@@ -36,6 +36,9 @@ fn require_entry_reader(caller: &Caller) -> Result<(), Status> {
     }
 }
 
+/// The services that append to the log.
+const APPENDERS: [&str; 5] = ["identity", "legal-basis", "policy", "broker", "audit"];
+
 #[tonic::async_trait]
 impl AuditService for Audit {
     async fn get_log_info(
@@ -146,13 +149,8 @@ impl AuditService for Audit {
     }
 
     async fn append(&self, request: Request<pb::AppendRequest>) -> Reply<pb::AppendResponse> {
-        let caller = Caller::of(&request)?;
-        if caller.kind != PrincipalKind::InternalService {
-            return Err(error::permission_denied(
-                "INTERNAL_ONLY",
-                "only Schakel's services append to the audit log",
-            ));
-        }
+        // Every service records its decisions and changes; nobody else writes.
+        Caller::of(&request)?.require_service(&APPENDERS)?;
         let req = request.into_inner();
         let entry = req
             .entry

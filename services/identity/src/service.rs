@@ -32,7 +32,7 @@ const MAX_SECRET_BYTES: usize = 1024;
 /// Shortest password a coordinator may set.
 const MIN_PASSWORD_CHARS: usize = 12;
 /// Client ids of Schakel's own services: `svc-<certificate common name>`.
-pub(crate) const INTERNAL_PREFIX: &str = "svc-";
+pub(crate) const INTERNAL_PREFIX: &str = schakel_kit::auth::INTERNAL_SUBJECT_PREFIX;
 /// How long a retired key stays published beyond the longest token lifetime.
 const PUBLISH_MARGIN_SECS: i64 = 60;
 

@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use schakel_kit::{
     audit::{AuditSink, current_trace_id, new_append_id},
-    auth::{Caller, PrincipalKind, Role},
+    auth::{Caller, Role},
     db::Database,
     error::ServiceError,
     time::{Clock, to_timestamp},
@@ -928,16 +928,10 @@ fn coordinator<T>(request: &Request<T>) -> Result<pb::Actor, Status> {
     Ok(caller.to_actor())
 }
 
+/// Informing records and dossier counting are the broker's business: it
+/// acts for the professional after checking their circle.
 fn internal_only<T>(request: &Request<T>) -> Result<(), Status> {
-    let caller = Caller::of(request)?;
-    if caller.kind == PrincipalKind::InternalService {
-        Ok(())
-    } else {
-        Err(schakel_kit::error::permission_denied(
-            "INTERNAL_ONLY",
-            "only Schakel's own services may call this",
-        ))
-    }
+    Caller::of(request)?.require_service(&["broker"])
 }
 
 #[tonic::async_trait]
@@ -1083,7 +1077,8 @@ impl LegalBasisService for LegalBasis {
         request: Request<pb::CheckBasisRequest>,
     ) -> Result<Response<pb::CheckBasisResponse>, Status> {
         let caller = Caller::of(&request)?;
-        let internal = caller.kind == PrincipalKind::InternalService;
+        // Of Schakel's services only the broker decides on dossiers.
+        let internal = caller.service() == Some("broker");
         if !internal && !caller.has_role(Role::Coordinator) {
             return Err(schakel_kit::error::permission_denied(
                 "INTERNAL_ONLY",

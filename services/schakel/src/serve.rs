@@ -167,15 +167,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let name = args.service.name();
     let _telemetry = schakel_kit::telemetry::init(name)?;
     let config: ServeConfig = schakel_kit::config::load(args.config.as_deref())?;
-    if let Service::All = args.service {
-        return serve_all(config).await;
-    }
     let database_url = config.database_url(name)?;
     schakel_kit::tls::server_config(&config.server.tls).map_err(config_error)?;
     let limits = config.server.limits.clone();
     // Set for services that may stand by (audit): health follows it.
     let mut readiness = None;
     let (routes, service, verifier) = match args.service {
+        Service::All => return serve_all(config).await,
         Service::Identity => {
             config.identity.validate().map_err(config_error)?;
             let master = config.identity.load_master_key().map_err(config_error)?;

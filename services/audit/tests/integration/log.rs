@@ -1,7 +1,7 @@
 //! Appending, checkpoints and proofs over gRPC, on SQLite and PostgreSQL.
 
 use crate::common::*;
-use schakel_kit::testing::databases;
+use schakel_kit::{auth::PrincipalKind, testing::databases};
 use schakel_proto::v1 as pb;
 use schakel_tlog::{Hash, leaf_hash, open_checkpoint, verify_consistency, verify_inclusion};
 use tonic::Code;
@@ -133,10 +133,20 @@ async fn only_internal_services_append_and_only_valid_entries() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         let entry = read_entry(CAW, "caw", "d1", &["p1"], &["registration.summary"]);
+        // An internal-service token for a name that is not one of Schakel's
+        // appending services is refused as well.
+        let stranger = app.client_with(app.issuer.token(
+            PrincipalKind::InternalService,
+            "svc-reporting",
+            "",
+            "",
+            &[],
+        ));
         for (who, mut client) in [
             ("team member", app.team_member()),
             ("privacy officer", app.dpo_veilig_huis()),
             ("coordinator", app.coordinator()),
+            ("unknown service", stranger),
         ] {
             let status = client
                 .append(pb::AppendRequest {

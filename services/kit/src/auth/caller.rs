@@ -128,6 +128,9 @@ impl FromStr for PrincipalKind {
     }
 }
 
+/// Subjects of internal-service tokens are this prefix and the service name.
+pub const INTERNAL_SUBJECT_PREFIX: &str = "svc-";
+
 /// The verified principal of a call, put into the request extensions by the
 /// [`AuthLayer`](super::AuthLayer). Carries ids and codes only, never names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,6 +177,26 @@ impl Caller {
                 "ROLE_REQUIRED",
                 format!("this call requires the role {role}"),
             ))
+        }
+    }
+
+    /// The Schakel service this caller is (`broker` for subject
+    /// `svc-broker`), if it holds an internal-service token.
+    pub fn service(&self) -> Option<&str> {
+        (self.kind == PrincipalKind::InternalService)
+            .then(|| self.subject.strip_prefix(INTERNAL_SUBJECT_PREFIX))
+            .flatten()
+    }
+
+    /// `PERMISSION_DENIED` (reason `PEER_NOT_ALLOWED`) unless the caller is one
+    /// of Schakel's `services`: each method names the peers that need it.
+    pub fn require_service(&self, services: &[&str]) -> Result<(), Status> {
+        match self.service() {
+            Some(s) if services.contains(&s) => Ok(()),
+            _ => Err(error::permission_denied(
+                "PEER_NOT_ALLOWED",
+                format!("only Schakel's {} may call this", services.join(", ")),
+            )),
         }
     }
 

@@ -10,7 +10,7 @@ mod claims;
 mod layer;
 mod verifier;
 
-pub use caller::{Caller, PrincipalKind, Role};
+pub use caller::{Caller, INTERNAL_SUBJECT_PREFIX, PrincipalKind, Role};
 pub use claims::{Claims, Jwk, JwkSet, TOKEN_TYPE};
 pub use layer::{AuthLayer, AuthService, PUBLIC_METHODS};
 pub use verifier::{AuthError, JwksFetcher, TokenVerifier, remote_jwks};

@@ -446,12 +446,21 @@ async fn only_schakels_services_record_informing_and_count_dossiers() {
             on_behalf_of: None,
             trace_id: String::new(),
         };
-        for client in [team.clone(), coordinator.clone()] {
+        // Another of Schakel's services is refused too: only the broker
+        // needs these methods.
+        let policy_service = app.client_with(Some(app.issuer.token(
+            schakel_kit::auth::PrincipalKind::InternalService,
+            "svc-policy",
+            "",
+            "",
+            &[],
+        )));
+        for client in [team.clone(), coordinator.clone(), policy_service.clone()] {
             let status_ = assert_code(
                 client.clone().record_informing(request.clone()).await,
                 Code::PermissionDenied,
             );
-            assert_eq!(error_reason(&status_), "INTERNAL_ONLY");
+            assert_eq!(error_reason(&status_), "PEER_NOT_ALLOWED");
             assert_code(
                 client
                     .clone()

@@ -116,7 +116,7 @@ impl TestApp {
         self.orgs[partner].clone()
     }
 
-    fn client_with(&self, token: Option<String>) -> Client {
+    pub fn client_with(&self, token: Option<String>) -> Client {
         LegalBasisServiceClient::with_interceptor(
             self.server.channel(self.pki.client_tls()),
             CallContext::with_token(token),
