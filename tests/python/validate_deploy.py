@@ -411,12 +411,9 @@ def check_compose_cli() -> None:
     else:
         print("note: neither `docker compose` nor docker-compose works; compose CLI check skipped", file=sys.stderr)
         return
-    for profile in ([], ["--profile", "broker"]):
-        result = subprocess.run(
-            [*command, "-f", str(compose), *profile, "config", "-q"], capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            problem(rel(compose), f"`{' '.join(command)} config -q` failed: {result.stderr.strip()}")
+    result = subprocess.run([*command, "-f", str(compose), "config", "-q"], capture_output=True, text=True)
+    if result.returncode != 0:
+        problem(rel(compose), f"`{' '.join(command)} config -q` failed: {result.stderr.strip()}")
 
 
 # --- Dockerfile -------------------------------------------------------------
