@@ -1,8 +1,12 @@
 //! Microservices mode: `schakel bootstrap`, then `schakel serve` of audit,
-//! identity, legal-basis and policy as separate processes with mTLS between them, from
-//! one config file, on PostgreSQL when `SCHAKEL_TEST_DATABASE_URL` is set and on
-//! SQLite always. Identity records its changes in the audit log, which a
-//! privacy officer checks with `schakel audit verify`; SIGTERM exits cleanly.
+//! identity, legal-basis, policy and broker as separate processes with mTLS
+//! between them, from one config file, on PostgreSQL when
+//! `SCHAKEL_TEST_DATABASE_URL` is set and on SQLite always. The seed scenario
+//! runs through them (register, circle, phase, contribute, an information
+//! request answered, need-to-know reads), one trace spans the services, the
+//! audit process is killed and restarted, a privacy officer verifies the log
+//! with `schakel audit verify`, SIGTERM exits cleanly. `schakel serve all` runs
+//! the same services in one process.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -439,6 +443,8 @@ fn serve_and_administer(database_url: &str, label: &str) {
         &org,
         "--purpose",
         "triage",
+        "--purpose",
+        "case_building",
         "--valid-from",
         "2026-01-01",
         "--valid-until",
@@ -576,11 +582,64 @@ fn serve_and_administer(database_url: &str, label: &str) {
         released.contains(&"registration.situation_description".to_owned()),
         "{label}: {released:?}"
     );
+    // The seed scenario goes on: the CAW's team member brings the Veilig Huis
+    // into the circle, moves the dossier to case building and contributes;
+    // asks the Veilig Huis for its risk assessment, which it answers; each
+    // then reads what the policy releases to it.
+    let team_user = |username: &str, organisation: &str| {
+        let args = [
+            "user",
+            "create",
+            "--username",
+            username,
+            "--display-name",
+            "Teamlid",
+            "--organisation",
+            organisation,
+            "--role",
+            "team_member",
+            "--password-stdin",
+        ];
+        stdout_ok(&run(
+            &identity_url,
+            &coordinator,
+            &args,
+            Some("teamlid wachtwoord\n"),
+        ));
+        let token = stdout_ok(&run(
+            &identity_url,
+            &[
+                ("SCHAKEL_USERNAME", username),
+                ("SCHAKEL_PASSWORD", "teamlid wachtwoord"),
+            ],
+            &["login"],
+            None,
+        ));
+        broker_client(&broker_url, &pki.pki.ca, token.trim().to_owned())
+    };
+    let mut team_caw = team_user("team.caw", &caw);
+    let mut team_vh = team_user("team.vh", &org);
+    runtime.block_on(case_building(
+        &mut team_caw,
+        &mut team_vh,
+        &dossier_id,
+        &org,
+        label,
+    ));
     let logged = stdout_ok(&dpo(&["audit", "query"]));
-    assert!(
-        logged.contains("DOSSIER_REGISTER") && logged.contains("DOSSIER_READ"),
-        "{label}: {logged}"
-    );
+    for action in [
+        "DOSSIER_REGISTER",
+        "DOSSIER_READ",
+        "PARTICIPANT_ADD",
+        "PHASE_ADVANCE",
+        "CONTRIBUTE",
+        "INFORMATION_REQUEST_ANSWER",
+    ] {
+        assert!(
+            logged.contains(action),
+            "{label}: {action} missing:\n{logged}"
+        );
+    }
 
     // One trace per request across the services: a read in a trace the
     // partner system started reaches broker, legal-basis and audit, and no
@@ -613,6 +672,7 @@ fn serve_and_administer(database_url: &str, label: &str) {
     }
 
     // The audit process dies: reads fail UNAVAILABLE and release nothing.
+    let released = runtime.block_on(read(&mut client, &dossier_id)).unwrap();
     audit.kill().unwrap();
     audit.wait().unwrap();
     let refused = runtime
@@ -710,6 +770,120 @@ async fn wait_serving(url: &str, ca: &Path) {
     panic!("{url} closed its health stream before serving");
 }
 
+/// Case building between two partners over the broker: circle, phase,
+/// contribution, an information request answered, and need-to-know reads.
+async fn case_building(
+    caw: &mut Broker,
+    veilig_huis: &mut Broker,
+    dossier_id: &str,
+    veilig_huis_org: &str,
+    label: &str,
+) {
+    use schakel_proto::v1 as pb;
+    let text = |t: &str| pb::FieldValue {
+        kind: Some(pb::field_value::Kind::Text(t.into())),
+    };
+    caw.add_participant(pb::AddParticipantRequest {
+        dossier_id: dossier_id.into(),
+        organisation_id: veilig_huis_org.into(),
+    })
+    .await
+    .unwrap();
+    caw.advance_phase(pb::AdvancePhaseRequest {
+        dossier_id: dossier_id.into(),
+        expected_phase: pb::Phase::Registration as i32,
+        target_phase: pb::Phase::CaseBuilding as i32,
+        track: 0,
+        reason: "Aanmelding volledig.".into(),
+    })
+    .await
+    .unwrap();
+    caw.contribute(pb::ContributeRequest {
+        dossier_id: dossier_id.into(),
+        purpose: "case_building".into(),
+        contributions: vec![pb::ContributionInput {
+            path: "finances.debts".into(),
+            value: Some(text("Schuldbemiddeling loopt.")),
+            ..Default::default()
+        }],
+        idempotency_key: "serve-e2e-contribution".into(),
+    })
+    .await
+    .unwrap();
+    let asked = caw
+        .request_information(pb::RequestInformationRequest {
+            dossier_id: dossier_id.into(),
+            to_organisation_id: veilig_huis_org.into(),
+            fields: vec!["risk.".into()],
+            person_ids: vec![],
+            purpose: "case_building".into(),
+            justification: "Risico-inschatting voor het plan.".into(),
+            due_at: Some(schakel_kit::time::to_timestamp(4_102_444_800)),
+            idempotency_key: "serve-e2e-request".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .information_request
+        .unwrap();
+    let inbox = veilig_huis
+        .list_information_requests(pb::ListInformationRequestsRequest {
+            r#box: pb::InformationRequestBox::Inbox as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .information_requests;
+    assert_eq!(inbox.len(), 1, "{label}");
+    veilig_huis
+        .answer_information_request(pb::AnswerInformationRequestRequest {
+            information_request_id: asked.information_request_id,
+            contributions: vec![pb::ContributionInput {
+                path: "risk.rti_level".into(),
+                value: Some(pb::FieldValue {
+                    kind: Some(pb::field_value::Kind::Code("hoog".into())),
+                }),
+                ..Default::default()
+            }],
+            declined_fields: vec![],
+            note: String::new(),
+            idempotency_key: "serve-e2e-answer".into(),
+        })
+        .await
+        .unwrap();
+    let read = |client: &mut Broker| {
+        let mut client = client.clone();
+        async move {
+            client
+                .get_dossier(pb::GetDossierRequest {
+                    dossier_id: dossier_id.into(),
+                    purpose: "case_building".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let sees = |r: &pb::GetDossierResponse, path: &str| {
+        r.released
+            .iter()
+            .any(|f| f.path == path && !f.contributions.is_empty())
+    };
+    let withheld =
+        |r: &pb::GetDossierResponse, path: &str| r.withheld.iter().any(|w| w.path == path);
+    let by_caw = read(caw).await;
+    assert!(
+        sees(&by_caw, "risk.rti_level"),
+        "{label}: the answer reaches the CAW"
+    );
+    assert!(withheld(&by_caw, "persons.national_number"), "{label}");
+    let by_vh = read(veilig_huis).await;
+    assert!(sees(&by_vh, "finances.debts"), "{label}");
+    assert!(withheld(&by_vh, "persons.national_number"), "{label}");
+}
+
 /// Registers a family at the broker and reads it back: the dossier id and
 /// the released paths.
 async fn register_and_read(client: &mut Broker) -> (String, Vec<String>) {
@@ -728,9 +902,23 @@ async fn register_and_read(client: &mut Broker) -> (String, Vec<String>) {
                 violence_forms: vec!["partnergeweld".into()],
                 situation_description: "Spanningen thuis.".into(),
                 persons: vec![
-                    person("v", pb::PersonRole::Slachtoffer),
+                    pb::ClientPersonInput {
+                        informing: Some(pb::InformingDetails {
+                            state: pb::InformingState::Informed as i32,
+                            method: pb::InformingMethod::InPerson as i32,
+                            informed_at: Some(schakel_kit::time::to_timestamp(1_767_225_600)),
+                            ..Default::default()
+                        }),
+                        ..person("v", pb::PersonRole::Slachtoffer)
+                    },
                     pb::ClientPersonInput {
                         national_number: "85.07.30-033.28".into(),
+                        informing: Some(pb::InformingDetails {
+                            state: pb::InformingState::Deferred as i32,
+                            deferral_reason: pb::DeferralReason::SafetyOfVictim as i32,
+                            review_at: Some(schakel_kit::time::to_timestamp(4_102_444_800)),
+                            ..Default::default()
+                        }),
                         ..person("p", pb::PersonRole::Pleger)
                     },
                 ],
@@ -872,6 +1060,8 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
         &veilig_huis,
         "--purpose",
         "triage",
+        "--purpose",
+        "case_building",
         "--valid-from",
         "2026-01-01",
         "--valid-until",
