@@ -59,10 +59,22 @@ impl Database {
             Backend::Sqlite => migrations.sqlite,
             Backend::Postgres => migrations.postgres,
         };
+        // PostgreSQL: sqlx holds an advisory lock while it migrates. SQLite
+        // has none: a lock file beside the database serialises instances.
+        let lock = match backend {
+            Backend::Sqlite => {
+                let url = url.to_owned();
+                tokio::task::spawn_blocking(move || sqlite_migration_lock(&url))
+                    .await
+                    .context("waiting for the migration lock")??
+            }
+            Backend::Postgres => None,
+        };
         migrator
             .run(&pool)
             .await
             .with_context(|| format!("migrating schema {schema}"))?;
+        drop(lock);
         Ok(Self { pool, backend })
     }
 
@@ -80,6 +92,28 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Takes an exclusive lock on `<database file>.migrate-lock` (flock), held
+/// until the returned file is dropped; None for in-memory databases.
+fn sqlite_migration_lock(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return Ok(None);
+    }
+    let lock = format!("{path}.migrate-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .with_context(|| format!("opening {lock}"))?;
+    file.lock().with_context(|| format!("locking {lock}"))?;
+    Ok(Some(file))
 }
 
 async fn connect_sqlite(url: &str) -> anyhow::Result<AnyPool> {

@@ -655,3 +655,36 @@ async fn agreements_are_listed_by_filter_and_page() {
         assert_eq!(seen, sorted(vec![leuven, brugge, draft]));
     }
 }
+
+/// Several instances starting at once against one fresh database each create
+/// and migrate the schema exactly once, and all of them work.
+#[tokio::test]
+async fn instances_starting_at_once_migrate_once() {
+    for db in databases().await {
+        let directory = || {
+            std::sync::Arc::new(schakel_legal_basis::FixedOrganisations(Default::default()))
+                as std::sync::Arc<dyn schakel_legal_basis::Organisations>
+        };
+        // Starting changes nothing that needs auditing.
+        let sink = std::sync::Arc::new(schakel_kit::audit::OfflineSink);
+        let starts = (0..4).map(|_| {
+            schakel_legal_basis::LegalBasis::connect(
+                db.url(),
+                schakel_kit::time::Clock::manual(T0),
+                sink.clone(),
+                directory(),
+            )
+        });
+        let instances = futures::future::try_join_all(starts).await.unwrap();
+        for instance in &instances {
+            use sqlx::Row;
+            let applied = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations")
+                .fetch_one(instance.database().pool())
+                .await
+                .unwrap()
+                .try_get::<i64, _>("n")
+                .unwrap();
+            assert_eq!(applied, 2, "{}", db.label());
+        }
+    }
+}
