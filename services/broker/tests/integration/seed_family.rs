@@ -200,3 +200,114 @@ async fn an_erased_seed_dossier_is_unreadable_but_its_decisions_stay_logged() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_seed_family_follows_the_policy_and_the_legal_basis_as_they_change() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let id = seed(&app).await.dossier_id;
+        let label = db.label();
+        // Coordinators withdraw the weapons details from the police's team
+        // (four eyes): the very next read of the running broker follows.
+        let weapons = |r: &pb::GetDossierResponse| {
+            r.released
+                .iter()
+                .any(|f| f.path == "police.weapons" && !f.contributions.is_empty())
+        };
+        assert!(weapons(&read(&app, "politie", &id).await), "{label}");
+        let coordinator = |subject: &str| pb::Actor {
+            subject: subject.into(),
+            kind: pb::PrincipalKind::User as i32,
+            roles: vec![pb::Role::Coordinator as i32],
+            ..Default::default()
+        };
+        let mut csv = schakel_policy::document::repository_files().policy_csv;
+        csv.push_str("p, politie, team_member, police.weapons, read, case_building, deny\n");
+        let (proposed, _) = app
+            .policies
+            .propose(
+                coordinator("coordinator-a"),
+                &pb::ProposePolicyRequest {
+                    document: Some(pb::PolicyDocument {
+                        policy_csv: csv,
+                        ..Default::default()
+                    }),
+                    base_version: 1,
+                    description: "wapens niet meer aan het team van de politie".into(),
+                    validate_only: false,
+                },
+            )
+            .await
+            .unwrap();
+        let version = proposed.unwrap().version;
+        app.policies
+            .approve(coordinator("coordinator-b"), version)
+            .await
+            .unwrap();
+        let after = read(&app, "politie", &id).await;
+        assert_eq!(after.policy_version, version, "{label}");
+        assert!(!weapons(&after), "{label}");
+        // Withheld (reason PHASE: the police still see it in other phases).
+        assert!(withheld(&after, "police.weapons").is_some(), "{label}");
+
+        // The same family registered again with the mother (the victim) not
+        // informed: triage goes on, beyond triage nothing is released.
+        let mut uninformed = family_000();
+        uninformed.registration.persons[1].informing = None;
+        let request = uninformed
+            .registration
+            .to_request("seed-000-uninformed", T0)
+            .unwrap();
+        let ocj = app.as_user("team-ocj", "ocj", &[Role::Aanmelder, Role::TeamMember]);
+        let other = ocj
+            .clone()
+            .register_dossier(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .dossier
+            .unwrap()
+            .dossier_id;
+        ocj.clone()
+            .get_dossier(read_request(&other, "triage"))
+            .await
+            .unwrap();
+        let status = assert_code(
+            ocj.clone()
+                .get_dossier(read_request(&other, "case_building"))
+                .await,
+            Code::PermissionDenied,
+        );
+        use tonic_types::StatusExt;
+        let info = status.get_error_details().error_info().unwrap().clone();
+        assert_eq!(
+            info.metadata["basis_denial_reason"], "BASIS_DENIAL_REASON_CLIENT_NOT_INFORMED",
+            "{label}"
+        );
+
+        // The procureur withdraws the authorisation: every read stops.
+        app.legal_basis
+            .revoke(
+                &coordinator("coordinator-a"),
+                &app.agreement_id,
+                1,
+                pb::RevocationReason::ProsecutorWithdrew as i32,
+                "Machtiging ingetrokken.",
+            )
+            .await
+            .unwrap();
+        for partner in ["politie", "ggz", "ocj"] {
+            let status = assert_code(
+                app.team(partner)
+                    .get_dossier(read_request(&id, "case_building"))
+                    .await,
+                Code::PermissionDenied,
+            );
+            let info = status.get_error_details().error_info().unwrap().clone();
+            assert_eq!(
+                info.metadata["basis_denial_reason"], "BASIS_DENIAL_REASON_REVOKED",
+                "{partner} {label}"
+            );
+        }
+    }
+}
