@@ -215,6 +215,37 @@ fn spans_of(trace_id: &[u8], services: &[&str]) -> Received {
     })
 }
 
+/// Runs `schakel <args>` against `url` with `credentials` in its environment
+/// and `stdin` as its input.
+fn run_cli(
+    url: &str,
+    ca: &Path,
+    credentials: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let mut child = Command::new(schakel_bin())
+        .args(args)
+        .env("SCHAKEL_URL", url)
+        .env("SCHAKEL_CA_CERT", ca)
+        .envs(credentials.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
 /// Starts `schakel serve <service>` on `port`; waits for its listening line.
 fn serve(config: &Path, service: &str, port: u16) -> Child {
     serve_with(config, service, port, &[])
@@ -265,30 +296,7 @@ fn serve_and_administer(database_url: &str, label: &str) {
     let audit_url = format!("https://127.0.0.1:{audit_port}");
 
     let run = |url: &str, credentials: &[(&str, &str)], args: &[&str], stdin: Option<&str>| {
-        let mut command = Command::new(schakel_bin());
-        command
-            .args(args)
-            .env("SCHAKEL_URL", url)
-            .env("SCHAKEL_CA_CERT", &pki.pki.ca);
-        for (k, v) in credentials {
-            command.env(k, v);
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().unwrap()
+        run_cli(url, &pki.pki.ca, credentials, args, stdin)
     };
     // The readiness probe's command: gRPC health over TLS.
     let health = stdout_ok(&run(&audit_url, &[], &["health"], None));
@@ -973,26 +981,7 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
     );
     let url = format!("https://127.0.0.1:{port}");
     let run = |credentials: &[(&str, &str)], args: &[&str], stdin: Option<&str>| {
-        let mut child = Command::new(schakel_bin())
-            .args(args)
-            .env("SCHAKEL_URL", &url)
-            .env("SCHAKEL_CA_CERT", &pki.pki.ca)
-            .envs(credentials.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().unwrap()
+        run_cli(&url, &pki.pki.ca, credentials, args, stdin)
     };
     for service in [
         "schakel.v1.IdentityService",

@@ -422,35 +422,12 @@ async fn a_policy_activated_while_the_broker_runs_governs_the_very_next_read() {
             Some(pb::AccessDenialReason::PolicyDenied)
         );
         // Coordinators let the police's aanmelder read the national number back.
-        let coordinator = |subject: &str| pb::Actor {
-            subject: subject.into(),
-            kind: pb::PrincipalKind::User as i32,
-            roles: vec![pb::Role::Coordinator as i32],
-            ..Default::default()
-        };
-        let mut csv = schakel_policy::document::repository_files().policy_csv;
-        csv.push_str("p, politie, aanmelder, persons.national_number, read, registration, allow\n");
-        let (proposed, _) = app
-            .policies
-            .propose(
-                coordinator("coordinator-a"),
-                &pb::ProposePolicyRequest {
-                    document: Some(pb::PolicyDocument {
-                        policy_csv: csv,
-                        ..Default::default()
-                    }),
-                    base_version: 1,
-                    description: "aanmelder politie leest rijksregisternummer terug".into(),
-                    validate_only: false,
-                },
+        let version = app
+            .activate_policy_with(
+                "p, politie, aanmelder, persons.national_number, read, registration, allow\n",
+                "aanmelder politie leest rijksregisternummer terug",
             )
-            .await
-            .unwrap();
-        let version = proposed.unwrap().version;
-        app.policies
-            .approve(coordinator("coordinator-b"), version)
-            .await
-            .unwrap();
+            .await;
         let after = reader
             .clone()
             .get_dossier(read_request(&id, "triage"))
@@ -507,15 +484,9 @@ async fn a_revoked_agreement_and_an_uninformed_victim_stop_reads() {
             "BASIS_DENIAL_REASON_CLIENT_NOT_INFORMED"
         );
         // Revoked: nothing at all.
-        let coordinator = pb::Actor {
-            subject: "coordinator-1".into(),
-            kind: pb::PrincipalKind::User as i32,
-            roles: vec![pb::Role::Coordinator as i32],
-            ..Default::default()
-        };
         app.legal_basis
             .revoke(
-                &coordinator,
+                &coordinator("coordinator-1"),
                 &app.agreement_id,
                 1,
                 pb::RevocationReason::ProsecutorWithdrew as i32,

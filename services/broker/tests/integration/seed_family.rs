@@ -215,35 +215,12 @@ async fn the_seed_family_follows_the_policy_and_the_legal_basis_as_they_change()
                 .any(|f| f.path == "police.weapons" && !f.contributions.is_empty())
         };
         assert!(weapons(&read(&app, "politie", &id).await), "{label}");
-        let coordinator = |subject: &str| pb::Actor {
-            subject: subject.into(),
-            kind: pb::PrincipalKind::User as i32,
-            roles: vec![pb::Role::Coordinator as i32],
-            ..Default::default()
-        };
-        let mut csv = schakel_policy::document::repository_files().policy_csv;
-        csv.push_str("p, politie, team_member, police.weapons, read, case_building, deny\n");
-        let (proposed, _) = app
-            .policies
-            .propose(
-                coordinator("coordinator-a"),
-                &pb::ProposePolicyRequest {
-                    document: Some(pb::PolicyDocument {
-                        policy_csv: csv,
-                        ..Default::default()
-                    }),
-                    base_version: 1,
-                    description: "wapens niet meer aan het team van de politie".into(),
-                    validate_only: false,
-                },
+        let version = app
+            .activate_policy_with(
+                "p, politie, team_member, police.weapons, read, case_building, deny\n",
+                "wapens niet meer aan het team van de politie",
             )
-            .await
-            .unwrap();
-        let version = proposed.unwrap().version;
-        app.policies
-            .approve(coordinator("coordinator-b"), version)
-            .await
-            .unwrap();
+            .await;
         let after = read(&app, "politie", &id).await;
         assert_eq!(after.policy_version, version, "{label}");
         assert!(!weapons(&after), "{label}");

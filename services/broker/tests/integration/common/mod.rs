@@ -197,7 +197,47 @@ pub async fn spawn(database_url: &str) -> TestApp {
     }
 }
 
+/// A coordinator (of the Justitiehuis) as the in-process services see one.
+pub fn coordinator(subject: &str) -> pb::Actor {
+    pb::Actor {
+        subject: subject.into(),
+        kind: pb::PrincipalKind::User as i32,
+        roles: vec![pb::Role::Coordinator as i32],
+        ..Default::default()
+    }
+}
+
 impl TestApp {
+    /// One coordinator proposes the repository's policy plus `extra_rules`
+    /// (policy.csv lines), a second approves it (four eyes): the new active
+    /// version, while the broker runs.
+    pub async fn activate_policy_with(&self, extra_rules: &str, description: &str) -> u64 {
+        let mut csv = schakel_policy::document::repository_files().policy_csv;
+        csv.push_str(extra_rules);
+        let (proposed, _) = self
+            .policies
+            .propose(
+                coordinator("coordinator-a"),
+                &pb::ProposePolicyRequest {
+                    document: Some(pb::PolicyDocument {
+                        policy_csv: csv,
+                        ..Default::default()
+                    }),
+                    base_version: 1,
+                    description: description.into(),
+                    validate_only: false,
+                },
+            )
+            .await
+            .unwrap();
+        let version = proposed.unwrap().version;
+        self.policies
+            .approve(coordinator("coordinator-b"), version)
+            .await
+            .unwrap();
+        version
+    }
+
     /// A professional of `partner` holding `roles`.
     pub fn as_user(&self, subject: &str, partner: &str, roles: &[Role]) -> Client {
         let org = self.orgs[partner].clone();
