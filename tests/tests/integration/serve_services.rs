@@ -246,6 +246,95 @@ fn run_cli(
     child.wait_with_output().unwrap()
 }
 
+/// The coordinator creates a user (`username`, organisation id, role) at
+/// identity (`url`), who then logs in: the user's access token.
+fn user_token(
+    url: &str,
+    ca: &Path,
+    coordinator: &[(&str, &str)],
+    (username, organisation, role): (&str, &str, &str),
+) -> String {
+    let args = [
+        "user",
+        "create",
+        "--username",
+        username,
+        "--display-name",
+        "Gebruiker",
+        "--organisation",
+        organisation,
+        "--role",
+        role,
+        "--password-stdin",
+    ];
+    stdout_ok(&run_cli(
+        url,
+        ca,
+        coordinator,
+        &args,
+        Some("een lang wachtwoord\n"),
+    ));
+    let login = [
+        ("SCHAKEL_USERNAME", username),
+        ("SCHAKEL_PASSWORD", "een lang wachtwoord"),
+    ];
+    stdout_ok(&run_cli(url, ca, &login, &["login"], None))
+        .trim()
+        .to_owned()
+}
+
+/// A coordinator (`token`) creates an agreement for district leuven between
+/// `parties` (purposes triage and case_building, valid 2026-2099, signed
+/// `document`) at legal-basis (`url`) and records its approval: the
+/// agreement id and what `agreement create` printed.
+fn agreement_in_force(
+    url: &str,
+    ca: &Path,
+    token: &str,
+    parties: &[&str],
+    document: &Path,
+) -> (String, String) {
+    let credentials = [("SCHAKEL_TOKEN", token)];
+    let mut args = vec!["agreement", "create", "--title", "Ketenaanpak Leuven"];
+    args.extend(["--district", "leuven"]);
+    for party in parties {
+        args.extend(["--party", party]);
+    }
+    args.extend(["--purpose", "triage", "--purpose", "case_building"]);
+    args.extend(["--valid-from", "2026-01-01", "--valid-until", "2099-01-01"]);
+    args.extend(["--document", document.to_str().unwrap()]);
+    let created = stdout_ok(&run_cli(url, ca, &credentials, &args, None));
+    let id = created
+        .lines()
+        .find_map(|l| l.strip_prefix("agreement_id: "))
+        .unwrap()
+        .to_owned();
+    stdout_ok(&run_cli(
+        url,
+        ca,
+        &credentials,
+        &[
+            "agreement",
+            "approve",
+            &id,
+            "--agreement-version",
+            "1",
+            "--office",
+            "Parket Leuven",
+            "--prosecutor",
+            "Procureur",
+            "--decided",
+            "2026-01-01",
+            "--reference",
+            "LE/1",
+            "--reasons",
+            "Integriteit van personen.",
+        ],
+        None,
+    ));
+    (id, created)
+}
+
 /// Starts `schakel serve <service>` on `port`; waits for its listening line.
 fn serve(config: &Path, service: &str, port: u16) -> Child {
     serve_with(config, service, port, &[])
@@ -438,51 +527,14 @@ fn serve_and_administer(database_url: &str, label: &str) {
         .and_then(|l| l.split('\t').next())
         .unwrap()
         .to_owned();
-    let created = stdout_ok(&lb(&[
-        "agreement",
-        "create",
-        "--title",
-        "Ketenaanpak Leuven",
-        "--district",
-        "leuven",
-        "--party",
-        &caw,
-        "--party",
-        &org,
-        "--purpose",
-        "triage",
-        "--purpose",
-        "case_building",
-        "--valid-from",
-        "2026-01-01",
-        "--valid-until",
-        "2099-01-01",
-        "--document",
-        config.to_str().unwrap(),
-    ]));
+    let (_, created) = agreement_in_force(
+        &legal_basis_url,
+        &pki.pki.ca,
+        coordinator_token.trim(),
+        &[&caw, &org],
+        &config,
+    );
     assert!(created.contains("\tveilig_huis\n"), "{label}: {created}");
-    let id = created
-        .lines()
-        .find_map(|l| l.strip_prefix("agreement_id: "))
-        .unwrap()
-        .to_owned();
-    stdout_ok(&lb(&[
-        "agreement",
-        "approve",
-        &id,
-        "--agreement-version",
-        "1",
-        "--office",
-        "Parket Leuven",
-        "--prosecutor",
-        "Procureur",
-        "--decided",
-        "2026-01-01",
-        "--reference",
-        "LE/1",
-        "--reasons",
-        "Integriteit van personen.",
-    ]));
     let check = stdout_ok(&lb(&[
         "agreement",
         "check",
@@ -549,34 +601,12 @@ fn serve_and_administer(database_url: &str, label: &str) {
         ],
     );
     // An aanmelder of the CAW registers a family and reads it back.
-    let args = [
-        "user",
-        "create",
-        "--username",
-        "aanmelder.caw",
-        "--display-name",
-        "Aanmelder CAW",
-        "--organisation",
-        &caw,
-        "--role",
-        "aanmelder",
-        "--password-stdin",
-    ];
-    stdout_ok(&run(
+    let aanmelder = user_token(
         &identity_url,
+        &pki.pki.ca,
         &coordinator,
-        &args,
-        Some("aanmelder wachtwoord\n"),
-    ));
-    let aanmelder = stdout_ok(&run(
-        &identity_url,
-        &[
-            ("SCHAKEL_USERNAME", "aanmelder.caw"),
-            ("SCHAKEL_PASSWORD", "aanmelder wachtwoord"),
-        ],
-        &["login"],
-        None,
-    ));
+        ("aanmelder.caw", &caw, "aanmelder"),
+    );
     let broker_url = format!("https://127.0.0.1:{broker_port}");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -584,7 +614,7 @@ fn serve_and_administer(database_url: &str, label: &str) {
         .unwrap();
     // Channels spawn their connection task on the runtime.
     let _inside = runtime.enter();
-    let mut client = broker_client(&broker_url, &pki.pki.ca, aanmelder.trim().to_owned());
+    let mut client = broker_client(&broker_url, &pki.pki.ca, aanmelder);
     let (dossier_id, released) = runtime.block_on(register_and_read(&mut client));
     assert!(
         released.contains(&"registration.situation_description".to_owned()),
@@ -595,35 +625,13 @@ fn serve_and_administer(database_url: &str, label: &str) {
     // asks the Veilig Huis for its risk assessment, which it answers; each
     // then reads what the policy releases to it.
     let team_user = |username: &str, organisation: &str| {
-        let args = [
-            "user",
-            "create",
-            "--username",
-            username,
-            "--display-name",
-            "Teamlid",
-            "--organisation",
-            organisation,
-            "--role",
-            "team_member",
-            "--password-stdin",
-        ];
-        stdout_ok(&run(
+        let token = user_token(
             &identity_url,
+            &pki.pki.ca,
             &coordinator,
-            &args,
-            Some("teamlid wachtwoord\n"),
-        ));
-        let token = stdout_ok(&run(
-            &identity_url,
-            &[
-                ("SCHAKEL_USERNAME", username),
-                ("SCHAKEL_PASSWORD", "teamlid wachtwoord"),
-            ],
-            &["login"],
-            None,
-        ));
-        broker_client(&broker_url, &pki.pki.ca, token.trim().to_owned())
+            (username, organisation, "team_member"),
+        );
+        broker_client(&broker_url, &pki.pki.ca, token)
     };
     let mut team_caw = team_user("team.caw", &caw);
     let mut team_vh = team_user("team.vh", &org);
@@ -942,24 +950,34 @@ async fn register_and_read(client: &mut Broker) -> (String, Vec<String>) {
     (id, released)
 }
 
-#[test]
-fn services_run_as_separate_processes_on_sqlite() {
+/// Runs a scenario on SQLite files (one per service) in a fresh directory.
+fn on_sqlite(scenario: fn(&str, &str)) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/{{service}}.db?mode=rwc", dir.path().display());
-    serve_and_administer(&url, "sqlite");
+    scenario(&url, "sqlite");
 }
 
-#[tokio::test]
-async fn services_run_as_separate_processes_on_postgres() {
+/// Runs a scenario on a fresh PostgreSQL database, or says it is skipped.
+async fn on_postgres(scenario: fn(&str, &str)) {
     let Some(db) = TestDatabase::postgres().await.unwrap() else {
         eprintln!("SKIPPED: SCHAKEL_TEST_DATABASE_URL is not set");
         return;
     };
     let url = db.url().to_owned();
-    tokio::task::spawn_blocking(move || serve_and_administer(&url, "postgres"))
+    tokio::task::spawn_blocking(move || scenario(&url, "postgres"))
         .await
         .unwrap();
     drop(db);
+}
+
+#[test]
+fn services_run_as_separate_processes_on_sqlite() {
+    on_sqlite(serve_and_administer);
+}
+
+#[tokio::test]
+async fn services_run_as_separate_processes_on_postgres() {
+    on_postgres(serve_and_administer).await;
 }
 
 /// `schakel serve all`: the five services in one process from the same
@@ -1016,70 +1034,21 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
     let caw = org("CAW Oost-Brabant", "caw", "0207437468");
     let veilig_huis = org("Veilig Huis Leuven", "veilig_huis", "1000000813");
     let user = |username: &str, organisation: &str, role: &str| {
-        let args = [
-            "user",
-            "create",
-            "--username",
-            username,
-            "--display-name",
-            "Gebruiker",
-            "--organisation",
-            organisation,
-            "--role",
-            role,
-            "--password-stdin",
-        ];
-        stdout_ok(&run(&coordinator, &args, Some("een lang wachtwoord\n")));
-        let login = [
-            ("SCHAKEL_USERNAME", username),
-            ("SCHAKEL_PASSWORD", "een lang wachtwoord"),
-        ];
-        stdout_ok(&run(&login, &["login"], None)).trim().to_owned()
+        user_token(
+            &url,
+            &pki.pki.ca,
+            &coordinator,
+            (username, organisation, role),
+        )
     };
-    let created = cli(&[
-        "agreement",
-        "create",
-        "--title",
-        "Ketenaanpak Leuven",
-        "--district",
-        "leuven",
-        "--party",
-        &caw,
-        "--party",
-        &veilig_huis,
-        "--purpose",
-        "triage",
-        "--purpose",
-        "case_building",
-        "--valid-from",
-        "2026-01-01",
-        "--valid-until",
-        "2099-01-01",
-        "--document",
-        config.to_str().unwrap(),
-    ]);
-    let agreement = created
-        .lines()
-        .find_map(|l| l.strip_prefix("agreement_id: "))
-        .unwrap()
-        .to_owned();
-    cli(&[
-        "agreement",
-        "approve",
-        &agreement,
-        "--agreement-version",
-        "1",
-        "--office",
-        "Parket Leuven",
-        "--prosecutor",
-        "Procureur",
-        "--decided",
-        "2026-01-01",
-        "--reference",
-        "LE/1",
-        "--reasons",
-        "Integriteit van personen.",
-    ]);
+    let coordinator_token = cli(&["login"]);
+    agreement_in_force(
+        &url,
+        &pki.pki.ca,
+        coordinator_token.trim(),
+        &[&caw, &veilig_huis],
+        &config,
+    );
     assert!(
         cli(&["policy", "list"]).starts_with("1\tactive\tbase 0"),
         "{label}"
@@ -1124,20 +1093,10 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
 
 #[test]
 fn all_services_run_in_one_process_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/{{service}}.db?mode=rwc", dir.path().display());
-    serve_everything_in_one_process(&url, "sqlite");
+    on_sqlite(serve_everything_in_one_process);
 }
 
 #[tokio::test]
 async fn all_services_run_in_one_process_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await.unwrap() else {
-        eprintln!("SKIPPED: SCHAKEL_TEST_DATABASE_URL is not set");
-        return;
-    };
-    let url = db.url().to_owned();
-    tokio::task::spawn_blocking(move || serve_everything_in_one_process(&url, "postgres"))
-        .await
-        .unwrap();
-    drop(db);
+    on_postgres(serve_everything_in_one_process).await;
 }
