@@ -160,6 +160,24 @@ impl Audit {
             .max_encoding_message_size(limits.max_response_bytes)
     }
 
+    /// Applies retention daily in the background (the first time at once).
+    pub fn spawn_retention(&self) {
+        let audit = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+            loop {
+                every.tick().await;
+                match audit.apply_retention().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(dropped = n, "audit retention: entry bodies dropped"),
+                    Err(err) => {
+                        tracing::error!(error = format!("{err:#}"), "audit retention failed")
+                    }
+                }
+            }
+        });
+    }
+
     /// Applies retention once (bodies older than `audit.retention` are dropped).
     pub async fn apply_retention(&self) -> anyhow::Result<u64> {
         self.log

@@ -374,6 +374,16 @@ pub struct FieldFile {
     pub value: Value,
 }
 
+/// Spoor 1, 2 or 3 as the proto's track.
+pub fn track(spoor: u8) -> Option<pb::Track> {
+    match spoor {
+        1 => Some(pb::Track::Consult),
+        2 => Some(pb::Track::CaseSupport),
+        3 => Some(pb::Track::ChainApproach),
+        _ => None,
+    }
+}
+
 /// A proto enum value from its short lower-case name, e.g. `("PERSON_ROLE",
 /// "slachtoffer")`.
 pub fn enum_value<E>(
@@ -450,12 +460,7 @@ impl RegistrationFile {
         idempotency_key: &str,
         now: i64,
     ) -> Result<pb::RegisterDossierRequest, JsonError> {
-        let track = match self.track {
-            1 => pb::Track::Consult,
-            2 => pb::Track::CaseSupport,
-            3 => pb::Track::ChainApproach,
-            _ => return Err(bad("track", "is 1, 2 or 3")),
-        };
+        let track = track(self.track).ok_or_else(|| bad("track", "is 1, 2 or 3"))?;
         let factor = |f: &FactorFile| pb::ObservedFactor {
             code: f.code.clone(),
             note: f.note.clone(),

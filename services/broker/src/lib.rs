@@ -37,6 +37,14 @@ use sqlx::migrate::Migrator;
 
 pub use service::Broker;
 
+/// A broker client whose calls carry a token (the CLI, the seed, tests).
+pub type Client = schakel_proto::v1::broker_service_client::BrokerServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        schakel_kit::client::CallContext,
+    >,
+>;
+
 /// Broker settings (section `[broker]`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(default)]

@@ -7,15 +7,13 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use schakel_kit::client::CallContext;
-use schakel_proto::v1::{self as pb, broker_service_client::BrokerServiceClient};
+use schakel_proto::v1 as pb;
 use serde::Deserialize;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
-use crate::json::{RegistrationFile, enum_value, value_from_json};
-
-/// A broker client whose calls carry a token.
-pub type Client = BrokerServiceClient<InterceptedService<Channel, CallContext>>;
+use crate::{
+    Client,
+    json::{RegistrationFile, enum_value, value_from_json},
+};
 
 /// A seed dossier: a registration and what follows it.
 #[derive(Debug, Deserialize)]
@@ -68,6 +66,12 @@ pub struct Seeded {
     pub created: bool,
 }
 
+fn member<'a>(members: &'a HashMap<String, Member>, ptype: &str) -> anyhow::Result<&'a Member> {
+    members
+        .get(ptype)
+        .with_context(|| format!("no member of partner type {ptype} to seed with"))
+}
+
 /// The family of seed 000 (see `services/broker/seed/family-000.json`).
 pub fn family_000() -> SeedDossier {
     serde_json::from_str(include_str!("../seed/family-000.json"))
@@ -83,51 +87,60 @@ impl SeedDossier {
         members: &HashMap<String, Member>,
         now: i64,
     ) -> anyhow::Result<Seeded> {
-        let member = |ptype: &str| {
-            members
-                .get(ptype)
-                .with_context(|| format!("no member of partner type {ptype} to seed with"))
-        };
+        let registrant = member(members, &self.registrant)?;
+        let seeded = self.register(&registrant.client, now).await?;
+        if seeded.created {
+            self.build_up(&seeded.dossier_id, members).await?;
+        }
+        Ok(seeded)
+    }
+
+    /// Registers the dossier (idempotent): `created` is false when it had
+    /// already gone beyond its registration.
+    pub async fn register(&self, registrant: &Client, now: i64) -> anyhow::Result<Seeded> {
         let request = self.registration.to_request(&self.idempotency_key, now)?;
-        let registrant = member(&self.registrant)?;
         let registered = registrant
-            .client
             .clone()
             .register_dossier(request)
             .await
             .context("registering the seed dossier")?
             .into_inner();
         let dossier = registered.dossier.context("registration without dossier")?;
-        let persons = registered
-            .persons
-            .into_iter()
-            .map(|p| (p.client_ref, p.person_id))
-            .collect();
-        let seeded = |created| Seeded {
-            dossier_id: dossier.dossier_id.clone(),
-            persons,
-            created,
-        };
-        if dossier.phase != pb::Phase::Registration as i32 || dossier.participants.len() > 1 {
-            return Ok(seeded(false));
-        }
+        Ok(Seeded {
+            created: dossier.phase == pb::Phase::Registration as i32
+                && dossier.participants.len() <= 1,
+            dossier_id: dossier.dossier_id,
+            persons: registered
+                .persons
+                .into_iter()
+                .map(|p| (p.client_ref, p.person_id))
+                .collect(),
+        })
+    }
+
+    /// What follows a new registration: the registrant builds the circle and
+    /// advances the phase, each partner contributes.
+    pub async fn build_up(
+        &self,
+        dossier_id: &str,
+        members: &HashMap<String, Member>,
+    ) -> anyhow::Result<()> {
+        let registrant = &member(members, &self.registrant)?.client;
         for ptype in &self.circle {
             registrant
-                .client
                 .clone()
                 .add_participant(pb::AddParticipantRequest {
-                    dossier_id: dossier.dossier_id.clone(),
-                    organisation_id: member(ptype)?.organisation_id.clone(),
+                    dossier_id: dossier_id.to_owned(),
+                    organisation_id: member(members, ptype)?.organisation_id.clone(),
                 })
                 .await
                 .with_context(|| format!("adding {ptype} to the circle"))?;
         }
         let target = enum_value("PHASE", &self.phase, pb::Phase::from_str_name, "phase")?;
         registrant
-            .client
             .clone()
             .advance_phase(pb::AdvancePhaseRequest {
-                dossier_id: dossier.dossier_id.clone(),
+                dossier_id: dossier_id.to_owned(),
                 expected_phase: pb::Phase::Registration as i32,
                 target_phase: target as i32,
                 track: pb::Track::Unspecified as i32,
@@ -136,11 +149,11 @@ impl SeedDossier {
             .await
             .context("advancing the seed dossier")?;
         for (i, c) in self.contributions.iter().enumerate() {
-            member(&c.by)?
+            member(members, &c.by)?
                 .client
                 .clone()
                 .contribute(pb::ContributeRequest {
-                    dossier_id: dossier.dossier_id.clone(),
+                    dossier_id: dossier_id.to_owned(),
                     purpose: "case_building".into(),
                     contributions: vec![pb::ContributionInput {
                         path: c.path.clone(),
@@ -156,7 +169,7 @@ impl SeedDossier {
                 .await
                 .with_context(|| format!("{} contributing {}", c.by, c.path))?;
         }
-        Ok(seeded(true))
+        Ok(())
     }
 }
 

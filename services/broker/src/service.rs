@@ -48,7 +48,7 @@ pub(crate) struct Content {
     revision: i64,
     participants: Vec<pb::DossierParticipant>,
     persons: Vec<(String, Vec<String>)>,
-    contributions: Option<Vec<store::ContributionRow>>,
+    contributions: Option<Arc<Vec<store::ContributionRow>>>,
 }
 
 /// Dossiers whose content is kept at most; beyond, the cache starts afresh.
@@ -61,6 +61,19 @@ impl Inner {
             .get(dossier_id)
             .filter(|c| c.revision == revision)
             .cloned()
+    }
+
+    /// Only the contributions (no copy of the rest).
+    fn cached_contributions(
+        &self,
+        dossier_id: &str,
+        revision: i64,
+    ) -> Option<Arc<Vec<store::ContributionRow>>> {
+        let cache = self.content.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(dossier_id)
+            .filter(|c| c.revision == revision)
+            .and_then(|c| c.contributions.clone())
     }
 
     fn remember(&self, dossier_id: &str, update: impl FnOnce(&mut Content)) {
@@ -450,20 +463,19 @@ impl Broker {
         key: &schakel_kit::crypto::SecretKey,
         purpose: &str,
         policy_version: u64,
-    ) -> Result<(Vec<store::ContributionRow>, pb::LegalBasisRef)> {
+    ) -> Result<(Arc<Vec<store::ContributionRow>>, pb::LegalBasisRef)> {
         let dossier_id = &loaded.row.dossier_id;
         let revision = loaded.row.revision;
-        let cached = self
-            .inner
-            .cached(dossier_id, revision)
-            .and_then(|c| c.contributions);
+        let cached = self.inner.cached_contributions(dossier_id, revision);
         let stored = match cached {
             Some(stored) => stored,
             None => {
                 let mut conn = self.inner.db.pool().acquire().await.map_err(db)?;
-                let stored = store::contributions(&mut conn, dossier_id)
-                    .await
-                    .map_err(internal)?;
+                let stored = Arc::new(
+                    store::contributions(&mut conn, dossier_id)
+                        .await
+                        .map_err(internal)?,
+                );
                 drop(conn);
                 self.inner.remember(dossier_id, |c| {
                     if c.revision == revision {
@@ -1407,7 +1419,7 @@ impl Broker {
         let persons_asked: Vec<&String> = req.person_ids.iter().collect();
         let mut by_path: HashMap<&str, Vec<pb::Contribution>> = HashMap::new();
         let mut persons_in_scope: Vec<String> = Vec::new();
-        for c in &stored {
+        for c in stored.iter() {
             if !released.contains(&c.meta.path) {
                 continue;
             }

@@ -930,7 +930,7 @@ fn coordinator<T>(request: &Request<T>) -> Result<pb::Actor, Status> {
 
 /// Informing records and dossier counting are the broker's business: it
 /// acts for the professional after checking their circle.
-fn internal_only<T>(request: &Request<T>) -> Result<(), Status> {
+fn broker_only<T>(request: &Request<T>) -> Result<(), Status> {
     Caller::of(request)?.require_service(&["broker"])
 }
 
@@ -1053,7 +1053,7 @@ impl LegalBasisService for LegalBasis {
         &self,
         request: Request<pb::RecordInformingRequest>,
     ) -> Result<Response<pb::RecordInformingResponse>, Status> {
-        internal_only(&request)?;
+        broker_only(&request)?;
         let record = self.record_informing(request.get_ref()).await?;
         Ok(Response::new(pb::RecordInformingResponse {
             record: Some(record),
@@ -1064,7 +1064,7 @@ impl LegalBasisService for LegalBasis {
         &self,
         request: Request<pb::ListInformingRecordsRequest>,
     ) -> Result<Response<pb::ListInformingRecordsResponse>, Status> {
-        internal_only(&request)?;
+        broker_only(&request)?;
         let req = request.get_ref();
         let records = self
             .informing_records(&req.dossier_id, req.include_history)

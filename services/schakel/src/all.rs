@@ -51,12 +51,12 @@ pub struct Settings {
 impl AllServices {
     /// Connects (and migrates) each service's database, `url(service)`.
     pub async fn connect(
-        url: impl Fn(&str) -> String,
+        url: impl Fn(&str) -> anyhow::Result<String>,
         settings: &Settings,
         keys: Keys,
     ) -> anyhow::Result<Self> {
         let audit = Audit::connect(
-            &url("audit"),
+            &url("audit")?,
             settings.audit.clone(),
             keys.audit_signing,
             Clock::System,
@@ -64,7 +64,7 @@ impl AllServices {
         .await?;
         let sink = Arc::new(audit.log().clone());
         let identity = Identity::connect(
-            &url("identity"),
+            &url("identity")?,
             settings.identity.clone(),
             settings.auth.clone(),
             keys.identity_master,
@@ -74,15 +74,15 @@ impl AllServices {
         .await?;
         let organisations = Arc::new(LocalOrganisations(identity.clone()));
         let legal_basis = LegalBasis::connect(
-            &url("legal-basis"),
+            &url("legal-basis")?,
             Clock::System,
             sink.clone(),
             organisations.clone(),
         )
         .await?;
-        let policies = Policies::connect(&url("policy"), Clock::System, sink.clone()).await?;
+        let policies = Policies::connect(&url("policy")?, Clock::System, sink.clone()).await?;
         let broker = Broker::connect(
-            &url("broker"),
+            &url("broker")?,
             Clock::System,
             keys.broker,
             sink,
@@ -91,7 +91,7 @@ impl AllServices {
             organisations,
         )
         .await?;
-        crate::dev::spawn_retention(audit.clone());
+        audit.spawn_retention();
         broker.spawn_retention(settings.retention);
         Ok(Self {
             identity,

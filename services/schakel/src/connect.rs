@@ -90,7 +90,7 @@ pub type Audit = AuditServiceClient<InterceptedService<Channel, CallContext>>;
 pub type LegalBasis = LegalBasisServiceClient<InterceptedService<Channel, CallContext>>;
 
 /// A broker client with the call context.
-pub type Broker = BrokerServiceClient<InterceptedService<Channel, CallContext>>;
+pub type Broker = schakel_broker::Client;
 
 /// A policy client with the call context.
 pub type Policy = PolicyServiceClient<InterceptedService<Channel, CallContext>>;

@@ -1,12 +1,12 @@
 //! `schakel dev`: every service in one process, on one TLS port, with
 //! embedded SQLite, a generated development CA and demo data.
 
-use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
 
 use std::io::Write as _;
 
 use anyhow::Context;
-use schakel_audit::{Audit, AuditConfig};
+use schakel_audit::AuditConfig;
 use schakel_broker::keys::Keyring;
 use schakel_identity::{IdentityConfig, MasterKey};
 use schakel_kit::client::CallContext;
@@ -60,7 +60,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         SecretKey::generate().to_base64()
     })?;
     let services = AllServices::connect(
-        |service| sqlite_url(data, service),
+        |service| Ok(sqlite_url(data, service)),
         &Settings {
             identity: IdentityConfig::default(),
             auth: auth.clone(),
@@ -206,8 +206,8 @@ async fn seed_family(
 ) -> anyhow::Result<schakel_broker::seed::Seeded> {
     let seed = schakel_broker::seed::family_000();
     let channel = schakel_kit::client::channel(url, schakel_kit::tls::client_config(ca, None)?)?;
-    let mut members = HashMap::new();
-    for ptype in seed.circle.iter().chain([&seed.registrant]) {
+    // A professional of `ptype` logged in: their broker client.
+    let member = async |ptype: &str| -> anyhow::Result<schakel_broker::seed::Member> {
         let username = format!("team.{ptype}");
         let account = accounts
             .iter()
@@ -225,24 +225,30 @@ async fn seed_family(
             .with_context(|| format!("logging in as {username}"))?
             .into_inner()
             .access_token;
-        let organisation_id = organisations
-            .get(ptype)
-            .with_context(|| format!("no dev organisation of type {ptype}"))?
-            .clone();
-        let client = BrokerServiceClient::with_interceptor(
-            channel.clone(),
-            CallContext::with_token(Some(token)),
-        );
-        members.insert(
-            ptype.clone(),
-            schakel_broker::seed::Member {
-                client,
-                organisation_id,
-            },
-        );
-    }
+        Ok(schakel_broker::seed::Member {
+            client: BrokerServiceClient::with_interceptor(
+                channel.clone(),
+                CallContext::with_token(Some(token)),
+            ),
+            organisation_id: organisations
+                .get(ptype)
+                .with_context(|| format!("no dev organisation of type {ptype}"))?
+                .clone(),
+        })
+    };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    seed.apply(&members, now).await
+    // After the first start the registration finds the dossier: only the
+    // registrant logs in.
+    let registrant = member(&seed.registrant).await?;
+    let seeded = seed.register(&registrant.client, now).await?;
+    if seeded.created {
+        let mut members = HashMap::from([(seed.registrant.clone(), registrant)]);
+        for ptype in &seed.circle {
+            members.insert(ptype.clone(), member(ptype).await?);
+        }
+        seed.build_up(&seeded.dossier_id, &members).await?;
+    }
+    Ok(seeded)
 }
 
 /// The SQLite URL of one service's database under the data directory.
@@ -259,19 +265,4 @@ fn dev_secret(path: &std::path::Path, make: impl FnOnce() -> String) -> anyhow::
     let secret = make();
     write_private(path, &secret)?;
     Ok(secret)
-}
-
-/// Applies audit retention now and then daily, in the background.
-pub fn spawn_retention(audit: Audit) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(24 * 3600));
-        loop {
-            every.tick().await;
-            match audit.apply_retention().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(dropped = n, "audit retention: entry bodies dropped"),
-                Err(err) => tracing::error!(error = format!("{err:#}"), "audit retention failed"),
-            }
-        }
-    });
 }

@@ -214,13 +214,8 @@ pub enum Box_ {
     All,
 }
 
-fn track(t: u8) -> anyhow::Result<pb::Track> {
-    Ok(match t {
-        1 => pb::Track::Consult,
-        2 => pb::Track::CaseSupport,
-        3 => pb::Track::ChainApproach,
-        _ => anyhow::bail!("--track is 1, 2 or 3"),
-    })
+fn track(spoor: u8) -> anyhow::Result<pb::Track> {
+    schakel_broker::json::track(spoor).context("--track is 1, 2 or 3")
 }
 
 fn track_name(value: i32) -> String {

@@ -205,7 +205,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let verifier = remote_verifier(&config)?;
             let audit =
                 Audit::connect(&database_url, config.audit.clone(), key, Clock::System).await?;
-            crate::dev::spawn_retention(audit.clone());
+            audit.spawn_retention();
             readiness = Some(audit.log().writer_status());
             (
                 Routes::new(audit.into_server(&limits)),
@@ -305,10 +305,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// `schakel serve all`: the five services in one process, configured as in
-/// microservices mode (the `services.*` addresses are not needed).
+/// microservices mode (the `services.*` addresses are not needed). `run`
+/// has checked the database URL and the TLS files.
 async fn serve_all(config: ServeConfig) -> anyhow::Result<()> {
-    config.database_url("all")?;
-    schakel_kit::tls::server_config(&config.server.tls).map_err(config_error)?;
     config.identity.validate().map_err(config_error)?;
     let keys = crate::all::Keys {
         identity_master: config.identity.load_master_key().map_err(config_error)?,
@@ -322,7 +321,7 @@ async fn serve_all(config: ServeConfig) -> anyhow::Result<()> {
         retention: config.broker.retention,
     };
     let services = crate::all::AllServices::connect(
-        |service| config.database_url.replace("{service}", service),
+        |service| Ok(config.database_url(service)?),
         &settings,
         keys,
     )

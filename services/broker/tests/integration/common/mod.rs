@@ -21,9 +21,9 @@ use schakel_kit::{
 };
 use schakel_legal_basis::{FixedOrganisations, LegalBasis};
 use schakel_proto::v1::{self as pb, broker_service_client::BrokerServiceClient};
-use tonic::{service::Routes, service::interceptor::InterceptedService, transport::Channel};
+use tonic::service::Routes;
 
-pub type Client = BrokerServiceClient<InterceptedService<Channel, CallContext>>;
+pub use schakel_broker::Client;
 
 #[allow(unused_imports)] // not every test file uses every helper
 pub use schakel_kit::testing::{assert_code, bad_field, error_reason};
