@@ -224,6 +224,23 @@ impl RunningServer {
         }
     }
 
+    /// Serves one service's routes (built with the server's limits) over
+    /// TLS with `pki`'s server certificate on a free port, trusting tokens
+    /// `verifier` accepts, and starts it.
+    pub async fn serve(
+        pki: &TestPki,
+        verifier: std::sync::Arc<crate::auth::TokenVerifier>,
+        service_name: &str,
+        routes: impl FnOnce(&crate::config::Limits) -> tonic::service::Routes,
+    ) -> Self {
+        let config = pki.server_config();
+        let routes = routes(&config.limits);
+        let app = crate::server::App::build(config, routes, vec![service_name.into()], verifier)
+            .await
+            .expect("test server");
+        Self::start(app)
+    }
+
     /// `https://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)

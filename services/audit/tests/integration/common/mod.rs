@@ -6,7 +6,6 @@ use schakel_audit::{Audit, AuditConfig};
 use schakel_kit::{
     auth::{PrincipalKind, Role},
     client::CallContext,
-    server::App,
     testing::{RunningServer, TestIssuer, TestPki},
     time::Clock,
 };
@@ -52,18 +51,15 @@ pub async fn spawn_with(
         .expect("audit");
     let pki = TestPki::new();
     let issuer = TestIssuer::new();
-    let server_config = pki.server_config();
-    let routes = Routes::new(audit.clone().into_server(&server_config.limits));
-    let app = App::build(
-        server_config,
-        routes,
-        vec![schakel_audit::SERVICE_NAME.into()],
+    let server = RunningServer::serve(
+        &pki,
         issuer.verifier(),
+        schakel_audit::SERVICE_NAME,
+        |limits| Routes::new(audit.clone().into_server(limits)),
     )
-    .await
-    .unwrap();
+    .await;
     TestAudit {
-        server: RunningServer::start(app),
+        server,
         pki,
         issuer,
         audit,

@@ -15,7 +15,6 @@ use schakel_kit::{
     auth::{PrincipalKind, Role},
     client::CallContext,
     crypto::SecretKey,
-    server::App,
     testing::{RunningServer, SwitchableSink, TestDatabase, TestIssuer, TestPki},
     time::{Clock, to_timestamp},
 };
@@ -171,18 +170,15 @@ pub async fn spawn(database_url: &str) -> TestApp {
     .unwrap();
     let pki = TestPki::new();
     let issuer = TestIssuer::new();
-    let config = pki.server_config();
-    let routes = Routes::new(broker.clone().into_server(&config.limits));
-    let app = App::build(
-        config,
-        routes,
-        vec![schakel_broker::SERVICE_NAME.into()],
+    let server = RunningServer::serve(
+        &pki,
         issuer.verifier(),
+        schakel_broker::SERVICE_NAME,
+        |limits| Routes::new(broker.clone().into_server(limits)),
     )
-    .await
-    .unwrap();
+    .await;
     TestApp {
-        server: RunningServer::start(app),
+        server,
         pki,
         issuer,
         broker,

@@ -11,7 +11,6 @@ use schakel_kit::{
     auth::TokenVerifier,
     client::CallContext,
     config::AuthConfig,
-    server::App,
     testing::{RunningServer, TestPki},
     time::Clock,
 };
@@ -88,19 +87,13 @@ pub async fn spawn_with(database_url: &str, config: IdentityConfig, clock: Clock
         .await
         .expect("seed");
     let pki = TestPki::new();
-    let server_config = pki.server_config();
     let verifier = Arc::new(TokenVerifier::new(auth.clone(), identity.jwks_fetcher()));
-    let routes = Routes::new(identity.clone().into_server(&server_config.limits));
-    let app = App::build(
-        server_config,
-        routes,
-        vec![schakel_identity::SERVICE_NAME.into()],
-        verifier,
-    )
-    .await
-    .expect("app");
+    let server = RunningServer::serve(&pki, verifier, schakel_identity::SERVICE_NAME, |limits| {
+        Routes::new(identity.clone().into_server(limits))
+    })
+    .await;
     TestApp {
-        server: RunningServer::start(app),
+        server,
         audit,
         _audit_db: audit_db,
         pki,

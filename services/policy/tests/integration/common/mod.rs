@@ -8,7 +8,6 @@ use std::sync::Arc;
 use schakel_kit::{
     auth::{PrincipalKind, Role},
     client::CallContext,
-    server::App,
     testing::{RunningServer, SwitchableSink, TestDatabase, TestIssuer, TestPki},
     time::Clock,
 };
@@ -55,18 +54,15 @@ pub async fn spawn(database_url: &str) -> TestApp {
         .expect("policy service");
     let pki = TestPki::new();
     let issuer = TestIssuer::new();
-    let config = pki.server_config();
-    let routes = Routes::new(service.clone().into_server(&config.limits));
-    let app = App::build(
-        config,
-        routes,
-        vec![schakel_policy::SERVICE_NAME.into()],
+    let server = RunningServer::serve(
+        &pki,
         issuer.verifier(),
+        schakel_policy::SERVICE_NAME,
+        |limits| Routes::new(service.clone().into_server(limits)),
     )
-    .await
-    .expect("app");
+    .await;
     TestApp {
-        server: RunningServer::start(app),
+        server,
         pki,
         issuer,
         service,
