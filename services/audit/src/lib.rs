@@ -9,6 +9,7 @@
 
 pub mod entry;
 pub mod log;
+pub mod postings;
 mod query;
 mod service;
 mod store;
@@ -74,6 +75,10 @@ pub struct AuditConfig {
     pub retention: Duration,
     /// Most appends committed together.
     pub max_batch: usize,
+    /// Entries per segment of the query index (see [`postings`]): a segment
+    /// is indexed once complete, and queries scan the open one. Fixed by the
+    /// first segment sealed; a different value later is ignored with a warning.
+    pub index_segment: u64,
     /// Partner type whose privacy officers may query the whole log; others see
     /// entries in which their organisation acted or was the target.
     pub all_seeing_partner_type: String,
@@ -87,6 +92,7 @@ impl Default for AuditConfig {
             signing_key_file: None,
             retention: Duration::from_secs(10 * 365 * 24 * 3600 + 3 * 24 * 3600),
             max_batch: 256,
+            index_segment: 65_536,
             all_seeing_partner_type: "veilig_huis".into(),
         }
     }
@@ -131,6 +137,7 @@ impl Audit {
         clock: Clock,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(config.max_batch > 0, "audit.max_batch must be > 0");
+        anyhow::ensure!(config.index_segment > 0, "audit.index_segment must be > 0");
         anyhow::ensure!(
             !config.origin.is_empty() && !config.origin.contains(char::is_whitespace),
             "audit.origin must be a non-empty name without spaces"
@@ -143,6 +150,7 @@ impl Audit {
             key,
             clock,
             config.max_batch,
+            config.index_segment,
         )
         .await?;
         Ok(Self { log, config })

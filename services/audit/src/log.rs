@@ -60,6 +60,7 @@ impl AuditLog {
         key: ed25519_dalek::SigningKey,
         clock: Clock,
         max_batch: usize,
+        index_segment: u64,
     ) -> anyhow::Result<Self> {
         let (range, last_time) = load_range(&db).await?;
         let public_key = key.verifying_key().to_bytes();
@@ -73,9 +74,11 @@ impl AuditLog {
                 extensions: vec![],
             };
             let note = signer.sign(&body.to_text())?;
+            let root = range.root();
+            let mut writes = store::Writes::new(db.backend());
+            writes.checkpoint(range.size(), &root, &note, clock.now())?;
             let mut tx = db.pool().begin().await?;
-            store::insert_checkpoint(&mut tx, range.size(), &range.root(), &note, clock.now())
-                .await?;
+            writes.execute(&mut tx).await?;
             tx.commit().await?;
         }
         let (queue, receiver) = mpsc::channel(max_batch * 4);
@@ -89,6 +92,9 @@ impl AuditLog {
             range,
             last_time,
             active: active_tx,
+            connection: None,
+            index_segment,
+            sealed: 0,
         };
         tokio::spawn(writer.run(receiver));
         Ok(Self {

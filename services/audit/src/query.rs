@@ -13,7 +13,12 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tonic::Status;
 
-use crate::{AppendError, AuditLog, entry};
+use crate::{
+    AppendError, AuditLog, entry,
+    postings::{self, KeyGroups, Kind},
+    store,
+};
+use schakel_kit::db::Backend;
 
 const MAX_PAGE: u32 = 500;
 const DEFAULT_PAGE: u32 = 50;
@@ -82,14 +87,29 @@ impl Sql {
         self.clauses
             .push(format!("{column} IN ({})", marks.join(", ")));
     }
-    fn texts(&mut self, column: &str, values: &[String]) {
-        let mut marks = Vec::new();
-        for v in values {
-            self.params.push(Param::Text(v.clone()));
-            marks.push(format!("${}", self.params.len()));
-        }
+    /// The condition a key group stands for on `entries` columns.
+    fn group(&mut self, backend: Backend, group: &[(Kind, String)]) {
+        let alternatives: Vec<String> = group
+            .iter()
+            .map(|(kind, key)| {
+                if *kind == Kind::Person {
+                    self.params
+                        .push(Param::Text(store::persons_column(std::slice::from_ref(
+                            key,
+                        ))));
+                    let n = self.params.len();
+                    match backend {
+                        Backend::Sqlite => format!("instr(persons, ${n}) > 0"),
+                        Backend::Postgres => format!("strpos(persons, ${n}) > 0"),
+                    }
+                } else {
+                    self.params.push(Param::Text(key.clone()));
+                    format!("{} = ${}", kind.column(), self.params.len())
+                }
+            })
+            .collect();
         self.clauses
-            .push(format!("{column} IN ({})", marks.join(", ")));
+            .push(format!("({})", alternatives.join(" OR ")));
     }
     fn where_clause(&self) -> String {
         if self.clauses.is_empty() {
@@ -120,6 +140,107 @@ impl Sql {
     }
 }
 
+/// What a query asks for: key groups (answered from the postings of sealed
+/// segments, or by the same conditions on the open segment) and conditions
+/// on other columns.
+struct Filter {
+    groups: KeyGroups,
+    columns: Sql,
+    /// Only entries at or after this time (seconds), if set.
+    from: Option<i64>,
+}
+
+impl Filter {
+    fn new() -> Self {
+        Self {
+            groups: Vec::new(),
+            columns: Sql::new(),
+            from: None,
+        }
+    }
+
+    fn time_range(&mut self, range: Option<&pb::TimeRange>) {
+        if let Some(range) = range {
+            if let Some(from) = ts_secs(range.from.as_ref()) {
+                self.columns.int("time >= ?", from);
+                self.from = Some(from);
+            }
+            if let Some(until) = ts_secs(range.until.as_ref()) {
+                self.columns.int("time <= ?", until);
+            }
+        }
+    }
+
+    /// Matching entries below index `before`, newest first, at most `limit`.
+    async fn newest(
+        mut self,
+        log: &AuditLog,
+        before: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<(u64, Vec<u8>)>, Status> {
+        let internal = |e: anyhow::Error| error::internal(&e);
+        let pool = log.database().pool();
+        let backend = log.database().backend();
+        for group in &self.groups {
+            self.columns.group(backend, group);
+        }
+        let conditions = self.columns.where_clause();
+        let cap = limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
+        if self.groups.is_empty() {
+            let sql = format!(
+                "SELECT idx, body FROM entries WHERE {conditions} AND idx < {before} ORDER BY idx DESC{cap}"
+            );
+            return self.columns.bodies(log, &sql).await;
+        }
+        // The open segment (and any not sealed yet): scanned.
+        let (sealed_end, segment_size) = postings::sealed_end(pool)
+            .await
+            .map_err(|e| internal(e.into()))?;
+        let sql = format!(
+            "SELECT idx, body FROM entries WHERE {conditions} AND idx >= {sealed_end} AND idx < {before} \
+             ORDER BY idx DESC{cap}"
+        );
+        let mut rows = self.columns.bodies(log, &sql).await?;
+        let full = |rows: &Vec<(u64, Vec<u8>)>| limit.is_some_and(|n| rows.len() >= n);
+        // Sealed segments, newest first, from their posting lists.
+        let top = before.min(sealed_end);
+        let lowest = match self.from {
+            Some(from) => sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT MIN(idx) FROM entries WHERE time >= $1",
+            )
+            .bind(from)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .map_or(top, |i| i as u64),
+            None => 0,
+        };
+        let mut segment = top.div_ceil(segment_size);
+        while !full(&rows) && segment > 0 && segment * segment_size > lowest {
+            segment -= 1;
+            let mut found = postings::candidates(pool, segment, segment_size, &self.groups)
+                .await
+                .map_err(internal)?;
+            found.retain(|i| (lowest..top).contains(i));
+            for chunk in found.rchunks(MAX_PAGE as usize) {
+                let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
+                let sql = format!(
+                    "SELECT idx, body FROM entries WHERE {conditions} AND idx IN ({}) ORDER BY idx DESC",
+                    list.join(", ")
+                );
+                rows.extend(self.columns.bodies(log, &sql).await?);
+                if full(&rows) {
+                    break;
+                }
+            }
+        }
+        if let Some(n) = limit {
+            rows.truncate(n);
+        }
+        Ok(rows)
+    }
+}
+
 /// `Query`: entries matching the filters, newest first, within what the
 /// caller's organisation may see.
 pub(crate) async fn query(
@@ -128,7 +249,6 @@ pub(crate) async fn query(
     all_seeing: &str,
     req: pb::QueryRequest,
 ) -> Result<pb::QueryResponse, Status> {
-    let mut sql = Sql::new();
     for (field, value) in [
         ("organisation_id", &req.organisation_id),
         ("subject", &req.subject),
@@ -139,43 +259,32 @@ pub(crate) async fn query(
     ] {
         check_code(field, value)?;
     }
+    let mut filter = Filter::new();
     if caller.partner_type != all_seeing {
-        sql.params.push(Param::Text(caller.organisation_id.clone()));
-        let n = sql.params.len();
-        sql.clauses
-            .push(format!("(actor_org = ${n} OR target_org = ${n})"));
+        filter.groups.push(vec![
+            (Kind::ActorOrganisation, caller.organisation_id.clone()),
+            (Kind::TargetOrganisation, caller.organisation_id.clone()),
+        ]);
     }
-    if !req.organisation_id.is_empty() {
-        sql.text("actor_org = ?", &req.organisation_id);
-    }
-    if !req.subject.is_empty() {
-        sql.text("actor_subject = ?", &req.subject);
-    }
-    if !req.dossier_id.is_empty() {
-        sql.text("dossier_id = ?", &req.dossier_id);
+    for (kind, value) in [
+        (Kind::ActorOrganisation, &req.organisation_id),
+        (Kind::Subject, &req.subject),
+        (Kind::Dossier, &req.dossier_id),
+        (Kind::Person, &req.person_id),
+    ] {
+        if !value.is_empty() {
+            filter.groups.push(vec![(kind, value.clone())]);
+        }
     }
     if !req.purpose.is_empty() {
-        sql.text("purpose = ?", &req.purpose);
+        filter.columns.text("purpose = ?", &req.purpose);
     }
     if !req.trace_id.is_empty() {
-        sql.text("trace_id = ?", &req.trace_id);
+        filter.columns.text("trace_id = ?", &req.trace_id);
     }
-    if !req.person_id.is_empty() {
-        sql.text(
-            "idx IN (SELECT idx FROM entry_persons WHERE person_id = ?)",
-            &req.person_id,
-        );
-    }
-    sql.ints("action", &req.actions);
-    sql.ints("decision", &req.decisions);
-    if let Some(range) = &req.time_range {
-        if let Some(from) = ts_secs(range.from.as_ref()) {
-            sql.int("time >= ?", from);
-        }
-        if let Some(until) = ts_secs(range.until.as_ref()) {
-            sql.int("time <= ?", until);
-        }
-    }
+    filter.columns.ints("action", &req.actions);
+    filter.columns.ints("decision", &req.decisions);
+    filter.time_range(req.time_range.as_ref());
     let (size, token) = req
         .page
         .as_ref()
@@ -190,18 +299,14 @@ pub(crate) async fn query(
             ));
         }
     };
-    if !token.is_empty() {
-        let before: i64 = token.parse().map_err(|_| {
+    let before = if token.is_empty() {
+        i64::MAX as u64
+    } else {
+        token.parse::<u64>().map_err(|_| {
             error::invalid_argument("page.page_token", "not a page token of this service")
-        })?;
-        sql.int("idx < ?", before);
-    }
-    let statement = format!(
-        "SELECT idx, body FROM entries WHERE {} ORDER BY idx DESC LIMIT {}",
-        sql.where_clause(),
-        size + 1
-    );
-    let mut rows = sql.bodies(log, &statement).await?;
+        })?
+    };
+    let mut rows = filter.newest(log, before, Some(size as usize + 1)).await?;
     let next_page_token = if rows.len() > size as usize {
         rows.truncate(size as usize);
         rows.last().map(|(i, _)| i.to_string()).unwrap_or_default()
@@ -343,27 +448,16 @@ pub(crate) async fn subject_report(
     req: pb::SubjectReportRequest,
 ) -> Result<pb::SubjectReportResponse, Status> {
     validate_report(&req)?;
-    let mut sql = Sql::new();
-    let mut persons = Sql::new();
-    persons.texts("person_id", &req.person_ids);
-    sql.params = persons.params;
-    sql.clauses.push(format!(
-        "idx IN (SELECT idx FROM entry_persons WHERE {})",
-        persons.clauses.join(" AND ")
-    ));
-    if let Some(range) = &req.time_range {
-        if let Some(from) = ts_secs(range.from.as_ref()) {
-            sql.int("time >= ?", from);
-        }
-        if let Some(until) = ts_secs(range.until.as_ref()) {
-            sql.int("time <= ?", until);
-        }
-    }
-    let statement = format!(
-        "SELECT idx, body FROM entries WHERE {} ORDER BY idx",
-        sql.where_clause()
+    let mut filter = Filter::new();
+    filter.groups.push(
+        req.person_ids
+            .iter()
+            .map(|p| (Kind::Person, p.clone()))
+            .collect(),
     );
-    let rows = sql.bodies(log, &statement).await?;
+    filter.time_range(req.time_range.as_ref());
+    let mut rows = filter.newest(log, i64::MAX as u64, None).await?;
+    rows.reverse();
     let mut removed = vec![0u32; req.restrictions.len()];
     let mut disclosures = Vec::new();
     for (index, body) in rows {

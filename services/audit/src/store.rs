@@ -3,7 +3,7 @@
 
 use schakel_kit::db::Backend;
 use schakel_tlog::{Hash, NodeId};
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyPool, Arguments, Row, Transaction, any::AnyArguments};
 
 /// One entry as stored.
 pub struct StoredEntry<'a> {
@@ -31,8 +31,8 @@ pub struct StoredEntry<'a> {
     pub purpose: &'a str,
     /// Trace id.
     pub trace_id: &'a str,
-    /// Pseudonymous persons.
-    pub person_ids: &'a [String],
+    /// Pseudonymous persons, as ` p1 p2 ` (see [`persons_column`]).
+    pub persons: String,
 }
 
 /// The `n`-th (1-based) bind parameter. SQLite gets anonymous `?`: it looks
@@ -61,98 +61,188 @@ fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
 /// Rows per INSERT statement at most, well under every backend's parameter limit.
 const CHUNK: usize = 128;
 
-/// Inserts tree nodes.
-pub async fn insert_nodes(
-    tx: &mut Transaction<'_, Any>,
+/// The INSERTs of one commit. On SQLite they are joined into one multi-statement
+/// query, so a group commit costs one round trip to the connection's worker
+/// thread instead of one per table; PostgreSQL takes one statement at a time.
+pub struct Writes<'a> {
     backend: Backend,
-    nodes: &[(NodeId, Hash)],
-) -> sqlx::Result<()> {
-    for chunk in nodes.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO nodes (level, idx, hash) VALUES {}",
-            placeholders(backend, chunk.len(), 3)
-        );
-        let mut query = sqlx::query(&sql);
-        for (id, hash) in chunk {
-            query = query
-                .bind(i64::from(id.level))
-                .bind(id.index as i64)
-                .bind(hash.to_vec());
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
+    statements: Vec<(String, AnyArguments<'a>)>,
 }
 
-/// Inserts entry bodies, their query columns and person index.
-pub async fn insert_entries(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    entries: &[StoredEntry<'_>],
-) -> sqlx::Result<()> {
-    for chunk in entries.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO entries (idx, body, time, append_id, actor_org, actor_subject, target_org, \
-             dossier_id, action, decision, purpose, trace_id) VALUES {}",
-            placeholders(backend, chunk.len(), 12)
-        );
-        let mut query = sqlx::query(&sql);
-        for e in chunk {
-            query = query
-                .bind(e.index as i64)
-                .bind(e.body.to_vec())
-                .bind(e.time)
-                .bind(e.append_id)
-                .bind(e.actor_org)
-                .bind(e.actor_subject)
-                .bind(e.target_org)
-                .bind(e.dossier_id)
-                .bind(i64::from(e.action))
-                .bind(i64::from(e.decision))
-                .bind(e.purpose)
-                .bind(e.trace_id);
+impl<'a> Writes<'a> {
+    /// No writes yet.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            statements: Vec::new(),
         }
-        query.execute(&mut **tx).await?;
     }
-    let persons: Vec<(&str, u64)> = entries
-        .iter()
-        .flat_map(|e| {
-            let mut ids: Vec<&str> = e.person_ids.iter().map(String::as_str).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids.into_iter().map(move |p| (p, e.index))
+
+    /// Adds `INSERT INTO {into} VALUES` for `rows` of `columns` values each,
+    /// bound by `bind` in row order.
+    fn insert<R>(
+        &mut self,
+        into: &str,
+        columns: usize,
+        rows: &'a [R],
+        mut bind: impl FnMut(&mut Binder<'_, 'a>, &'a R),
+    ) -> anyhow::Result<()> {
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO {into} VALUES {}",
+                placeholders(self.backend, chunk.len(), columns)
+            );
+            let joined = self.backend == Backend::Sqlite && !self.statements.is_empty();
+            if !joined {
+                self.statements
+                    .push((String::new(), AnyArguments::default()));
+            }
+            let Some((text, args)) = self.statements.last_mut() else {
+                unreachable!("a statement was just pushed")
+            };
+            if joined {
+                text.push_str(";\n");
+            }
+            text.push_str(&sql);
+            let mut binder = Binder { args, error: None };
+            for row in chunk {
+                bind(&mut binder, row);
+            }
+            if let Some(err) = binder.error {
+                anyhow::bail!("binding {into}: {err}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Tree nodes.
+    pub fn nodes(&mut self, nodes: &'a [(NodeId, Hash)]) -> anyhow::Result<()> {
+        self.insert("nodes (level, idx, hash)", 3, nodes, |b, (id, hash)| {
+            b.add(i64::from(id.level));
+            b.add(id.index as i64);
+            b.add(&hash[..]);
         })
-        .collect();
-    for chunk in persons.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO entry_persons (person_id, idx) VALUES {}",
-            placeholders(backend, chunk.len(), 2)
-        );
-        let mut query = sqlx::query(&sql);
-        for (person, index) in chunk {
-            query = query.bind(*person).bind(*index as i64);
-        }
-        query.execute(&mut **tx).await?;
     }
-    Ok(())
+
+    /// Entry bodies and their query columns.
+    pub fn entries(&mut self, entries: &'a [StoredEntry<'a>]) -> anyhow::Result<()> {
+        self.insert(
+            "entries (idx, body, time, append_id, actor_org, actor_subject, target_org, \
+             dossier_id, action, decision, purpose, trace_id, persons)",
+            13,
+            entries,
+            |b, e| {
+                b.add(e.index as i64);
+                b.add(e.body);
+                b.add(e.time);
+                b.add(e.append_id);
+                b.add(e.actor_org);
+                b.add(e.actor_subject);
+                b.add(e.target_org);
+                b.add(e.dossier_id);
+                b.add(i64::from(e.action));
+                b.add(i64::from(e.decision));
+                b.add(e.purpose);
+                b.add(e.trace_id);
+                b.add(e.persons.as_str());
+            },
+        )
+    }
+
+    /// The posting lists of a sealed segment, and its seal.
+    pub fn seal(
+        &mut self,
+        segment: u64,
+        segment_size: u64,
+        postings: &'a [crate::postings::Posting],
+    ) -> anyhow::Result<()> {
+        self.insert(
+            "postings (segment, kind, key, idxs)",
+            4,
+            postings,
+            |b, p| {
+                b.add(segment as i64);
+                b.add(p.kind.code());
+                b.add(p.key.as_str());
+                b.add(p.idxs.as_slice());
+            },
+        )?;
+        self.insert(
+            "sealed_segments (segment, segment_size)",
+            2,
+            &[()],
+            move |b, ()| {
+                b.add(segment as i64);
+                b.add(segment_size as i64);
+            },
+        )
+    }
+
+    /// A signed checkpoint.
+    pub fn checkpoint(
+        &mut self,
+        size: u64,
+        root: &'a Hash,
+        note: &'a str,
+        signed_at: i64,
+    ) -> anyhow::Result<()> {
+        self.insert(
+            "checkpoints (size, root, note, signed_at)",
+            4,
+            &[()],
+            |b, ()| {
+                b.add(size as i64);
+                b.add(&root[..]);
+                b.add(note);
+                b.add(signed_at);
+            },
+        )
+    }
+
+    /// Runs the writes in `tx`.
+    pub async fn execute(self, tx: &mut Transaction<'_, Any>) -> sqlx::Result<()> {
+        for (sql, args) in self.statements {
+            // Not cached: the text changes with every batch's size.
+            sqlx::query_with(&sql, args)
+                .persistent(false)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
-/// Inserts a signed checkpoint.
-pub async fn insert_checkpoint(
-    tx: &mut Transaction<'_, Any>,
-    size: u64,
-    root: &Hash,
-    note: &str,
-    signed_at: i64,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)")
-        .bind(size as i64)
-        .bind(root.to_vec())
-        .bind(note)
-        .bind(signed_at)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// The `persons` column of an entry naming `ids`: each distinct id once,
+/// sorted, between spaces (` p1 p2 `); empty for none. Ids are codes, which
+/// hold no spaces, so ` p1 ` is found in it exactly when p1 is named.
+pub fn persons_column(ids: &[String]) -> String {
+    let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" {} ", ids.join(" "))
+    }
+}
+
+/// Binds values, keeping the first error.
+struct Binder<'b, 'a> {
+    args: &'b mut AnyArguments<'a>,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+impl<'a> Binder<'_, 'a> {
+    fn add<T>(&mut self, value: T)
+    where
+        T: 'a + sqlx::Encode<'a, Any> + sqlx::Type<Any>,
+    {
+        if let Err(err) = self.args.add(value)
+            && self.error.is_none()
+        {
+            self.error = Some(err);
+        }
+    }
 }
 
 /// The number of leaves.
@@ -306,14 +396,20 @@ pub async fn existing_appends(
 /// and every tree node stay, so proofs keep working. Returns how many.
 pub async fn drop_bodies_before(pool: &AnyPool, cutoff: i64) -> sqlx::Result<u64> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM entry_persons WHERE idx IN (SELECT idx FROM entries WHERE time < $1)")
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?;
     let done = sqlx::query("DELETE FROM entries WHERE time < $1")
         .bind(cutoff)
         .execute(&mut *tx)
         .await?;
+    // Postings of segments that now hold no entry at all go too (a partly
+    // dropped segment keeps its postings; its dropped entries just no longer
+    // match).
+    sqlx::query(
+        "DELETE FROM postings WHERE segment < \
+         (SELECT COALESCE(MIN(e.idx), (SELECT COALESCE(MAX(n.idx) + 1, 0) FROM nodes n WHERE n.level = 0)) \
+          / (SELECT COALESCE(MAX(segment_size), 1) FROM sealed_segments) FROM entries e)",
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(done.rows_affected())
 }

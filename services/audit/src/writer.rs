@@ -17,7 +17,7 @@ use schakel_kit::{
 };
 use schakel_proto::v1 as pb;
 use schakel_tlog::{Checkpoint, CompactRange, NoteSigner, leaf_hash};
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{AppendError, entry, store};
@@ -45,6 +45,16 @@ pub(crate) struct Writer {
     pub(crate) last_time: i64,
     /// Set once this instance is the writer.
     pub(crate) active: tokio::sync::watch::Sender<bool>,
+    /// The connection commits go through, kept out of the pool: a SQLite
+    /// connection's page cache stays valid only while no other connection
+    /// writes, so one connection for every commit finds its b-tree pages
+    /// cached instead of reading them again. Dropped after a failed commit
+    /// and opened again for the next one.
+    pub(crate) connection: Option<sqlx::AnyConnection>,
+    /// Entries per query-index segment (the stored one once any is sealed).
+    pub(crate) index_segment: u64,
+    /// Segments sealed so far.
+    pub(crate) sealed: u64,
 }
 
 impl Writer {
@@ -57,6 +67,7 @@ impl Writer {
             },
             Backend::Sqlite => None,
         };
+        self.load_seals().await;
         self.active.send_replace(true);
         while let Some(first) = queue.recv().await {
             let mut batch = vec![first];
@@ -67,6 +78,75 @@ impl Writer {
                 }
             }
             self.commit(batch).await;
+            self.seal_complete().await;
+        }
+    }
+
+    /// The writer's own connection, opened again if a failure dropped it;
+    /// an error once the database was closed (shutdown): nothing is written then.
+    async fn connection(&mut self) -> sqlx::Result<&mut sqlx::AnyConnection> {
+        if self.db.pool().is_closed() {
+            self.connection = None;
+            return Err(sqlx::Error::PoolClosed);
+        }
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => self.db.pool().acquire().await?.detach(),
+        };
+        Ok(self.connection.insert(connection))
+    }
+
+    /// Reads which segments are sealed (and their size), then seals the
+    /// complete ones left (after a crash, a migration or another writer).
+    async fn load_seals(&mut self) {
+        match crate::postings::sealed(self.db.pool()).await {
+            Ok(Some((count, size))) => {
+                if size != self.index_segment {
+                    tracing::warn!(
+                        stored = size,
+                        configured = self.index_segment,
+                        "audit.index_segment differs from the stored segments; keeping the stored size"
+                    );
+                }
+                self.sealed = count;
+                self.index_segment = size;
+            }
+            Ok(None) => self.sealed = 0,
+            Err(err) => {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "cannot read the sealed segments"
+                );
+                return;
+            }
+        }
+        self.seal_complete().await;
+    }
+
+    /// Seals every complete segment not sealed yet. A failure is logged and
+    /// retried after the next commit: until then queries scan that segment.
+    async fn seal_complete(&mut self) {
+        while (self.sealed + 1) * self.index_segment <= self.range.size() {
+            let (backend, segment, size) = (self.db.backend(), self.sealed, self.index_segment);
+            let sealed = match self.connection().await {
+                Ok(connection) => crate::postings::seal(connection, backend, segment, size).await,
+                Err(err) => Err(err.into()),
+            };
+            match sealed {
+                Ok(lists) => {
+                    tracing::debug!(segment = self.sealed, lists, "audit index segment sealed");
+                    self.sealed += 1;
+                }
+                Err(err) => {
+                    self.connection = None;
+                    tracing::error!(
+                        segment = self.sealed,
+                        error = format!("{err:#}"),
+                        "audit index: sealing failed; queries scan the segment meanwhile"
+                    );
+                    return;
+                }
+            }
         }
     }
 
@@ -159,6 +239,7 @@ impl Writer {
             Ok(receipts) => receipts,
             Err(err) => {
                 self.range = before;
+                self.connection = None;
                 tracing::error!(error = format!("{err:#}"), "audit commit failed");
                 for s in replies.into_values().flatten() {
                     let _ = s.send(Err(AppendError::Unavailable("commit failed".into())));
@@ -227,7 +308,7 @@ impl Writer {
                     decision: e.decision,
                     purpose: &e.purpose,
                     trace_id: &e.trace_id,
-                    person_ids: target.map_or(&[], |t| &t.person_ids),
+                    persons: store::persons_column(target.map_or(&[], |t| &t.person_ids)),
                 }
             })
             .collect();
@@ -239,10 +320,12 @@ impl Writer {
             extensions: vec![],
         };
         let note = self.signer.sign(&body.to_text())?;
-        let mut tx = self.db.pool().begin().await?;
-        store::insert_nodes(&mut tx, self.db.backend(), &nodes).await?;
-        store::insert_entries(&mut tx, self.db.backend(), &stored).await?;
-        store::insert_checkpoint(&mut tx, self.range.size(), &root, &note, time).await?;
+        let mut writes = store::Writes::new(self.db.backend());
+        writes.nodes(&nodes)?;
+        writes.entries(&stored)?;
+        writes.checkpoint(self.range.size(), &root, &note, time)?;
+        let mut tx = self.connection().await?.begin().await?;
+        writes.execute(&mut tx).await?;
         tx.commit().await?;
         self.last_time = time;
         Ok(receipts)

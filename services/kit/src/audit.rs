@@ -100,9 +100,12 @@ impl AuditSink for OfflineSink {
     }
 }
 
-/// A new idempotency key for one decision or change.
+/// A new idempotency key for one decision or change: a UUIDv7, whose leading
+/// 48 bits are the time in milliseconds, so that the audit log's unique index
+/// on append ids grows at its right edge instead of dirtying a random page
+/// per entry (which made each group commit write several times more pages).
 pub fn new_append_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// The W3C trace id of the current span (32 hex digits), or empty.

@@ -5,4 +5,5 @@ mod common;
 
 mod log;
 mod privacy;
+mod query_index;
 mod tamper;

@@ -157,7 +157,6 @@ async fn a_rolled_back_log_is_inconsistent_with_a_saved_checkpoint() {
         // An operator drops the newest entries and their checkpoints.
         let pool = app.audit.log().database().pool();
         for sql in [
-            "DELETE FROM entry_persons WHERE idx >= 5",
             "DELETE FROM entries WHERE idx >= 5",
             "DELETE FROM nodes WHERE (level = 0 AND idx >= 5) OR (level = 1 AND idx >= 2) OR (level = 2 AND idx >= 1) OR level >= 3",
             "DELETE FROM checkpoints WHERE size > 5",

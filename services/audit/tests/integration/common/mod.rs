@@ -44,6 +44,9 @@ pub async fn spawn_with(
 ) -> TestAudit {
     let config = AuditConfig {
         origin: ORIGIN.into(),
+        // Small query-index segments, so that every query test runs over
+        // sealed segments (posting lists) and the open one (scanned).
+        index_segment: 4,
         ..AuditConfig::default()
     };
     let audit = Audit::connect(database_url, config, key.clone(), clock.clone())

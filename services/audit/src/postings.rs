@@ -1,0 +1,282 @@
+//! The query index: posting lists per sealed segment.
+//!
+//! A b-tree index per query column puts every new entry on a random page of
+//! each index, so a group commit writes several pages per entry; with entries
+//! spread over thousands of dossiers and persons that page traffic, not the
+//! log itself, limited durable appends. Instead the log is cut into segments
+//! of `segment_size` consecutive entries. When a segment is complete the
+//! writer *seals* it: for every acting organisation, target organisation,
+//! acting subject, dossier and person in it, one row holds the sorted offsets
+//! of its entries. Rows are keyed by segment first, so a seal appends at the
+//! end of the table. A query probes each sealed segment for its keys (newest
+//! segment first, stopping when the page is full) and scans the open segment,
+//! whose entries carry the same columns.
+
+use std::collections::BTreeMap;
+
+use schakel_kit::db::Backend;
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
+
+use crate::store::Writes;
+
+/// What a posting list is keyed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// The organisation that acted.
+    ActorOrganisation,
+    /// The organisation acted on.
+    TargetOrganisation,
+    /// The acting subject (user or service account).
+    Subject,
+    /// The dossier.
+    Dossier,
+    /// A pseudonymous person.
+    Person,
+}
+
+impl Kind {
+    /// The stored code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::ActorOrganisation => "o",
+            Kind::TargetOrganisation => "t",
+            Kind::Subject => "u",
+            Kind::Dossier => "d",
+            Kind::Person => "p",
+        }
+    }
+
+    /// The `entries` column a condition on this kind tests (persons: see
+    /// [`crate::store::persons_column`]).
+    pub fn column(self) -> &'static str {
+        match self {
+            Kind::ActorOrganisation => "actor_org",
+            Kind::TargetOrganisation => "target_org",
+            Kind::Subject => "actor_subject",
+            Kind::Dossier => "dossier_id",
+            Kind::Person => "persons",
+        }
+    }
+}
+
+/// One stored posting list.
+#[derive(Debug)]
+pub struct Posting {
+    /// What it is keyed on.
+    pub kind: Kind,
+    /// The key.
+    pub key: String,
+    /// The offsets in the segment, encoded by [`encode`].
+    pub idxs: Vec<u8>,
+}
+
+/// Ascending offsets as LEB128 varints of their differences.
+pub fn encode(offsets: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(offsets.len() * 2);
+    let mut previous = 0;
+    for &offset in offsets {
+        let mut delta = offset - previous;
+        previous = offset;
+        loop {
+            let byte = (delta & 0x7f) as u8;
+            delta >>= 7;
+            if delta == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+/// The offsets [`encode`] wrote; an error for malformed bytes.
+pub fn decode(bytes: &[u8]) -> anyhow::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    let (mut value, mut shift, mut previous) = (0u64, 0u32, 0u64);
+    for &byte in bytes {
+        anyhow::ensure!(shift < 64, "posting list: varint too long");
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            previous = previous
+                .checked_add(value)
+                .ok_or_else(|| anyhow::anyhow!("posting list: offset overflows"))?;
+            out.push(previous);
+            value = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    anyhow::ensure!(shift == 0, "posting list: truncated varint");
+    Ok(out)
+}
+
+/// The segments sealed so far and their size, if any was sealed.
+pub async fn sealed(pool: &AnyPool) -> sqlx::Result<Option<(u64, u64)>> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS sealed, MAX(segment) AS last, MAX(segment_size) AS size FROM sealed_segments",
+    )
+    .fetch_one(pool)
+    .await?;
+    let count: i64 = row.try_get("sealed")?;
+    if count == 0 {
+        return Ok(None);
+    }
+    let last: i64 = row.try_get("last")?;
+    let size: i64 = row.try_get("size")?;
+    Ok(Some(((last + 1) as u64, size as u64)))
+}
+
+/// The first index not covered by sealed postings.
+pub async fn sealed_end(pool: &AnyPool) -> sqlx::Result<(u64, u64)> {
+    Ok(match sealed(pool).await? {
+        Some((count, size)) => (count * size, size),
+        None => (0, 1),
+    })
+}
+
+/// Builds the posting lists of segment `segment` from the stored entries and
+/// stores them with the segment's seal, in one transaction on `connection`.
+pub async fn seal(
+    connection: &mut AnyConnection,
+    backend: Backend,
+    segment: u64,
+    segment_size: u64,
+) -> anyhow::Result<usize> {
+    let start = segment * segment_size;
+    let rows = sqlx::query(
+        "SELECT idx, actor_org, target_org, actor_subject, dossier_id, persons FROM entries \
+         WHERE idx >= $1 AND idx < $2",
+    )
+    .bind(start as i64)
+    .bind((start + segment_size) as i64)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut lists: BTreeMap<(Kind, String), Vec<u64>> = BTreeMap::new();
+    for row in &rows {
+        let offset = row.try_get::<i64, _>("idx")? as u64 - start;
+        let mut add = |kind: Kind, key: &str| {
+            if !key.is_empty() {
+                let list = lists.entry((kind, key.to_owned())).or_default();
+                if list.last() != Some(&offset) {
+                    list.push(offset);
+                }
+            }
+        };
+        for kind in [
+            Kind::ActorOrganisation,
+            Kind::TargetOrganisation,
+            Kind::Subject,
+            Kind::Dossier,
+        ] {
+            add(kind, row.try_get::<&str, _>(kind.column())?);
+        }
+        for person in row.try_get::<&str, _>("persons")?.split(' ') {
+            add(Kind::Person, person);
+        }
+    }
+    // Rows come back in index order only by accident of the plan; sort.
+    for list in lists.values_mut() {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let postings: Vec<Posting> = lists
+        .into_iter()
+        .map(|((kind, key), offsets)| Posting {
+            kind,
+            key,
+            idxs: encode(&offsets),
+        })
+        .collect();
+    let mut writes = Writes::new(backend);
+    writes.seal(segment, segment_size, &postings)?;
+    let mut tx = connection.begin().await?;
+    writes.execute(&mut tx).await?;
+    tx.commit().await?;
+    Ok(postings.len())
+}
+
+/// Which entries a query asks for by key: every group must match, each by any
+/// of its alternatives (e.g. "acted or was acted on by organisation X").
+pub type KeyGroups = Vec<Vec<(Kind, String)>>;
+
+/// The indexes in sealed segment `segment` that match every group, ascending.
+pub async fn candidates(
+    pool: &AnyPool,
+    segment: u64,
+    segment_size: u64,
+    groups: &KeyGroups,
+) -> anyhow::Result<Vec<u64>> {
+    let mut conditions = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    for (kind, key) in groups.iter().flatten() {
+        // $1 is the segment.
+        conditions.push(format!(
+            "(kind = ${} AND key = ${})",
+            binds.len() + 2,
+            binds.len() + 3
+        ));
+        binds.push(kind.code().into());
+        binds.push(key.clone());
+    }
+    let sql = format!(
+        "SELECT kind, key, idxs FROM postings WHERE segment = $1 AND ({})",
+        conditions.join(" OR ")
+    );
+    let mut query = sqlx::query(&sql).bind(segment as i64);
+    for b in binds {
+        query = query.bind(b);
+    }
+    let mut lists: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
+    for row in query.fetch_all(pool).await? {
+        let idxs: Vec<u8> = row.try_get("idxs")?;
+        lists.insert((row.try_get("kind")?, row.try_get("key")?), decode(&idxs)?);
+    }
+    let mut matching: Option<Vec<u64>> = None;
+    for group in groups {
+        let mut union: Vec<u64> = group
+            .iter()
+            .filter_map(|(kind, key)| lists.get(&(kind.code().to_owned(), key.clone())))
+            .flatten()
+            .copied()
+            .collect();
+        union.sort_unstable();
+        union.dedup();
+        matching = Some(match matching {
+            None => union,
+            Some(previous) => previous
+                .into_iter()
+                .filter(|i| union.binary_search(i).is_ok())
+                .collect(),
+        });
+        if matching.as_ref().is_some_and(Vec::is_empty) {
+            break;
+        }
+    }
+    let start = segment * segment_size;
+    Ok(matching
+        .unwrap_or_default()
+        .into_iter()
+        .map(|offset| start + offset)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode, encode};
+
+    #[test]
+    fn posting_lists_round_trip() {
+        for offsets in [
+            vec![],
+            vec![0],
+            vec![0, 1, 2, 127, 128, 16_383, 16_384, 65_535],
+            vec![5, 300, 70_000, 1 << 40],
+        ] {
+            assert_eq!(decode(&encode(&offsets)).unwrap(), offsets);
+        }
+        assert!(decode(&[0x80]).is_err(), "truncated varint is refused");
+        assert!(decode(&[0xff; 11]).is_err(), "overlong varint is refused");
+    }
+}
