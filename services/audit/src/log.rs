@@ -95,6 +95,7 @@ impl AuditLog {
             connection: None,
             index_segment,
             sealed: 0,
+            open: None,
         };
         tokio::spawn(writer.run(receiver));
         Ok(Self {

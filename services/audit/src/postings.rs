@@ -12,7 +12,7 @@
 //! segment first, stopping when the page is full) and scans the open segment,
 //! whose entries carry the same columns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use schakel_kit::db::Backend;
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
@@ -20,7 +20,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use crate::store::Writes;
 
 /// What a posting list is keyed on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// The organisation that acted.
     ActorOrganisation,
@@ -136,65 +136,96 @@ pub async fn sealed_end(pool: &AnyPool) -> sqlx::Result<(u64, u64)> {
     })
 }
 
-/// Builds the posting lists of segment `segment` from the stored entries and
-/// stores them with the segment's seal, in one transaction on `connection`.
-pub async fn seal(
+/// The posting lists of one segment as they grow: the writer adds each entry
+/// once it is committed, and stores the lists when the segment is complete.
+#[derive(Debug, Default)]
+pub struct Lists {
+    lists: HashMap<(Kind, String), Vec<u64>>,
+}
+
+impl Lists {
+    /// Adds the entry at `offset` in the segment (offsets only grow) with its
+    /// query columns; `persons` as in [`crate::store::persons_column`].
+    pub fn add(&mut self, offset: u64, keys: [(Kind, &str); 4], persons: &str) {
+        let people = persons.split(' ').map(|p| (Kind::Person, p));
+        for (kind, key) in keys.into_iter().chain(people) {
+            if key.is_empty() {
+                continue;
+            }
+            let list = match self.lists.get_mut(&(kind, key.to_owned())) {
+                Some(list) => list,
+                None => self.lists.entry((kind, key.to_owned())).or_default(),
+            };
+            if list.last() != Some(&offset) {
+                list.push(offset);
+            }
+        }
+    }
+
+    /// The stored form, in key order.
+    pub fn postings(self) -> Vec<Posting> {
+        let mut postings: Vec<Posting> = self
+            .lists
+            .into_iter()
+            .map(|((kind, key), offsets)| Posting {
+                kind,
+                key,
+                idxs: encode(&offsets),
+            })
+            .collect();
+        postings.sort_unstable_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+        postings
+    }
+}
+
+/// The lists of the stored entries `[start, end)` (to rebuild them when a
+/// writer starts), by segment of `segment_size`.
+pub async fn read(
+    connection: &mut AnyConnection,
+    start: u64,
+    end: u64,
+    segment_size: u64,
+) -> anyhow::Result<BTreeMap<u64, Lists>> {
+    let rows = sqlx::query(
+        "SELECT idx, actor_org, target_org, actor_subject, dossier_id, persons FROM entries \
+         WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+    )
+    .bind(start as i64)
+    .bind(end as i64)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut segments: BTreeMap<u64, Lists> = BTreeMap::new();
+    for row in &rows {
+        let index = row.try_get::<i64, _>("idx")? as u64;
+        segments.entry(index / segment_size).or_default().add(
+            index % segment_size,
+            [
+                (Kind::ActorOrganisation, row.try_get("actor_org")?),
+                (Kind::TargetOrganisation, row.try_get("target_org")?),
+                (Kind::Subject, row.try_get("actor_subject")?),
+                (Kind::Dossier, row.try_get("dossier_id")?),
+            ],
+            row.try_get("persons")?,
+        );
+    }
+    Ok(segments)
+}
+
+/// Stores the posting lists of segment `segment` with its seal, in one
+/// transaction on `connection`.
+pub async fn store(
     connection: &mut AnyConnection,
     backend: Backend,
     segment: u64,
     segment_size: u64,
-) -> anyhow::Result<usize> {
-    let start = segment * segment_size;
-    let rows = sqlx::query(
-        "SELECT idx, actor_org, target_org, actor_subject, dossier_id, persons FROM entries \
-         WHERE idx >= $1 AND idx < $2",
-    )
-    .bind(start as i64)
-    .bind((start + segment_size) as i64)
-    .fetch_all(&mut *connection)
-    .await?;
-    let mut lists: BTreeMap<(Kind, String), Vec<u64>> = BTreeMap::new();
-    for row in &rows {
-        let offset = row.try_get::<i64, _>("idx")? as u64 - start;
-        let mut add = |kind: Kind, key: &str| {
-            if !key.is_empty() {
-                let list = lists.entry((kind, key.to_owned())).or_default();
-                if list.last() != Some(&offset) {
-                    list.push(offset);
-                }
-            }
-        };
-        for kind in [
-            Kind::ActorOrganisation,
-            Kind::TargetOrganisation,
-            Kind::Subject,
-            Kind::Dossier,
-        ] {
-            add(kind, row.try_get::<&str, _>(kind.column())?);
-        }
-        for person in row.try_get::<&str, _>("persons")?.split(' ') {
-            add(Kind::Person, person);
-        }
-    }
-    // Rows come back in index order only by accident of the plan; sort.
-    for list in lists.values_mut() {
-        list.sort_unstable();
-        list.dedup();
-    }
-    let postings: Vec<Posting> = lists
-        .into_iter()
-        .map(|((kind, key), offsets)| Posting {
-            kind,
-            key,
-            idxs: encode(&offsets),
-        })
-        .collect();
+    postings: &[Posting],
+) -> anyhow::Result<()> {
     let mut writes = Writes::new(backend);
-    writes.seal(segment, segment_size, &postings)?;
+    writes.seal(segment, segment_size, postings)?;
     let mut tx = connection.begin().await?;
     writes.execute(&mut tx).await?;
     tx.commit().await?;
-    Ok(postings.len())
+    Ok(())
 }
 
 /// Which entries a query asks for by key: every group must match, each by any

@@ -9,7 +9,10 @@
 //! in standby (appends: UNAVAILABLE) and take over when the lock frees. The
 //! tables' primary keys make a fork impossible even if two writers raced.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use schakel_kit::{
     db::{Backend, Database},
@@ -20,7 +23,11 @@ use schakel_tlog::{Checkpoint, CompactRange, NoteSigner, leaf_hash};
 use sqlx::{Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{AppendError, entry, store};
+use crate::{
+    AppendError, entry,
+    postings::{Kind, Lists},
+    store,
+};
 
 /// The advisory lock key of the audit writer.
 const WRITER_LOCK: i64 = 0x5343_4841_4b45_4c01;
@@ -55,6 +62,9 @@ pub(crate) struct Writer {
     pub(crate) index_segment: u64,
     /// Segments sealed so far.
     pub(crate) sealed: u64,
+    /// The posting lists of the segments not sealed yet, by segment; None
+    /// until read from the entries (see [`Writer::open_segments`]).
+    pub(crate) open: Option<BTreeMap<u64, Lists>>,
 }
 
 impl Writer {
@@ -120,34 +130,58 @@ impl Writer {
                 return;
             }
         }
+        self.open = None;
         self.seal_complete().await;
     }
 
-    /// Seals every complete segment not sealed yet. A failure is logged and
-    /// retried after the next commit: until then queries scan that segment.
+    /// Seals every complete segment not sealed yet, then makes sure the
+    /// posting lists of the open segment are in memory (read from its entries
+    /// when the writer starts or after a failure; kept up to date by
+    /// [`Writer::write`] from then on). A failure is logged and retried after
+    /// the next commit: until then queries scan the unsealed segments.
     async fn seal_complete(&mut self) {
-        while (self.sealed + 1) * self.index_segment <= self.range.size() {
-            let (backend, segment, size) = (self.db.backend(), self.sealed, self.index_segment);
-            let sealed = match self.connection().await {
-                Ok(connection) => crate::postings::seal(connection, backend, segment, size).await,
-                Err(err) => Err(err.into()),
-            };
-            match sealed {
-                Ok(lists) => {
-                    tracing::debug!(segment = self.sealed, lists, "audit index segment sealed");
-                    self.sealed += 1;
-                }
-                Err(err) => {
-                    self.connection = None;
-                    tracing::error!(
-                        segment = self.sealed,
-                        error = format!("{err:#}"),
-                        "audit index: sealing failed; queries scan the segment meanwhile"
-                    );
-                    return;
-                }
-            }
+        if let Err(err) = self.try_seal().await {
+            self.connection = None;
+            self.open = None;
+            tracing::error!(
+                segment = self.sealed,
+                error = format!("{err:#}"),
+                "audit index: sealing failed; queries scan the segment meanwhile"
+            );
         }
+    }
+
+    async fn try_seal(&mut self) -> anyhow::Result<()> {
+        let (backend, size) = (self.db.backend(), self.index_segment);
+        while (self.sealed + 1) * size <= self.range.size() {
+            let segment = self.sealed;
+            let lists = match &mut self.open {
+                Some(open) => open.remove(&segment),
+                None => crate::postings::read(
+                    self.connection().await?,
+                    segment * size,
+                    (segment + 1) * size,
+                    size,
+                )
+                .await?
+                .remove(&segment),
+            };
+            let postings = lists.unwrap_or_default().postings();
+            crate::postings::store(self.connection().await?, backend, segment, size, &postings)
+                .await?;
+            tracing::debug!(
+                segment,
+                lists = postings.len(),
+                "audit index segment sealed"
+            );
+            self.sealed += 1;
+        }
+        if self.open.is_none() {
+            let (start, end) = (self.sealed * size, self.range.size());
+            let open = crate::postings::read(self.connection().await?, start, end, size).await?;
+            self.open = Some(open);
+        }
+        Ok(())
     }
 
     /// Waits for the PostgreSQL advisory lock, refusing appends meanwhile;
@@ -328,6 +362,21 @@ impl Writer {
         writes.execute(&mut tx).await?;
         tx.commit().await?;
         self.last_time = time;
+        if let Some(open) = &mut self.open {
+            let size = self.index_segment;
+            for e in &stored {
+                open.entry(e.index / size).or_default().add(
+                    e.index % size,
+                    [
+                        (Kind::ActorOrganisation, e.actor_org),
+                        (Kind::TargetOrganisation, e.target_org),
+                        (Kind::Subject, e.actor_subject),
+                        (Kind::Dossier, e.dossier_id),
+                    ],
+                    &e.persons,
+                );
+            }
+        }
         Ok(receipts)
     }
 }
