@@ -164,46 +164,135 @@ async fn queries_over_sealed_and_open_segments_equal_a_full_filter() {
             append(&mut internal, varied(n)).await;
             clock.advance(1);
         }
-        let (mut all_seeing, mut caw) = (app.dpo_veilig_huis(), app.dpo_caw());
-        for q in filters() {
-            for (client, scope) in [(&mut all_seeing, None), (&mut caw, Some(CAW))] {
-                // The queries are logged too: compare with the log as it is
-                // just before each query.
-                let log = app.audit.log().entries().await.unwrap();
-                let expected: Vec<u64> = log
-                    .iter()
-                    .rev()
-                    .filter(|e| wanted(e, &q, scope))
-                    .map(|e| e.index)
-                    .collect();
-                let found = all_pages(client, &q, 7).await;
-                assert_eq!(found, expected, "{q:?} as {scope:?}");
+        assert_answers_equal_a_full_filter(&app).await;
+    }
+}
+
+/// Every filter of [`filters`], for an all-seeing and an organisation-scoped
+/// privacy officer, and subject reports, against a filter over every entry.
+async fn assert_answers_equal_a_full_filter(app: &TestAudit) {
+    let (mut all_seeing, mut caw) = (app.dpo_veilig_huis(), app.dpo_caw());
+    for q in filters() {
+        for (client, scope) in [(&mut all_seeing, None), (&mut caw, Some(CAW))] {
+            // The queries are logged too: compare with the log as it is
+            // just before each query.
+            let log = app.audit.log().entries().await.unwrap();
+            let expected: Vec<u64> = log
+                .iter()
+                .rev()
+                .filter(|e| wanted(e, &q, scope))
+                .map(|e| e.index)
+                .collect();
+            let found = all_pages(client, &q, 7).await;
+            assert_eq!(found, expected, "{q:?} as {scope:?}");
+        }
+    }
+    for persons in [vec!["p-3"], vec!["p-0", "p-5"], vec!["p-nobody"]] {
+        let log = app.audit.log().entries().await.unwrap();
+        let expected: Vec<u64> = log
+            .iter()
+            .filter(|e| {
+                e.target
+                    .as_ref()
+                    .is_some_and(|t| t.person_ids.iter().any(|p| persons.contains(&p.as_str())))
+                    && (!e.fields_released.is_empty() || !e.fields_contributed.is_empty())
+            })
+            .map(|e| e.index)
+            .collect();
+        let report = all_seeing
+            .subject_report(pb::SubjectReportRequest {
+                person_ids: persons.iter().map(|p| (*p).to_owned()).collect(),
+                request_reference: "req-1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let found: Vec<u64> = report.disclosures.iter().map(|d| d.audit_index).collect();
+        assert_eq!(found, expected, "subject report of {persons:?}");
+    }
+}
+
+/// Waits (bounded) until a restarted instance writes: on PostgreSQL it
+/// waits for the old instance's writer lock to free.
+async fn restarted(db_url: &str, clock: Clock) -> TestAudit {
+    let app = spawn_with(
+        db_url,
+        clock,
+        ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+    )
+    .await;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        app.audit.log().writing(),
+    )
+    .await
+    .expect("the restarted instance writes");
+    app
+}
+
+#[tokio::test]
+async fn a_log_indexed_by_the_old_b_trees_is_migrated_and_sealed() {
+    for db in databases().await {
+        let clock = Clock::manual(START);
+        let app = spawn_with(
+            db.url(),
+            clock.clone(),
+            ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+        )
+        .await;
+        let mut internal = app.internal();
+        for n in 0..37 {
+            append(&mut internal, varied(n)).await;
+            clock.advance(1);
+        }
+        // Put the database back as migration 0001 left it: the person index
+        // table and the per-column indexes, no persons column, no postings.
+        let pool = app.audit.log().database().pool().clone();
+        sqlx::query(
+            "CREATE TABLE entry_persons (person_id TEXT NOT NULL, idx BIGINT NOT NULL, \
+             PRIMARY KEY (person_id, idx))",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT idx, persons FROM entries")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        for (idx, persons) in rows {
+            for person in persons.split(' ').filter(|p| !p.is_empty()) {
+                sqlx::query("INSERT INTO entry_persons (person_id, idx) VALUES ($1, $2)")
+                    .bind(person)
+                    .bind(idx)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
             }
         }
-
-        for persons in [vec!["p-3"], vec!["p-0", "p-5"], vec!["p-nobody"]] {
-            let log = app.audit.log().entries().await.unwrap();
-            let expected: Vec<u64> =
-                log.iter()
-                    .filter(|e| {
-                        e.target.as_ref().is_some_and(|t| {
-                            t.person_ids.iter().any(|p| persons.contains(&p.as_str()))
-                        }) && (!e.fields_released.is_empty() || !e.fields_contributed.is_empty())
-                    })
-                    .map(|e| e.index)
-                    .collect();
-            let report = all_seeing
-                .subject_report(pb::SubjectReportRequest {
-                    person_ids: persons.iter().map(|p| (*p).to_owned()).collect(),
-                    request_reference: "req-1".into(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let found: Vec<u64> = report.disclosures.iter().map(|d| d.audit_index).collect();
-            assert_eq!(found, expected, "subject report of {persons:?}");
+        for sql in [
+            "ALTER TABLE entries DROP COLUMN persons",
+            "DROP TABLE postings",
+            "DROP TABLE sealed_segments",
+            "CREATE INDEX entries_by_actor_org ON entries (actor_org, idx)",
+            "CREATE INDEX entries_by_target_org ON entries (target_org, idx)",
+            "CREATE INDEX entries_by_subject ON entries (actor_subject, idx)",
+            "CREATE INDEX entries_by_dossier ON entries (dossier_id, idx)",
+            "DELETE FROM _sqlx_migrations WHERE version = 2",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
         }
+        drop(pool);
+        drop(app);
+
+        // Started again: 0002 fills the persons column from entry_persons,
+        // the writer seals the nine complete segments, the open one is scanned.
+        let app = restarted(db.url(), clock).await;
+        let sealed = schakel_audit::postings::sealed(app.audit.log().database().pool())
+            .await
+            .unwrap();
+        assert_eq!(sealed, Some((9, 4)), "{}", db.label());
+        assert_answers_equal_a_full_filter(&app).await;
     }
 }
 
@@ -232,16 +321,9 @@ async fn segments_are_sealed_as_they_complete_and_after_a_restart() {
             .await
             .unwrap();
         drop(app);
-        let restarted = spawn(db.url()).await;
-        // Bounded: on PostgreSQL the new writer waits for the old one's lock.
-        tokio::time::timeout(
-            std::time::Duration::from_secs(60),
-            restarted.audit.log().writing(),
-        )
-        .await
-        .expect("the restarted instance writes");
-        assert_eq!(sealed(&restarted).await, Some((2, 4)));
-        let by_dossier = restarted
+        let again = restarted(db.url(), Clock::System).await;
+        assert_eq!(sealed(&again).await, Some((2, 4)));
+        let by_dossier = again
             .dpo_veilig_huis()
             .query(pb::QueryRequest {
                 dossier_id: "dossier-1".into(),
