@@ -305,7 +305,7 @@ mod tests {
             vec![0, 1, 2, 127, 128, 16_383, 16_384, 65_535],
             vec![5, 300, 70_000, 1 << 40],
         ] {
-            assert_eq!(decode(&encode(&offsets)).unwrap(), offsets);
+            assert_eq!(decode(&encode(&offsets)).expect("round trip"), offsets);
         }
         assert!(decode(&[0x80]).is_err(), "truncated varint is refused");
         assert!(decode(&[0xff; 11]).is_err(), "overlong varint is refused");

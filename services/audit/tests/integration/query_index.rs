@@ -29,18 +29,18 @@ fn varied(n: u64) -> pb::AuditEntry {
     if let Some(actor) = e.actor.as_mut() {
         actor.subject = format!("user-{}", (r >> 24) % 5);
     }
-    if (r >> 30) % 3 == 0
+    if (r >> 30).is_multiple_of(3)
         && let Some(target) = e.target.as_mut()
     {
         target.organisation_id = ORGS[((r >> 32) % 4) as usize].into();
     }
-    if (r >> 34) % 4 == 0 {
+    if (r >> 34).is_multiple_of(4) {
         e.action = pb::AuditAction::Contribute as i32;
         e.decision = pb::Decision::Granted as i32;
         e.fields_released.clear();
         e.fields_contributed = vec!["caw.support_plan".into()];
     }
-    if (r >> 36) % 5 == 0 {
+    if (r >> 36).is_multiple_of(5) {
         e.decision = pb::Decision::Denied as i32;
     }
     e
@@ -51,7 +51,7 @@ fn wanted(e: &pb::AuditEntry, q: &pb::QueryRequest, scope: Option<&str>) -> bool
     let actor = e.actor.clone().unwrap_or_default();
     let target = e.target.clone().unwrap_or_default();
     let time = e.time.as_ref().map_or(0, |t| t.seconds);
-    let range = q.time_range.clone().unwrap_or_default();
+    let range = q.time_range.unwrap_or_default();
     scope.is_none_or(|o| actor.organisation_id == o || target.organisation_id == o)
         && (q.organisation_id.is_empty() || actor.organisation_id == q.organisation_id)
         && (q.subject.is_empty() || actor.subject == q.subject)
