@@ -353,12 +353,7 @@ async fn retention_drops_bodies_but_proofs_and_verification_still_work() {
     for db in databases().await {
         let start = Clock::System.now();
         let clock = Clock::manual(start);
-        let app = spawn_with(
-            db.url(),
-            clock.clone(),
-            ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
-        )
-        .await;
+        let app = spawn_with(db.url(), clock.clone()).await;
         let mut internal = app.internal();
         for i in 0..3 {
             append(

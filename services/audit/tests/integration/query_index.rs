@@ -149,21 +149,22 @@ fn filters() -> Vec<pb::QueryRequest> {
     filters
 }
 
+/// A log of the first `count` [`varied`] entries, a second apart.
+async fn varied_log(db_url: &str, count: u64) -> (TestAudit, Clock) {
+    let clock = Clock::manual(START);
+    let app = spawn_with(db_url, clock.clone()).await;
+    let mut internal = app.internal();
+    for n in 0..count {
+        append(&mut internal, varied(n)).await;
+        clock.advance(1);
+    }
+    (app, clock)
+}
+
 #[tokio::test]
 async fn queries_over_sealed_and_open_segments_equal_a_full_filter() {
     for db in databases().await {
-        let clock = Clock::manual(START);
-        let app = spawn_with(
-            db.url(),
-            clock.clone(),
-            ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
-        )
-        .await;
-        let mut internal = app.internal();
-        for n in 0..123 {
-            append(&mut internal, varied(n)).await;
-            clock.advance(1);
-        }
+        let (app, _) = varied_log(db.url(), 123).await;
         assert_answers_equal_a_full_filter(&app).await;
     }
 }
@@ -216,12 +217,7 @@ async fn assert_answers_equal_a_full_filter(app: &TestAudit) {
 /// Waits (bounded) until a restarted instance writes: on PostgreSQL it
 /// waits for the old instance's writer lock to free.
 async fn restarted(db_url: &str, clock: Clock) -> TestAudit {
-    let app = spawn_with(
-        db_url,
-        clock,
-        ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
-    )
-    .await;
+    let app = spawn_with(db_url, clock).await;
     tokio::time::timeout(
         std::time::Duration::from_secs(60),
         app.audit.log().writing(),
@@ -234,18 +230,7 @@ async fn restarted(db_url: &str, clock: Clock) -> TestAudit {
 #[tokio::test]
 async fn a_log_indexed_by_the_old_b_trees_is_migrated_and_sealed() {
     for db in databases().await {
-        let clock = Clock::manual(START);
-        let app = spawn_with(
-            db.url(),
-            clock.clone(),
-            ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
-        )
-        .await;
-        let mut internal = app.internal();
-        for n in 0..37 {
-            append(&mut internal, varied(n)).await;
-            clock.advance(1);
-        }
+        let (app, clock) = varied_log(db.url(), 37).await;
         // Put the database back as migration 0001 left it: the person index
         // table and the per-column indexes, no persons column, no postings.
         let pool = app.audit.log().database().pool().clone();

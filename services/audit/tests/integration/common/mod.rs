@@ -29,19 +29,12 @@ pub const VEILIG_HUIS: &str = "org-veilig-huis";
 pub const CAW: &str = "org-caw";
 
 pub async fn spawn(database_url: &str) -> TestAudit {
-    spawn_with(
-        database_url,
-        Clock::System,
-        ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
-    )
-    .await
+    spawn_with(database_url, Clock::System).await
 }
 
-pub async fn spawn_with(
-    database_url: &str,
-    clock: Clock,
-    key: ed25519_dalek::SigningKey,
-) -> TestAudit {
+/// The audit service on `clock`, signing with the tests' checkpoint key.
+pub async fn spawn_with(database_url: &str, clock: Clock) -> TestAudit {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let config = AuditConfig {
         origin: ORIGIN.into(),
         // Small query-index segments, so that every query test runs over
