@@ -94,7 +94,7 @@ impl AuditLog {
             active: active_tx,
             connection: None,
             index_segment,
-            sealed: 0,
+            sealed: None,
             open: None,
         };
         tokio::spawn(writer.run(receiver));

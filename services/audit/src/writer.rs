@@ -60,10 +60,10 @@ pub(crate) struct Writer {
     pub(crate) connection: Option<sqlx::AnyConnection>,
     /// Entries per query-index segment (the stored one once any is sealed).
     pub(crate) index_segment: u64,
-    /// Segments sealed so far.
-    pub(crate) sealed: u64,
+    /// Segments sealed so far; None until read from the database.
+    pub(crate) sealed: Option<u64>,
     /// The posting lists of the segments not sealed yet, by segment; None
-    /// until read from the entries (see [`Writer::open_segments`]).
+    /// until read from the entries (see [`Writer::try_seal`]).
     pub(crate) open: Option<BTreeMap<u64, Lists>>,
 }
 
@@ -77,7 +77,11 @@ impl Writer {
             },
             Backend::Sqlite => None,
         };
-        self.load_seals().await;
+        // Which segments are sealed is read again (another writer may have
+        // sealed some), and what a crash left unsealed is sealed now.
+        self.sealed = None;
+        self.open = None;
+        self.seal_complete().await;
         self.active.send_replace(true);
         while let Some(first) = queue.recv().await {
             let mut batch = vec![first];
@@ -106,45 +110,40 @@ impl Writer {
         Ok(self.connection.insert(connection))
     }
 
-    /// Reads which segments are sealed (and their size), then seals the
-    /// complete ones left (after a crash, a migration or another writer).
-    async fn load_seals(&mut self) {
-        match crate::postings::sealed(self.db.pool()).await {
-            Ok(Some((count, size))) => {
+    /// How many segments are sealed, and their size (the stored one wins
+    /// over the configured one).
+    async fn load_seals(&mut self) -> anyhow::Result<u64> {
+        let sealed = match crate::postings::sealed(self.db.pool()).await? {
+            Some((count, size)) => {
                 if size != self.index_segment {
                     tracing::warn!(
                         stored = size,
                         configured = self.index_segment,
                         "audit.index_segment differs from the stored segments; keeping the stored size"
                     );
+                    self.index_segment = size;
                 }
-                self.sealed = count;
-                self.index_segment = size;
+                count
             }
-            Ok(None) => self.sealed = 0,
-            Err(err) => {
-                tracing::error!(
-                    error = format!("{err:#}"),
-                    "cannot read the sealed segments"
-                );
-                return;
-            }
-        }
-        self.open = None;
-        self.seal_complete().await;
+            None => 0,
+        };
+        self.sealed = Some(sealed);
+        Ok(sealed)
     }
 
     /// Seals every complete segment not sealed yet, then makes sure the
     /// posting lists of the open segment are in memory (read from its entries
     /// when the writer starts or after a failure; kept up to date by
     /// [`Writer::write`] from then on). A failure is logged and retried after
-    /// the next commit: until then queries scan the unsealed segments.
+    /// the next commit, from what the database holds: until then queries scan
+    /// the unsealed segments.
     async fn seal_complete(&mut self) {
         if let Err(err) = self.try_seal().await {
+            let sealed = self.sealed.take();
             self.connection = None;
             self.open = None;
             tracing::error!(
-                segment = self.sealed,
+                sealed,
                 error = format!("{err:#}"),
                 "audit index: sealing failed; queries scan the segment meanwhile"
             );
@@ -152,9 +151,13 @@ impl Writer {
     }
 
     async fn try_seal(&mut self) -> anyhow::Result<()> {
+        let mut sealed = match self.sealed {
+            Some(sealed) => sealed,
+            None => self.load_seals().await?,
+        };
         let (backend, size) = (self.db.backend(), self.index_segment);
-        while (self.sealed + 1) * size <= self.range.size() {
-            let segment = self.sealed;
+        while (sealed + 1) * size <= self.range.size() {
+            let segment = sealed;
             let lists = match &mut self.open {
                 Some(open) => open.remove(&segment),
                 None => crate::postings::read(
@@ -174,10 +177,11 @@ impl Writer {
                 lists = postings.len(),
                 "audit index segment sealed"
             );
-            self.sealed += 1;
+            sealed += 1;
+            self.sealed = Some(sealed);
         }
         if self.open.is_none() {
-            let (start, end) = (self.sealed * size, self.range.size());
+            let (start, end) = (sealed * size, self.range.size());
             let open = crate::postings::read(self.connection().await?, start, end, size).await?;
             self.open = Some(open);
         }

@@ -324,3 +324,39 @@ async fn segments_are_sealed_as_they_complete_and_after_a_restart() {
         assert_eq!(by_dossier.entries.len(), expected);
     }
 }
+
+#[tokio::test]
+async fn a_failing_seal_never_fails_an_append_and_is_retried() {
+    for db in databases().await {
+        let (app, clock) = varied_log(db.url(), 3).await;
+        let pool = app.audit.log().database().pool().clone();
+        sqlx::query("ALTER TABLE postings RENAME TO postings_away")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // Segments 0 and 1 complete but cannot be sealed: appends go on.
+        let mut internal = app.internal();
+        for n in 3..10 {
+            append(&mut internal, varied(n)).await;
+            clock.advance(1);
+        }
+        let sealed = || schakel_audit::postings::sealed(&pool);
+        assert_eq!(sealed().await.unwrap(), None, "{}", db.label());
+        sqlx::query("ALTER TABLE postings_away RENAME TO postings")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // The next commits (each query is appended) seal all complete ones.
+        assert_answers_equal_a_full_filter(&app).await;
+        let size = app.audit.log().checkpoint().await.unwrap().tree_size;
+        let (count, segment) = sealed().await.unwrap().expect("sealed after the retry");
+        // The writer seals after it has answered a commit: the newest
+        // segment may still be under way.
+        assert_eq!(segment, 4);
+        assert!(
+            count + 1 >= size / 4 && count <= size / 4,
+            "{count} sealed of {size} entries on {}",
+            db.label()
+        );
+    }
+}
