@@ -20,7 +20,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use crate::store::Writes;
 
 /// What a posting list is keyed on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     /// The organisation that acted.
     ActorOrganisation,
@@ -35,6 +35,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [Kind; 5] = [
+        Kind::ActorOrganisation,
+        Kind::TargetOrganisation,
+        Kind::Subject,
+        Kind::Dossier,
+        Kind::Person,
+    ];
+
     /// The stored code.
     pub fn code(self) -> &'static str {
         match self {
@@ -140,7 +149,8 @@ pub async fn sealed_end(pool: &AnyPool) -> sqlx::Result<(u64, u64)> {
 /// once it is committed, and stores the lists when the segment is complete.
 #[derive(Debug, Default)]
 pub struct Lists {
-    lists: HashMap<(Kind, String), Vec<u64>>,
+    /// By kind (in [`Kind::ALL`] order), then key.
+    lists: [HashMap<String, Vec<u64>>; 5],
 }
 
 impl Lists {
@@ -152,9 +162,10 @@ impl Lists {
             if key.is_empty() {
                 continue;
             }
-            let list = match self.lists.get_mut(&(kind, key.to_owned())) {
+            let by_key = &mut self.lists[kind as usize];
+            let list = match by_key.get_mut(key) {
                 Some(list) => list,
-                None => self.lists.entry((kind, key.to_owned())).or_default(),
+                None => by_key.entry(key.to_owned()).or_default(),
             };
             if list.last() != Some(&offset) {
                 list.push(offset);
@@ -164,13 +175,15 @@ impl Lists {
 
     /// The stored form, in key order.
     pub fn postings(self) -> Vec<Posting> {
-        let mut postings: Vec<Posting> = self
-            .lists
+        let mut postings: Vec<Posting> = Kind::ALL
             .into_iter()
-            .map(|((kind, key), offsets)| Posting {
-                kind,
-                key,
-                idxs: encode(&offsets),
+            .zip(self.lists)
+            .flat_map(|(kind, by_key)| {
+                by_key.into_iter().map(move |(key, offsets)| Posting {
+                    kind,
+                    key,
+                    idxs: encode(&offsets),
+                })
             })
             .collect();
         postings.sort_unstable_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
@@ -295,7 +308,43 @@ pub async fn candidates(
 
 #[cfg(test)]
 mod tests {
-    use super::{decode, encode};
+    use super::{Kind, Lists, decode, encode};
+
+    #[test]
+    fn lists_group_offsets_by_kind_and_key() {
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "Kind::ALL is in declaration order");
+        }
+        let mut lists = Lists::default();
+        let keys = |org| {
+            [
+                (Kind::ActorOrganisation, org),
+                (Kind::TargetOrganisation, ""),
+                (Kind::Subject, "u1"),
+                (Kind::Dossier, "d1"),
+            ]
+        };
+        lists.add(0, keys("o1"), " p1 p2 ");
+        lists.add(3, keys("o2"), "");
+        lists.add(7, keys("o1"), " p2 ");
+        let found: Vec<(Kind, String, Vec<u64>)> = lists
+            .postings()
+            .into_iter()
+            .map(|p| (p.kind, p.key, decode(&p.idxs).expect("decodes")))
+            .collect();
+        let row = |kind, key: &str, offsets: &[u64]| (kind, key.to_owned(), offsets.to_vec());
+        assert_eq!(
+            found,
+            vec![
+                row(Kind::ActorOrganisation, "o1", &[0, 7]),
+                row(Kind::ActorOrganisation, "o2", &[3]),
+                row(Kind::Subject, "u1", &[0, 3, 7]),
+                row(Kind::Dossier, "d1", &[0, 3, 7]),
+                row(Kind::Person, "p1", &[0]),
+                row(Kind::Person, "p2", &[0, 7]),
+            ]
+        );
+    }
 
     #[test]
     fn posting_lists_round_trip() {
