@@ -1,6 +1,7 @@
 //! Audit log benchmark: durable appends per second with 1, 8 and 64
-//! concurrent callers, proof generation time at 1 and 10 million entries, and
-//! verification throughput. On SQLite (the embedded default), on this machine.
+//! concurrent callers, proof generation time at 1 and 10 million entries,
+//! verification throughput, and privacy officers' queries. On SQLite (the
+//! embedded default), on this machine.
 //!
 //! `cargo bench -p schakel-audit --bench audit_log` (add `-- --quick` for a
 //! short run without the 10-million-entry tree, `-- --proofs` for proofs only,
@@ -229,9 +230,11 @@ async fn proofs(size: u64) {
     }
 }
 
-async fn verify_throughput(entries: u64) -> f64 {
+/// Verification throughput on a log of `entries` random reads, then the time
+/// privacy officers' queries take on it.
+async fn verify_and_query(entries: u64) {
     use schakel_kit::{
-        auth::PrincipalKind,
+        auth::{PrincipalKind, Role},
         client::CallContext,
         testing::{RunningServer, TestIssuer, TestPki},
     };
@@ -261,17 +264,20 @@ async fn verify_throughput(entries: u64) -> f64 {
         .await
         .unwrap();
     let server = RunningServer::start(app);
-    let token = issuer.token(PrincipalKind::InternalService, "svc-bench", "", "", &[]);
-    let mut client = pb::audit_service_client::AuditServiceClient::with_interceptor(
-        server.channel(pki.client_tls()),
-        CallContext::with_token(Some(token)),
-    )
-    .max_decoding_message_size(64 * 1024 * 1024);
+    let client = |token: String| {
+        pb::audit_service_client::AuditServiceClient::with_interceptor(
+            server.channel(pki.client_tls()),
+            CallContext::with_token(Some(token)),
+        )
+        .max_decoding_message_size(64 * 1024 * 1024)
+    };
+    let mut internal =
+        client(issuer.token(PrincipalKind::InternalService, "svc-bench", "", "", &[]));
     let signer = NoteSigner::new("schakel-audit", key()).unwrap();
     let verifier = schakel_tlog::NoteVerifier::parse(&signer.verifier_key()).unwrap();
     let start = Instant::now();
     let verified = schakel_audit::verifier::verify(
-        &mut client,
+        &mut internal,
         &verifier,
         &AuditConfig::default().origin,
         None,
@@ -280,7 +286,67 @@ async fn verify_throughput(entries: u64) -> f64 {
     .await
     .unwrap();
     assert_eq!(verified.tree_size, entries);
-    entries as f64 / start.elapsed().as_secs_f64()
+    let rate = entries as f64 / start.elapsed().as_secs_f64();
+    println!("| verify (GetEntries over TLS, rehash, roots, signatures) | {rate:.0} entries/s |");
+
+    // The Veilig Huis privacy officer (sees the whole log); each query is
+    // itself appended, durably, as in production.
+    let mut officer = client(issuer.token(
+        PrincipalKind::User,
+        "dpo-bench",
+        "org-veilig-huis",
+        "veilig_huis",
+        &[Role::PrivacyOfficer],
+    ));
+    let mut rng = rand::thread_rng();
+    for kind in ["person", "dossier", "organisation + denied"] {
+        let mut times = Vec::with_capacity(200);
+        for _ in 0..200 {
+            let request = match kind {
+                "person" => pb::QueryRequest {
+                    person_id: format!("p-{}", rng.gen_range(0..20_000)),
+                    ..Default::default()
+                },
+                "dossier" => pb::QueryRequest {
+                    dossier_id: format!("dossier-{}", rng.gen_range(0..5_000)),
+                    ..Default::default()
+                },
+                _ => pb::QueryRequest {
+                    organisation_id: format!("org-{}", rng.gen_range(0..40)),
+                    decisions: vec![pb::Decision::Denied as i32],
+                    ..Default::default()
+                },
+            };
+            let started = Instant::now();
+            officer.query(request).await.unwrap();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "| Query by {kind}, first page (50), at {entries} entries | p50 {:.1} ms, p99 {:.1} ms |",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    let mut times = Vec::with_capacity(100);
+    for _ in 0..100 {
+        let started = Instant::now();
+        officer
+            .subject_report(pb::SubjectReportRequest {
+                person_ids: vec![format!("p-{}", rng.gen_range(0..20_000))],
+                request_reference: "bench".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "| SubjectReport of one person, at {entries} entries | p50 {:.1} ms, p99 {:.1} ms |",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3
+    );
 }
 
 fn main() {
@@ -312,10 +378,7 @@ fn main() {
             let rate = appends(callers, if quick { 2 } else { 5 }).await;
             println!("| durable appends, {callers} concurrent caller(s), SQLite | {rate:.0} /s |");
         }
-        let rate = verify_throughput(if quick { 20_000 } else { 200_000 }).await;
-        println!(
-            "| verify (GetEntries over TLS, rehash, roots, signatures) | {rate:.0} entries/s |"
-        );
+        verify_and_query(if quick { 20_000 } else { 1_000_000 }).await;
         proofs(1_000_000).await;
         if !quick {
             proofs(10_000_000).await;
