@@ -48,6 +48,12 @@ pub enum AuditCommand {
         /// Acting user or service account id.
         #[arg(long, default_value = "")]
         subject: String,
+        /// Only this action, as printed (e.g. DOSSIER_ERASE); repeatable.
+        #[arg(long = "action", value_parser = parse_action)]
+        actions: Vec<pb::AuditAction>,
+        /// Only this decision (GRANTED, PARTIALLY_GRANTED, DENIED); repeatable.
+        #[arg(long = "decision", value_parser = parse_decision)]
+        decisions: Vec<pb::Decision>,
         /// Most entries to show.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -103,6 +109,33 @@ fn action_name(action: i32) -> String {
     )
 }
 
+/// An action by the name `query` prints (any case, `-` for `_`).
+fn parse_action(name: &str) -> Result<pb::AuditAction, String> {
+    let wanted = format!("AUDIT_ACTION_{}", name.to_uppercase().replace('-', "_"));
+    match pb::AuditAction::from_str_name(&wanted) {
+        Some(action) if action != pb::AuditAction::Unspecified => Ok(action),
+        _ => Err(format!(
+            "unknown action {name:?}; one of: {}",
+            (1..=64)
+                .filter_map(|n| pb::AuditAction::try_from(n).ok())
+                .map(|a| action_name(a as i32))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// A decision by the name `query` prints.
+fn parse_decision(name: &str) -> Result<pb::Decision, String> {
+    let wanted = format!("DECISION_{}", name.to_uppercase().replace('-', "_"));
+    match pb::Decision::from_str_name(&wanted) {
+        Some(decision) if decision != pb::Decision::Unspecified => Ok(decision),
+        _ => Err(format!(
+            "unknown decision {name:?}; one of: GRANTED, PARTIALLY_GRANTED, DENIED"
+        )),
+    }
+}
+
 fn decision_name(decision: i32) -> String {
     pb::Decision::try_from(decision).map_or_else(
         |_| decision.to_string(),
@@ -145,6 +178,8 @@ pub async fn run(connection: &Connection, command: AuditCommand) -> anyhow::Resu
             person,
             organisation,
             subject,
+            actions,
+            decisions,
             limit,
         } => {
             let request = pb::QueryRequest {
@@ -152,6 +187,8 @@ pub async fn run(connection: &Connection, command: AuditCommand) -> anyhow::Resu
                 person_id: person,
                 organisation_id: organisation,
                 subject,
+                actions: actions.into_iter().map(|a| a as i32).collect(),
+                decisions: decisions.into_iter().map(|d| d as i32).collect(),
                 page: Some(pb::PageRequest {
                     page_size: limit,
                     page_token: String::new(),

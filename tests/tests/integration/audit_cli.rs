@@ -44,6 +44,45 @@ fn verify_passes_then_names_the_first_altered_entry() {
     assert!(saved.lines().next().unwrap().ends_with("/audit"), "{saved}");
     let query = stdout_ok(&server.cli_as("privacy.officer", &["audit", "query"]));
     assert!(query.contains("SIGNING_KEY_ROTATE"), "{query}");
+    // Filtered by action (as printed, any case) and decision.
+    let rotations = stdout_ok(&server.cli_as(
+        "privacy.officer",
+        &[
+            "audit",
+            "query",
+            "--action",
+            "signing-key-rotate",
+            "--decision",
+            "granted",
+        ],
+    ));
+    let lines: Vec<&str> = rotations.lines().collect();
+    assert_eq!(lines.len(), 1, "{rotations}");
+    assert!(
+        lines[0].contains("\tSIGNING_KEY_ROTATE\tGRANTED\t"),
+        "{rotations}"
+    );
+    let none = stdout_ok(&server.cli_as(
+        "privacy.officer",
+        &[
+            "audit",
+            "query",
+            "--action",
+            "SIGNING_KEY_ROTATE",
+            "--decision",
+            "DENIED",
+        ],
+    ));
+    assert!(none.trim().is_empty(), "{none}");
+    let unknown = server.cli_as(
+        "privacy.officer",
+        &["audit", "query", "--action", "nonsense"],
+    );
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("DOSSIER_ERASE"),
+        "the error lists the actions: {unknown:?}"
+    );
 
     // A team member may not read the log.
     let denied = server.cli_as("team.caw", &["audit", "query"]);
