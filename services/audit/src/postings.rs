@@ -121,20 +121,21 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<Vec<u64>> {
     Ok(out)
 }
 
-/// The segments sealed so far and their size, if any was sealed.
+/// The segments sealed so far and their size, if any was sealed (segments
+/// are sealed in order, so the newest seal tells both).
 pub async fn sealed(pool: &AnyPool) -> sqlx::Result<Option<(u64, u64)>> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS sealed, MAX(segment) AS last, MAX(segment_size) AS size FROM sealed_segments",
+    let newest = sqlx::query(
+        "SELECT segment, segment_size FROM sealed_segments ORDER BY segment DESC LIMIT 1",
     )
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await?;
-    let count: i64 = row.try_get("sealed")?;
-    if count == 0 {
-        return Ok(None);
-    }
-    let last: i64 = row.try_get("last")?;
-    let size: i64 = row.try_get("size")?;
-    Ok(Some(((last + 1) as u64, size as u64)))
+    newest
+        .map(|row| {
+            let segment: i64 = row.try_get("segment")?;
+            let size: i64 = row.try_get("segment_size")?;
+            Ok(((segment + 1) as u64, size as u64))
+        })
+        .transpose()
 }
 
 /// The first index not covered by sealed postings.
@@ -210,15 +211,17 @@ pub async fn read(
     let mut segments: BTreeMap<u64, Lists> = BTreeMap::new();
     for row in &rows {
         let index = row.try_get::<i64, _>("idx")? as u64;
+        let [o, t, u, d] = [
+            Kind::ActorOrganisation,
+            Kind::TargetOrganisation,
+            Kind::Subject,
+            Kind::Dossier,
+        ]
+        .map(|kind| row.try_get(kind.column()).map(|key| (kind, key)));
         segments.entry(index / segment_size).or_default().add(
             index % segment_size,
-            [
-                (Kind::ActorOrganisation, row.try_get("actor_org")?),
-                (Kind::TargetOrganisation, row.try_get("target_org")?),
-                (Kind::Subject, row.try_get("actor_subject")?),
-                (Kind::Dossier, row.try_get("dossier_id")?),
-            ],
-            row.try_get("persons")?,
+            [o?, t?, u?, d?],
+            row.try_get(Kind::Person.column())?,
         );
     }
     Ok(segments)

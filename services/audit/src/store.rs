@@ -92,14 +92,14 @@ impl<'a> Writes<'a> {
                 "INSERT INTO {into} VALUES {}",
                 placeholders(self.backend, chunk.len(), columns)
             );
+            // SQLite: appended to the statement so far; PostgreSQL: one each.
             let joined = self.backend == Backend::Sqlite && !self.statements.is_empty();
             if !joined {
                 self.statements
                     .push((String::new(), AnyArguments::default()));
             }
-            let Some((text, args)) = self.statements.last_mut() else {
-                unreachable!("a statement was just pushed")
-            };
+            let last = self.statements.len() - 1;
+            let (text, args) = &mut self.statements[last];
             if joined {
                 text.push_str(";\n");
             }

@@ -355,7 +355,12 @@ async fn retention_drops_bodies_but_proofs_and_verification_still_work() {
         let clock = Clock::manual(start);
         let app = spawn_with(db.url(), clock.clone()).await;
         let mut internal = app.internal();
-        for i in 0..3 {
+        // Nine old entries and four new ones: with the harness's query
+        // segments of 4, segments 0 and 1 hold only old entries, segment 2
+        // (sealed before the last append commits) old and new ones.
+        const OLD: u64 = 9;
+        const NEW: u64 = 4;
+        for i in 0..OLD {
             append(
                 &mut internal,
                 read_entry(
@@ -369,7 +374,7 @@ async fn retention_drops_bodies_but_proofs_and_verification_still_work() {
             .await;
         }
         clock.advance(11 * 365 * 24 * 3600);
-        for i in 0..2 {
+        for i in 0..NEW {
             append(
                 &mut internal,
                 read_entry(
@@ -382,37 +387,40 @@ async fn retention_drops_bodies_but_proofs_and_verification_still_work() {
             )
             .await;
         }
-        assert_eq!(app.audit.apply_retention().await.unwrap(), 3);
+        assert_eq!(app.audit.apply_retention().await.unwrap(), OLD);
 
         let leaves = internal
-            .get_entries(pb::GetEntriesRequest { start: 0, end: 5 })
+            .get_entries(pb::GetEntriesRequest {
+                start: 0,
+                end: OLD + NEW,
+            })
             .await
             .unwrap()
             .into_inner()
             .leaves;
         assert!(
-            leaves[..3]
+            leaves[..OLD as usize]
                 .iter()
                 .all(|l| l.body_dropped && l.entry_bytes.is_empty() && l.leaf_hash.len() == 32)
         );
-        assert!(leaves[3..].iter().all(|l| !l.body_dropped));
+        assert!(leaves[OLD as usize..].iter().all(|l| !l.body_dropped));
         let info = internal
             .get_log_info(pb::GetLogInfoRequest {})
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(info.first_entry_with_body, 3);
+        assert_eq!(info.first_entry_with_body, OLD);
         internal
             .get_inclusion_proof(pb::GetInclusionProofRequest {
                 index: 1,
-                tree_size: 5,
+                tree_size: OLD + NEW,
             })
             .await
             .unwrap();
         let verified = app.verify(None).await.unwrap();
         assert_eq!(
             (verified.tree_size, verified.bodies_checked),
-            (5, 2),
+            (OLD + NEW, NEW),
             "{}",
             db.label()
         );
@@ -423,6 +431,27 @@ async fn retention_drops_bodies_but_proofs_and_verification_still_work() {
             .unwrap()
             .into_inner()
             .entries;
-        assert_eq!(found.len(), 2);
+        assert_eq!(found.len() as u64, NEW);
+        // The query index follows: the posting lists of the two segments
+        // with no entry left are gone, and a query through the lists of the
+        // partly dropped segment 2 finds just the kept entries.
+        let stale: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM postings WHERE segment < 2")
+            .fetch_one(app.audit.log().database().pool())
+            .await
+            .unwrap();
+        assert_eq!(stale, 0, "{}", db.label());
+        let by_person = app
+            .dpo_veilig_huis()
+            .query(pb::QueryRequest {
+                person_id: "p1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .entries;
+        let indices: Vec<u64> = by_person.iter().map(|e| e.index).collect();
+        let kept: Vec<u64> = (OLD..OLD + NEW).rev().collect();
+        assert_eq!(indices, kept, "{}", db.label());
     }
 }
