@@ -534,6 +534,7 @@ impl Broker {
                 }),
                 at: None,
                 count_dossier: false,
+                informing: 0,
             })
             .await?;
         if answer.allowed {
@@ -1226,6 +1227,7 @@ impl Broker {
                 }),
                 at: None,
                 count_dossier: true,
+                informing: 0,
             })
             .await?;
         if !answer.allowed {
@@ -1487,6 +1489,7 @@ impl Broker {
             policy_version: snapshot.version,
             legal_basis: Some(basis),
             audit_index,
+            history: vec![],
         })
     }
 

@@ -670,6 +670,21 @@ impl IdentityService for Identity {
         }))
     }
 
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> std::result::Result<Response<pb::GetUserResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        if caller.service() != Some("broker") {
+            caller.require_role(Role::Coordinator)?;
+        }
+        let id = model::id("user_id", &request.get_ref().user_id)?;
+        let user = store::get_user(self.inner.db.pool(), &id)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        Ok(Response::new(pb::GetUserResponse { user: Some(user) }))
+    }
+
     async fn create_service_account(
         &self,
         request: Request<pb::CreateServiceAccountRequest>,

@@ -107,6 +107,23 @@ pub struct Question<'a> {
     pub at: Time,
     /// Whether a new dossier would be counted against the cap.
     pub new_dossier: bool,
+    /// Whether the client system must have been informed (see
+    /// [`informing_required`]).
+    pub informing_required: bool,
+}
+
+/// Whether informing is checked: as the caller says, or, when it does not
+/// say, for every purpose but triage.
+pub fn informing_required(
+    requirement: schakel_proto::v1::InformingRequirement,
+    purpose: &str,
+) -> bool {
+    use schakel_proto::v1::InformingRequirement as R;
+    match requirement {
+        R::Required => true,
+        R::NotRequired => false,
+        R::Unspecified => purpose != TRIAGE,
+    }
 }
 
 /// Why there is no basis: exactly one reason.
@@ -211,7 +228,7 @@ fn first_failure(version: &AgreementVersion, q: &Question<'_>) -> Option<Denial>
                 && version.scope.max_dossiers > 0
                 && version.dossiers_counted >= version.scope.max_dossiers
         }
-        Denial::ClientNotInformed => q.purpose != TRIAGE && !uninformed(q.dossier).is_empty(),
+        Denial::ClientNotInformed => q.informing_required && !uninformed(q.dossier).is_empty(),
         Denial::NoAgreement => false,
     })
 }

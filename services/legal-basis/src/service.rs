@@ -781,7 +781,12 @@ impl LegalBasis {
             None => now,
         };
         let pool = self.inner.db.pool();
-        let informing = if purpose == check::TRIAGE || dossier_id.is_empty() {
+        let informing_required = check::informing_required(
+            pb::InformingRequirement::try_from(req.informing)
+                .map_err(|_| Invalid::new("informing", "not a known requirement"))?,
+            &purpose,
+        );
+        let informing = if !informing_required || dossier_id.is_empty() {
             HashMap::new()
         } else {
             latest_informing(&store::informing_records(pool, &dossier_id).await?, at)
@@ -810,6 +815,7 @@ impl LegalBasis {
                 dossier: &dossier,
                 at,
                 new_dossier: req.count_dossier,
+                informing_required,
             };
             let answer = check::check(&candidates, &question);
             if let Answer::Allowed {

@@ -489,6 +489,7 @@ pub async fn run(connection: &Connection, command: AgreementCommand) -> anyhow::
                     }),
                     at,
                     count_dossier: false,
+                    informing: pb::InformingRequirement::Unspecified as i32,
                 })
                 .await?
                 .into_inner();

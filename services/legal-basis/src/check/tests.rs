@@ -50,6 +50,7 @@ fn ask(
             dossier,
             at,
             new_dossier: false,
+            informing_required: purpose != TRIAGE,
         },
     )
 }
@@ -156,6 +157,7 @@ fn each_denial_reason() {
         dossier: &d,
         at: NOW,
         new_dossier: true,
+        informing_required: false,
     };
     assert_eq!(
         reason(&check(&[capped], &question)),
@@ -299,6 +301,7 @@ fn the_cap_counts_new_dossiers_only() {
         dossier: &counted,
         at: NOW,
         new_dossier: true,
+        informing_required: false,
     };
     assert!(
         reason(&check(std::slice::from_ref(&capped), &question)).is_none(),
@@ -314,6 +317,7 @@ fn the_cap_counts_new_dossiers_only() {
         dossier: &d,
         at: NOW,
         new_dossier: true,
+        informing_required: false,
     };
     assert!(reason(&check(&[room], &question)).is_none());
 }

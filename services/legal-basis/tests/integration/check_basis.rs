@@ -207,10 +207,16 @@ async fn beyond_triage_the_victim_is_informed_and_the_perpetrator_informed_or_de
         );
         let dossier_id = q.dossier.as_ref().unwrap().dossier_id.clone();
 
-        // Triage needs no informing.
+        // Triage needs no informing, unless the caller (the broker, from the
+        // dossier's phase) says it does; and the other way round.
         let mut triage = q.clone();
         triage.purpose = "triage".into();
-        assert!(app.check(triage).await.allowed);
+        assert!(app.check(triage.clone()).await.allowed);
+        triage.informing = pb::InformingRequirement::Required as i32;
+        assert_eq!(reason(&app.check(triage).await), R::ClientNotInformed);
+        let mut unchecked = q.clone();
+        unchecked.informing = pb::InformingRequirement::NotRequired as i32;
+        assert!(app.check(unchecked).await.allowed);
 
         let answer = app.check(q.clone()).await;
         assert_eq!(reason(&answer), R::ClientNotInformed, "{}", db.label());

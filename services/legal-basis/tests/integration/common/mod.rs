@@ -276,6 +276,7 @@ pub fn question(org: &str, purpose: &str) -> pb::CheckBasisRequest {
         }),
         at: None,
         count_dossier: false,
+        informing: pb::InformingRequirement::Unspecified as i32,
     }
 }
 
