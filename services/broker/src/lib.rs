@@ -3,7 +3,9 @@
 //! field-filtered reads. The policy enforcement point: every DESIGN.md
 //! invariant meets here.
 //!
-//! Its building blocks:
+//! Every RPC goes through one pipeline (`pipeline`): role class (one table,
+//! `rpc`), circle, purpose and legal basis with informing, policy, one unit
+//! of work, audit of grant and refusal. Its other building blocks:
 //! - [`keys`]: per-dossier data keys wrapped by the master key, values
 //!   encrypted bound to their dossier, field, person and contribution;
 //! - [`national_number`]: the Belgian national register number's check;
@@ -12,12 +14,24 @@
 //! - [`seed`]: the fictional family of seed 000, put through a broker.
 #![forbid(unsafe_code)]
 
-pub mod deps;
+mod cache;
+mod circle;
+mod content;
+mod contribute;
+mod dossier;
+mod form;
+mod informing;
 pub mod json;
 pub mod keys;
 pub mod lookup;
 pub mod national_number;
+mod oversight;
 pub mod phase;
+mod pipeline;
+pub mod remote;
+mod requests;
+mod rpc;
+mod seal;
 pub mod seed;
 mod service;
 pub mod store;
@@ -31,11 +45,38 @@ use schakel_kit::{
     db::{Database, Migrations},
     time::Clock,
 };
-use schakel_legal_basis::Organisations;
+use schakel_kit::ports::{Basis, Directory, PolicySource};
 use schakel_proto::v1::broker_service_server::BrokerServiceServer;
 use sqlx::migrate::Migrator;
 
-pub use service::Broker;
+/// The broker service (cheap to clone).
+#[derive(Clone)]
+pub struct Broker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Database,
+    pub(crate) clock: Clock,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) basis: Arc<dyn Basis>,
+    pub(crate) policy: Arc<dyn PolicySource>,
+    pub(crate) keys: keys::Keyring,
+    pub(crate) directory: Arc<dyn Directory>,
+    pub(crate) cache: cache::Cache,
+}
+
+/// What the broker is built on: the services it asks.
+pub struct Collaborators {
+    /// The audit log (the broker fails closed without it).
+    pub audit: Arc<dyn AuditSink>,
+    /// The legal-basis service.
+    pub basis: Arc<dyn Basis>,
+    /// The active policy.
+    pub policy: Arc<dyn PolicySource>,
+    /// Organisations and users.
+    pub directory: Arc<dyn Directory>,
+}
 
 /// A broker client whose calls carry a token (the CLI, the seed, tests).
 pub type Client = schakel_proto::v1::broker_service_client::BrokerServiceClient<
@@ -129,28 +170,24 @@ pub fn migrations() -> Migrations {
 
 impl Broker {
     /// Connects to `database_url`, migrates, and builds the broker on its
-    /// collaborators: the audit log (fail closed), the legal basis, the
-    /// active policy and the organisation directory.
+    /// collaborators.
     pub async fn connect(
         database_url: &str,
         clock: Clock,
         keys: keys::Keyring,
-        audit: Arc<dyn AuditSink>,
-        basis: Arc<dyn deps::Basis>,
-        policy: Arc<dyn deps::PolicySource>,
-        organisations: Arc<dyn Organisations>,
+        with: Collaborators,
     ) -> anyhow::Result<Self> {
         let db = Database::connect(database_url, SCHEMA, migrations()).await?;
         Ok(Broker {
-            inner: Arc::new(service::Inner {
+            inner: Arc::new(Inner {
                 db,
                 clock,
-                audit,
-                basis,
-                policy,
+                audit: with.audit,
+                basis: with.basis,
+                policy: with.policy,
                 keys,
-                organisations,
-                content: Default::default(),
+                directory: with.directory,
+                cache: Default::default(),
             }),
         })
     }

@@ -27,6 +27,28 @@ pub fn is_final(phase: Phase) -> bool {
     next(phase).is_empty()
 }
 
+/// The purposes a caller may declare in `phase`, the first being the one
+/// under which calls that declare none are checked. A purpose that does not
+/// fit the phase is refused: the phase, not the caller, says what the
+/// processing is for.
+pub fn purposes(phase: Phase) -> &'static [&'static str] {
+    match phase {
+        Phase::Registration => &["triage"],
+        Phase::CaseBuilding => &["case_building"],
+        Phase::Assessment => &["triage", "case_building"],
+        Phase::CaseDirection => &["case_direction"],
+        Phase::FollowUp | Phase::Closed => &["follow_up"],
+        Phase::NotRetained => &["triage"],
+        Phase::Unspecified => &[],
+    }
+}
+
+/// Whether content calls in `phase` need the client system informed: from
+/// dossier building on (the registrant informs the family at registration).
+pub fn informing_required(phase: Phase) -> bool {
+    !matches!(phase, Phase::Registration | Phase::Unspecified)
+}
+
 const ALL: [Phase; 7] = [
     Phase::Registration,
     Phase::CaseBuilding,
@@ -64,5 +86,15 @@ mod tests {
         assert!(!allowed(Phase::Unspecified, Phase::Registration));
         assert!(!allowed(Phase::Closed, Phase::Registration), "no reopening");
         assert!(!allowed(Phase::Registration, Phase::Registration));
+    }
+
+    #[test]
+    fn every_phase_has_purposes_and_informing_counts_after_registration() {
+        for phase in ALL {
+            assert!(!purposes(phase).is_empty(), "{phase:?}");
+            assert_eq!(informing_required(phase), phase != Phase::Registration);
+        }
+        assert_eq!(purposes(Phase::CaseDirection), ["case_direction"]);
+        assert!(!purposes(Phase::CaseDirection).contains(&"triage"));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod dev;
+mod directory;
 pub mod error;
 pub mod kbo;
 pub mod keys;

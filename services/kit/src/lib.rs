@@ -21,6 +21,8 @@ pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod ports;
+pub mod decision;
 pub mod devca;
 pub mod error;
 pub mod server;

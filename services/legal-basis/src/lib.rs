@@ -15,7 +15,7 @@
 pub mod check;
 pub mod dev;
 pub mod model;
-pub mod organisations;
+mod port;
 mod service;
 pub mod store;
 
@@ -30,7 +30,7 @@ use schakel_kit::{
 use schakel_proto::v1::legal_basis_service_server::LegalBasisServiceServer;
 use sqlx::migrate::Migrator;
 
-pub use organisations::{FixedOrganisations, Organisations, RemoteOrganisations};
+pub use schakel_kit::ports::{Directory as Organisations, FixedDirectory, RemoteDirectory};
 pub use service::denial_reason;
 
 /// The database schema this service owns.

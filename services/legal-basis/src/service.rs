@@ -18,11 +18,12 @@ use schakel_proto::v1::{self as pb, legal_basis_service_server::LegalBasisServic
 use sqlx::AnyConnection;
 use tonic::{Request, Response, Status};
 
+use schakel_kit::ports::Directory as Organisations;
+
 use crate::{
     LegalBasis,
     check::{self, Answer, Denial, Time},
     model::{self, Agreement, Version},
-    organisations::Organisations,
     store::{self, Counted},
 };
 

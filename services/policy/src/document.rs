@@ -9,35 +9,7 @@ use schakel_kit::validate::Invalid;
 use schakel_proto::v1 as pb;
 use sha2::{Digest, Sha256};
 
-/// The roles a rule or request may name, as their codes.
-pub const ROLES: [(&str, pb::Role); 5] = [
-    ("aanmelder", pb::Role::Aanmelder),
-    ("team_member", pb::Role::TeamMember),
-    ("casusregisseur", pb::Role::Casusregisseur),
-    ("privacy_officer", pb::Role::PrivacyOfficer),
-    ("coordinator", pb::Role::Coordinator),
-];
-
-/// The phases of a dossier, as their codes.
-pub const PHASES: [(&str, pb::Phase); 7] = [
-    ("registration", pb::Phase::Registration),
-    ("case_building", pb::Phase::CaseBuilding),
-    ("assessment", pb::Phase::Assessment),
-    ("case_direction", pb::Phase::CaseDirection),
-    ("follow_up", pb::Phase::FollowUp),
-    ("closed", pb::Phase::Closed),
-    ("not_retained", pb::Phase::NotRetained),
-];
-
-/// The actions, as their codes.
-pub const ACTIONS: [(&str, pb::FieldAction); 2] = [
-    ("read", pb::FieldAction::Read),
-    ("contribute", pb::FieldAction::Contribute),
-];
-
-/// The partner type code that stands for every partner type the policy does
-/// not name.
-pub const ANY: &str = "*";
+pub use schakel_kit::decision::{ACTIONS, ANY, PHASES, ROLES};
 
 /// The repository's policy files (`policies/`), which become version 1 on
 /// first start.

@@ -11,6 +11,8 @@
 pub mod analysis;
 pub mod document;
 pub mod expectations;
+mod port;
+pub use port::LocalPolicy;
 pub mod proof;
 mod service;
 pub mod store;
@@ -39,7 +41,7 @@ pub struct Compiled {
 /// Parses and compiles a stored version (proven when it was proposed).
 pub fn compile_unproven(version: u64, document: pb::PolicyDocument) -> Result<Compiled, Invalid> {
     let policy = Policy::parse(&document)?;
-    let table = DecisionTable::compile(version, &policy);
+    let table = table::compile(version, &policy);
     Ok(Compiled {
         document,
         policy,
@@ -51,7 +53,7 @@ pub fn compile_unproven(version: u64, document: pb::PolicyDocument) -> Result<Co
 /// Parses, compiles and proves `document` as version `version`.
 pub async fn compile(version: u64, document: pb::PolicyDocument) -> Result<Compiled, Invalid> {
     let policy = Policy::parse(&document)?;
-    let table = DecisionTable::compile(version, &policy);
+    let table = table::compile(version, &policy);
     let proven = proof::prove(&document, &policy, &table).await?.0;
     Ok(Compiled {
         document,

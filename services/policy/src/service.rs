@@ -332,7 +332,7 @@ impl Policies {
         .await?;
         tx.commit().await?;
         let compiled = Arc::new(Compiled {
-            table: crate::DecisionTable::compile(number, &compiled.policy),
+            table: crate::table::compile(number, &compiled.policy),
             ..compiled
         });
         self.cache().insert(number, compiled.clone());

@@ -6,18 +6,14 @@
 use std::sync::Arc;
 
 use schakel_audit::{Audit, AuditConfig};
-use schakel_broker::{
-    Broker,
-    deps::{LocalBasis, local_policy},
-    keys::Keyring,
-};
+use schakel_broker::{Broker, Collaborators, keys::Keyring};
 use schakel_identity::{Identity, IdentityConfig, MasterKey};
 use schakel_kit::{
     auth::TokenVerifier,
     config::{AuthConfig, Limits},
     time::Clock,
 };
-use schakel_legal_basis::{LegalBasis, Organisations};
+use schakel_legal_basis::LegalBasis;
 use schakel_policy::Policies;
 use tonic::service::Routes;
 
@@ -72,12 +68,13 @@ impl AllServices {
             sink.clone(),
         )
         .await?;
-        let organisations = Arc::new(LocalOrganisations(identity.clone()));
+        // Each service is the port the others ask of it (schakel_kit::ports).
+        let directory = Arc::new(identity.clone());
         let legal_basis = LegalBasis::connect(
             &url("legal-basis")?,
             Clock::System,
             sink.clone(),
-            organisations.clone(),
+            directory.clone(),
         )
         .await?;
         let policies = Policies::connect(&url("policy")?, Clock::System, sink.clone()).await?;
@@ -85,10 +82,12 @@ impl AllServices {
             &url("broker")?,
             Clock::System,
             keys.broker,
-            sink,
-            Arc::new(LocalBasis(legal_basis.clone())),
-            Arc::new(local_policy(&policies)),
-            organisations,
+            Collaborators {
+                audit: sink,
+                basis: Arc::new(legal_basis.clone()),
+                policy: Arc::new(policies.source()),
+                directory,
+            },
         )
         .await?;
         audit.spawn_retention();
@@ -125,22 +124,5 @@ impl AllServices {
         .map(String::from)
         .to_vec();
         (routes, names, verifier)
-    }
-}
-
-/// Organisations looked up in the identity service of the same process.
-pub struct LocalOrganisations(pub Identity);
-
-impl Organisations for LocalOrganisations {
-    fn partner_type<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> futures::future::BoxFuture<'a, anyhow::Result<Option<String>>> {
-        Box::pin(async move {
-            let org = schakel_identity::store::get_organisation(self.0.database().pool(), id)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(org.map(|o| o.partner_type))
-        })
     }
 }

@@ -12,7 +12,7 @@ use schakel_kit::{
     server::{App, shutdown_signal},
     time::Clock,
 };
-use schakel_legal_basis::{LegalBasis, RemoteOrganisations};
+use schakel_legal_basis::{LegalBasis, RemoteDirectory};
 use schakel_policy::Policies;
 use serde::{Deserialize, Serialize};
 use tonic::service::Routes;
@@ -227,7 +227,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     audit,
                     CallContext::with_source(token.clone()),
                 )),
-                Arc::new(RemoteOrganisations::new(
+                Arc::new(RemoteDirectory::new(
                     identity,
                     CallContext::with_source(token),
                 )),
@@ -274,18 +274,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let token = schakel_kit::client::certificate_token(identity.clone(), name).await;
             let context = || CallContext::with_source(token.clone());
             // The broker decides nothing without the active policy.
-            let policy = Arc::new(schakel_broker::deps::remote_policy(policy, context()).await);
+            let policy = Arc::new(schakel_broker::remote::remote_policy(policy, context()).await);
             let broker = schakel_broker::Broker::connect(
                 &database_url,
                 Clock::System,
                 keys,
-                Arc::new(GrpcAuditSink::new(audit, context())),
-                Arc::new(schakel_broker::deps::RemoteBasis::new(
-                    legal_basis,
-                    context(),
-                )),
-                policy,
-                Arc::new(RemoteOrganisations::new(identity, context())),
+                schakel_broker::Collaborators {
+                    audit: Arc::new(GrpcAuditSink::new(audit, context())),
+                    basis: Arc::new(schakel_broker::remote::RemoteBasis::new(
+                        legal_basis,
+                        context(),
+                    )),
+                    policy,
+                    directory: Arc::new(RemoteDirectory::new(identity, context())),
+                },
             )
             .await?;
             broker.spawn_retention(config.broker.retention);

@@ -662,7 +662,7 @@ async fn agreements_are_listed_by_filter_and_page() {
 async fn instances_starting_at_once_migrate_once() {
     for db in databases().await {
         let directory = || {
-            std::sync::Arc::new(schakel_legal_basis::FixedOrganisations(Default::default()))
+            std::sync::Arc::new(schakel_legal_basis::FixedDirectory::default())
                 as std::sync::Arc<dyn schakel_legal_basis::Organisations>
         };
         // Starting changes nothing that needs auditing.

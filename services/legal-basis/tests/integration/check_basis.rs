@@ -547,7 +547,7 @@ async fn changes_by_another_instance_govern_the_next_check() {
         let id = app.in_force(app.terms(T0, 365)).await;
         let caw = app.org("caw");
         assert!(app.check(question(&caw, "triage")).await.allowed);
-        let directory = schakel_legal_basis::FixedOrganisations(
+        let directory = schakel_legal_basis::FixedDirectory::of(
             app.orgs
                 .iter()
                 .map(|(p, id)| (id.clone(), p.to_string()))

@@ -11,7 +11,7 @@ use schakel_kit::{
     testing::{RunningServer, SwitchableSink, TestDatabase, TestIssuer, TestPki},
     time::{Clock, to_timestamp},
 };
-use schakel_legal_basis::{FixedOrganisations, LegalBasis};
+use schakel_legal_basis::{FixedDirectory, LegalBasis};
 use schakel_proto::v1::{self as pb, legal_basis_service_client::LegalBasisServiceClient};
 use tonic::{service::Routes, service::interceptor::InterceptedService, transport::Channel};
 
@@ -69,7 +69,7 @@ pub async fn spawn(database_url: &str) -> TestApp {
     for p in PARTNERS.iter().copied().chain(["outsider"]) {
         orgs.insert(p, uuid::Uuid::new_v4().to_string());
     }
-    let directory = FixedOrganisations(
+    let directory = FixedDirectory::of(
         orgs.iter()
             .map(|(p, id)| {
                 let ptype = if *p == "outsider" { "ocmw" } else { p };

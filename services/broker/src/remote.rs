@@ -1,123 +1,14 @@
-//! What the broker asks other services, behind traits so that one process
-//! (`schakel dev`) calls them directly and microservices mode over gRPC.
+//! The broker's ports ([`schakel_kit::ports`]) over gRPC, for microservices
+//! mode: the legal-basis service and the active policy, followed as it
+//! changes.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use schakel_policy::{DecisionTable, Policies};
+use schakel_kit::{decision::DecisionTable, ports::{Basis, PolicySnapshot}};
 use schakel_proto::v1 as pb;
 use tokio::sync::watch;
 use tonic::Status;
-
-/// The legal-basis service: `CheckBasis` and informing records.
-pub trait Basis: Send + Sync + 'static {
-    /// Whether an agreement covers the question (count a new dossier when asked).
-    fn check(
-        &self,
-        request: pb::CheckBasisRequest,
-    ) -> BoxFuture<'_, Result<pb::CheckBasisResponse, Status>>;
-    /// Records informing one person, for the professional named in the request.
-    fn record_informing(
-        &self,
-        request: pb::RecordInformingRequest,
-    ) -> BoxFuture<'_, Result<pb::InformingRecord, Status>>;
-    /// The informing records of a dossier (latest per person first).
-    fn informing_records(
-        &self,
-        dossier_id: String,
-        include_history: bool,
-    ) -> BoxFuture<'_, Result<Vec<pb::InformingRecord>, Status>>;
-}
-
-/// The legal-basis service in the same process.
-pub struct LocalBasis(pub schakel_legal_basis::LegalBasis);
-
-impl Basis for LocalBasis {
-    fn check(
-        &self,
-        request: pb::CheckBasisRequest,
-    ) -> BoxFuture<'_, Result<pb::CheckBasisResponse, Status>> {
-        Box::pin(async move { Ok(self.0.check_basis(&request).await?) })
-    }
-
-    fn record_informing(
-        &self,
-        request: pb::RecordInformingRequest,
-    ) -> BoxFuture<'_, Result<pb::InformingRecord, Status>> {
-        Box::pin(async move { Ok(self.0.record_informing(&request).await?) })
-    }
-
-    fn informing_records(
-        &self,
-        dossier_id: String,
-        include_history: bool,
-    ) -> BoxFuture<'_, Result<Vec<pb::InformingRecord>, Status>> {
-        Box::pin(async move {
-            Ok(self
-                .0
-                .informing_records(&dossier_id, include_history)
-                .await?)
-        })
-    }
-}
-
-/// The active policy as the broker enforces it.
-#[derive(Clone, Debug)]
-pub struct PolicySnapshot {
-    /// The policy version.
-    pub version: u64,
-    /// The compiled decision table.
-    pub table: Arc<DecisionTable>,
-    /// The field catalogue, in table order.
-    pub fields: Arc<Vec<pb::FieldDefinition>>,
-}
-
-/// Where the broker gets the active policy from.
-pub trait PolicySource: Send + Sync + 'static {
-    /// The active policy now.
-    fn current(&self) -> Arc<PolicySnapshot>;
-}
-
-/// A policy followed over gRPC (see [`remote_policy`]).
-impl PolicySource for watch::Receiver<Arc<PolicySnapshot>> {
-    fn current(&self) -> Arc<PolicySnapshot> {
-        self.borrow().clone()
-    }
-}
-
-/// The policy service of the same process: the very next read after an
-/// activation uses the new version.
-pub struct LocalPolicy {
-    source: watch::Receiver<Arc<schakel_policy::Active>>,
-    cache: std::sync::Mutex<Option<Arc<PolicySnapshot>>>,
-}
-
-/// Follows the policy service of the same process.
-pub fn local_policy(policies: &Policies) -> LocalPolicy {
-    LocalPolicy {
-        source: policies.subscribe(),
-        cache: std::sync::Mutex::new(None),
-    }
-}
-
-impl PolicySource for LocalPolicy {
-    fn current(&self) -> Arc<PolicySnapshot> {
-        let active = self.source.borrow().clone();
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        match cache.as_ref() {
-            Some(snapshot) if snapshot.version == active.version.version => snapshot.clone(),
-            _ => {
-                let snapshot = Arc::new(PolicySnapshot {
-                    version: active.version.version,
-                    table: Arc::new(active.compiled.table.clone()),
-                    fields: Arc::new(active.compiled.policy.fields.clone()),
-                });
-                *cache = Some(snapshot.clone());
-                snapshot
-            }
-        }
-    }
-}
 
 /// The legal-basis service over gRPC (mTLS and the broker's service token).
 #[derive(Clone)]

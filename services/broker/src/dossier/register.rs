@@ -1,0 +1,179 @@
+//! RegisterDossier: the aanmelding, under purpose "triage". The one change
+//! no dossier gate can cover (the dossier does not exist yet): its own
+//! checks are the role class, the catalogue, the policy for contributing in
+//! registration, and CheckBasis counting the dossier; a retry passes the
+//! circle and basis gates of the dossier it registered.
+
+use std::collections::HashMap;
+
+use schakel_kit::{time::to_timestamp, validate::{self, Invalid}};
+use schakel_proto::v1 as pb;
+
+use crate::{
+    Broker,
+    content::{MAX_PERSONS, NewPerson, within_bounds},
+    form,
+    lookup::LookupKey,
+    pipeline::{Call, Loaded, Outcome, basis, policy, replay::{self, Kept}},
+    store,
+};
+
+/// A registration form, parsed and checked.
+struct Registration {
+    district: String,
+    /// (person id, role codes) per person of the form, in form order.
+    people: Vec<(String, Vec<String>)>,
+    refs: HashMap<String, String>,
+    values: Vec<(String, String, pb::FieldValue)>,
+}
+
+fn parse(call: &Call, req: &pb::RegisterDossierRequest) -> Outcome<Registration> {
+    let district = validate::region("district", &req.district)?;
+    let tracks = [pb::Track::Consult, pb::Track::CaseSupport, pb::Track::ChainApproach];
+    if !pb::Track::try_from(req.requested_track).is_ok_and(|t| tracks.contains(&t)) {
+        return Err(Invalid::new("requested_track", "spoor 1, 2 or 3 is required").into());
+    }
+    if replay::key(&req.idempotency_key)?.is_empty() {
+        return Err(Invalid::new("idempotency_key", "1-64 characters are required").into());
+    }
+    let form = req.form.clone().unwrap_or_default();
+    if form.persons.is_empty() || form.persons.len() > MAX_PERSONS {
+        let message = format!("1-{MAX_PERSONS} persons, at least one a slachtoffer");
+        return Err(Invalid::new("form.persons", message).into());
+    }
+    let (mut refs, mut people) = (HashMap::new(), Vec::new());
+    for (i, p) in form.persons.iter().enumerate() {
+        let roles = form::person_roles(format!("form.persons[{i}].roles"), &p.roles)?;
+        if p.client_ref.is_empty() || p.client_ref.len() > 64 || refs.contains_key(&p.client_ref) {
+            let message = "a unique reference of 1-64 characters is required";
+            return Err(Invalid::at(format!("form.persons[{i}].client_ref"), message).into());
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        refs.insert(p.client_ref.clone(), id.clone());
+        people.push((id, form::role_codes(&roles)));
+    }
+    if !people.iter().any(|(_, roles)| roles.iter().any(|r| r == "slachtoffer")) {
+        return Err(Invalid::new("form.persons", "at least one slachtoffer is required").into());
+    }
+    for code in form.violence_forms.iter().chain(&form.violence_types) {
+        validate::code("form.violence_forms", code)?;
+    }
+    let values = form::form_values(&form, &refs)?;
+    let values = form::checked_values(&call.policy.fields, "form", values, &refs)?;
+    if let Some((path, ..)) = values.iter().find(|(p, ..)| p == crate::content::INFORMING_FIELD) {
+        return Err(Invalid::new("form", format!("{path} is recorded through UpdateInforming")).into());
+    }
+    Ok(Registration { district, people, refs, values })
+}
+
+/// RegisterDossier.
+pub(crate) async fn register(broker: &Broker, call: &Call, req: pb::RegisterDossierRequest) -> Outcome<pb::RegisterDossierResponse> {
+    let registration = parse(call, &req)?;
+    let pool = broker.inner.db.pool();
+    let org = &call.caller.organisation_id;
+    if let Some(existing) = store::by_idempotency_key(pool, org, &req.idempotency_key).await? {
+        return retry(broker, call, &existing, &req).await;
+    }
+    let dossier_id = uuid::Uuid::new_v4().to_string();
+    let (data_key, wrapped) = broker.inner.keys.new_data_key(&dossier_id)?;
+    let mut loaded = new_dossier(call, &dossier_id, &registration, &req, wrapped);
+    let mut scope = call.scope(&dossier_id);
+    scope.purpose = "triage".into();
+    scope.phase = pb::Phase::Registration as i32;
+    let roles = crate::pipeline::circle::roles_for(call, None);
+    let paths = registration.values.iter().map(|(p, ..)| p.as_str());
+    policy::permit_contribute(call, &roles, scope.phase, paths, || scope.clone())?;
+    let forms = req.form.as_ref().map(|f| f.violence_forms.clone()).unwrap_or_default();
+    let question = basis::Question {
+        organisation_id: org,
+        purpose: "triage",
+        dossier: &loaded,
+        violence_forms: forms,
+        informing: pb::InformingRequirement::NotRequired,
+    };
+    let answer = broker.ask_basis(&question, true).await?;
+    let agreement = basis::allowed_basis(answer, scope.clone())?;
+    loaded.row.basis = agreement.clone();
+    scope.basis = Some(agreement.clone());
+    scope.person_ids = loaded.person_ids();
+    let mut unit = broker.begin(call, &dossier_id, Some(data_key)).await?;
+    store::insert_dossier(unit.conn(), &loaded.row, &req.idempotency_key).await?;
+    store::add_participant(unit.conn(), &dossier_id, &loaded.participants[0]).await?;
+    let lookup = LookupKey::derive(broker.inner.keys.current());
+    let form = req.form.clone().unwrap_or_default();
+    for ((person_id, roles), input) in registration.people.iter().zip(&form.persons) {
+        let person = NewPerson { person_id, roles, input };
+        unit.store_person(&lookup, &dossier_id, person, call.now).await?;
+    }
+    scope.contributed = unit.store_values(call, &dossier_id, "triage", &registration.values).await?;
+    within_bounds(|| scope.clone(), registration.people.len(), registration.values.len())?;
+    let mut reply = reply_of(&loaded, &form, &registration.refs, &agreement, call);
+    let replay = replay::Replay::of(&req.idempotency_key, &req);
+    unit.keep(call, &dossier_id, replay, &reply).await?;
+    reply.audit_index = unit.commit(broker, scope).await?;
+    tracing::info!(dossier = %dossier_id, "dossier registered");
+    let informing: Vec<_> = registration.people.iter().zip(&form.persons).map(|((id, _), p)| (id.clone(), p.informing.clone())).collect();
+    broker.forward_informing(call, &dossier_id, informing).await?;
+    Ok(reply)
+}
+
+/// A retry: the kept reply, after the circle and basis gates of the dossier.
+async fn retry(broker: &Broker, call: &Call, dossier_id: &str, req: &pb::RegisterDossierRequest) -> Outcome<pb::RegisterDossierResponse> {
+    let covered = broker.member(call, dossier_id).await?.covered(broker, None).await?;
+    let mut scope = covered.scope();
+    scope.person_ids = covered.dossier().person_ids();
+    match covered.kept(broker, &req.idempotency_key, req).await? {
+        Kept::Replayed(reply) => broker.replayed(call, scope, reply).await,
+        Kept::Fresh(_) => {
+            let message = "this dossier was registered before replies were kept: read it instead";
+            Err(crate::pipeline::Refusal::precondition(scope, "IDEMPOTENCY_KEY_REUSED", message).into())
+        }
+    }
+}
+
+fn new_dossier(call: &Call, id: &str, r: &Registration, req: &pb::RegisterDossierRequest, key: crate::keys::WrappedKey) -> Loaded {
+    let now = call.now;
+    let row = store::DossierRow {
+        dossier_id: id.to_owned(),
+        district: r.district.clone(),
+        requested_track: req.requested_track,
+        track: 0,
+        phase: pb::Phase::Registration as i32,
+        phase_since: now,
+        registered_at: now,
+        registering_org: call.caller.organisation_id.clone(),
+        basis: pb::LegalBasisRef::default(),
+        case_director: None,
+        updated_at: now,
+        revision: 1,
+        key: Some(key),
+    };
+    let participant = pb::DossierParticipant {
+        organisation_id: call.caller.organisation_id.clone(),
+        partner_type: call.caller.partner_type.clone(),
+        registrant: true,
+        added_by: call.caller.subject.clone(),
+        added_at: Some(to_timestamp(now)),
+    };
+    Loaded { row, participants: vec![participant], persons: r.people.clone() }
+}
+
+fn reply_of(
+    loaded: &Loaded,
+    form: &pb::RegistrationForm,
+    refs: &HashMap<String, String>,
+    agreement: &pb::LegalBasisRef,
+    call: &Call,
+) -> pb::RegisterDossierResponse {
+    pb::RegisterDossierResponse {
+        dossier: Some(loaded.to_proto()),
+        persons: form
+            .persons
+            .iter()
+            .map(|p| pb::RegisteredPerson { client_ref: p.client_ref.clone(), person_id: refs[&p.client_ref].clone() })
+            .collect(),
+        legal_basis: Some(agreement.clone()),
+        policy_version: call.policy.version,
+        audit_index: 0,
+    }
+}

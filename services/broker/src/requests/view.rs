@@ -1,0 +1,106 @@
+//! GetInformationRequest and ListInformationRequests: requests of the
+//! caller's organisation, of dossiers whose circle it is in and for which it
+//! has a legal basis now; each request shown is named in an audit entry.
+
+use std::collections::HashMap;
+
+use schakel_kit::validate::{self, Invalid};
+use schakel_proto::v1 as pb;
+
+use crate::{
+    Broker,
+    pipeline::{Call, Covered, Failure, Outcome, Scope},
+    seal,
+    store::{self, Cursor, RequestFilter},
+};
+
+/// GetInformationRequest.
+pub(crate) async fn get(broker: &Broker, call: &Call, req: pb::GetInformationRequestRequest) -> Outcome<pb::GetInformationRequestResponse> {
+    let opened = broker.opened(call, &req.information_request_id).await?;
+    let audit_index = broker.record(call, opened.scope()).await?;
+    Ok(pb::GetInformationRequestResponse { information_request: Some(opened.request), audit_index })
+}
+
+fn filter(call: &Call, req: &pb::ListInformationRequestsRequest) -> Outcome<RequestFilter> {
+    let (inbox, outbox) = match pb::InformationRequestBox::try_from(req.r#box) {
+        Ok(pb::InformationRequestBox::Inbox) => (true, false),
+        Ok(pb::InformationRequestBox::Outbox) => (false, true),
+        _ => (true, true),
+    };
+    if req.statuses.iter().any(|s| pb::InformationRequestStatus::try_from(*s).is_err()) {
+        return Err(Invalid::new("statuses", "unknown status").into());
+    }
+    let dossier_id = match req.dossier_id.as_str() {
+        "" => String::new(),
+        id => validate::id("dossier_id", id)?,
+    };
+    Ok(RequestFilter {
+        organisation_id: call.caller.organisation_id.clone(),
+        inbox,
+        outbox,
+        dossier_id,
+        statuses: req.statuses.clone(),
+        overdue_at: req.overdue_only.then_some(call.now),
+    })
+}
+
+/// The gates of a request's dossier, passed once per dossier of a page
+/// (`None`: the caller may not see it now).
+async fn gate<'c>(broker: &Broker, call: &'c Call, dossier_id: &str) -> Outcome<Option<Covered<'c>>> {
+    let member = match broker.member(call, dossier_id).await {
+        Ok(member) => member,
+        Err(Failure::Refused(_)) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    match member.covered(broker, None).await {
+        Ok(covered) => Ok(Some(covered)),
+        Err(Failure::Refused(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// ListInformationRequests.
+pub(crate) async fn list(broker: &Broker, call: &Call, req: pb::ListInformationRequestsRequest) -> Outcome<pb::ListInformationRequestsResponse> {
+    let (limit, token) = validate::page(req.page.as_ref())?;
+    let filter = filter(call, &req)?;
+    let mut cursor = Cursor::parse(&token).ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
+    let mut gates: HashMap<String, Option<Covered<'_>>> = HashMap::new();
+    let (mut shown, mut more) = (Vec::<(pb::InformationRequest, Scope)>::new(), false);
+    'pages: loop {
+        let rows = store::request_page(broker.inner.db.pool(), &filter, &cursor, limit + 1).await?;
+        let exhausted = rows.len() as i64 <= limit;
+        for row in rows {
+            cursor = Cursor { at: row.created_at, id: row.request_id.clone() };
+            if shown.len() as i64 == limit {
+                more = true;
+                break 'pages;
+            }
+            if !gates.contains_key(&row.dossier_id) {
+                let covered = gate(broker, call, &row.dossier_id).await?;
+                gates.insert(row.dossier_id.clone(), covered);
+            }
+            if let Some(Some(covered)) = gates.get(&row.dossier_id) {
+                let request = seal::open_request(covered.key(), &row, call.now)?;
+                let mut scope = covered.scope();
+                scope.resource_id = row.request_id.clone();
+                scope.person_ids = request.person_ids.clone();
+                shown.push((request, scope));
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    let (information_requests, scopes): (Vec<_>, Vec<_>) = shown.into_iter().unzip();
+    let next_page_token = match (more, information_requests.last()) {
+        (true, Some(last)) => Cursor::token(last.created_at.map_or(0, |t| t.seconds), &last.information_request_id),
+        _ => String::new(),
+    };
+    let mut scopes = scopes;
+    if scopes.is_empty() {
+        scopes.push(call.scope(&filter.dossier_id));
+    }
+    let indexes = futures::future::try_join_all(scopes.into_iter().map(|s| broker.record(call, s))).await?;
+    let audit_index = indexes.into_iter().max().unwrap_or_default();
+    Ok(pb::ListInformationRequestsResponse { information_requests, next_page_token, audit_index })
+}
