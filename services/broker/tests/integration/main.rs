@@ -3,7 +3,13 @@
 
 mod common;
 
+mod audited;
 mod erasure;
+mod gates_basis;
+mod gates_circle;
+mod gates_roles;
+mod idempotency;
+mod listing;
 mod reads;
 mod requests;
 mod seed_family;

