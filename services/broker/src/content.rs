@@ -22,7 +22,11 @@ pub(crate) const MAX_CONTRIBUTIONS: usize = 5_000;
 pub(crate) const INFORMING_FIELD: &str = "persons.informing";
 
 /// Refuses a change that would take a dossier past its bounds.
-pub(crate) fn within_bounds(scope: impl FnOnce() -> Scope, persons: usize, contributions: usize) -> Outcome<()> {
+pub(crate) fn within_bounds(
+    scope: impl FnOnce() -> Scope,
+    persons: usize,
+    contributions: usize,
+) -> Outcome<()> {
     if persons > MAX_PERSONS {
         let message = format!("a dossier holds at most {MAX_PERSONS} persons");
         return Err(Refusal::limit(scope(), message).into());
@@ -35,7 +39,12 @@ pub(crate) fn within_bounds(scope: impl FnOnce() -> Scope, persons: usize, contr
 }
 
 /// A new contribution of the caller's organisation (its value set apart).
-pub(crate) fn contribution_by(call: &Call, path: &str, person_id: &str, purpose: &str) -> pb::Contribution {
+pub(crate) fn contribution_by(
+    call: &Call,
+    path: &str,
+    person_id: &str,
+    purpose: &str,
+) -> pb::Contribution {
     let caller = &call.caller;
     pb::Contribution {
         contribution_id: uuid::Uuid::new_v4().to_string(),
@@ -60,7 +69,13 @@ pub(crate) struct NewPerson<'a> {
 
 impl Unit<'_> {
     /// Stores a person of the client system with their lookup hashes.
-    pub(crate) async fn store_person(&mut self, lookup: &LookupKey, dossier_id: &str, p: NewPerson<'_>, now: i64) -> Outcome<()> {
+    pub(crate) async fn store_person(
+        &mut self,
+        lookup: &LookupKey,
+        dossier_id: &str,
+        p: NewPerson<'_>,
+        now: i64,
+    ) -> Outcome<()> {
         store::insert_person(self.conn(), dossier_id, p.person_id, p.roles, now).await?;
         for token in lookup.tokens(p.input) {
             store::insert_lookup(self.conn(), &token, p.person_id).await?;
@@ -75,10 +90,17 @@ impl Unit<'_> {
         meta: &pb::Contribution,
         value: Option<&pb::FieldValue>,
     ) -> Outcome<()> {
-        let key = self.key().ok_or_else(|| anyhow::anyhow!("content needs the key"))?;
-        let sealed = value.map(|v| seal::seal_value(key, dossier_id, meta, v)).transpose()?;
+        let key = self
+            .key()
+            .ok_or_else(|| anyhow::anyhow!("content needs the key"))?;
+        let sealed = value
+            .map(|v| seal::seal_value(key, dossier_id, meta, v))
+            .transpose()?;
         let seq = self.next_seq().await?;
-        let row = store::ContributionRow { meta: meta.clone(), sealed };
+        let row = store::ContributionRow {
+            meta: meta.clone(),
+            sealed,
+        };
         store::insert_contribution(self.conn(), dossier_id, seq, &row).await?;
         Ok(())
     }
@@ -95,7 +117,8 @@ impl Unit<'_> {
         let mut paths: Vec<String> = Vec::new();
         for (path, person_id, value) in values {
             let meta = contribution_by(call, path, person_id, purpose);
-            self.store_contribution(dossier_id, &meta, Some(value)).await?;
+            self.store_contribution(dossier_id, &meta, Some(value))
+                .await?;
             if !paths.contains(path) {
                 paths.push(path.clone());
             }

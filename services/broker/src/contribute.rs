@@ -14,7 +14,11 @@ use crate::{
 
 /// Checks contributions against the catalogue (1-100; none when answering
 /// only declines).
-pub(crate) fn check_inputs(call: &Call, inputs: &[pb::ContributionInput], may_be_empty: bool) -> Outcome<()> {
+pub(crate) fn check_inputs(
+    call: &Call,
+    inputs: &[pb::ContributionInput],
+    may_be_empty: bool,
+) -> Outcome<()> {
     if (inputs.is_empty() && !may_be_empty) || inputs.len() > 100 {
         return Err(Invalid::new("contributions", "1-100 contributions").into());
     }
@@ -36,10 +40,19 @@ pub(crate) fn check_inputs(call: &Call, inputs: &[pb::ContributionInput], may_be
         match &c.value {
             Some(v) => values::check(place("value"), v, field)?,
             None if !c.supersedes_contribution_id.is_empty() => {}
-            None => return Err(Invalid::at(place("value"), "a value is required (or supersedes, to retract)").into()),
+            None => {
+                return Err(Invalid::at(
+                    place("value"),
+                    "a value is required (or supersedes, to retract)",
+                )
+                .into());
+            }
         }
         if !c.supersedes_contribution_id.is_empty() {
-            validate::id("contributions.supersedes_contribution_id", &c.supersedes_contribution_id)?;
+            validate::id(
+                "contributions.supersedes_contribution_id",
+                &c.supersedes_contribution_id,
+            )?;
         }
     }
     Ok(())
@@ -49,8 +62,14 @@ pub(crate) fn check_inputs(call: &Call, inputs: &[pb::ContributionInput], may_be
 /// the policy, the dossier's bounds.
 pub(crate) fn permit(covered: &Covered<'_>, inputs: &[pb::ContributionInput]) -> Outcome<()> {
     let dossier = covered.dossier();
-    if let Some(c) = inputs.iter().find(|c| !c.person_id.is_empty() && !dossier.persons.iter().any(|(p, _)| *p == c.person_id)) {
-        return Err(Invalid::new("contributions.person_id", format!("{} is not a person of this dossier", c.person_id)).into());
+    if let Some(c) = inputs.iter().find(|c| {
+        !c.person_id.is_empty() && !dossier.persons.iter().any(|(p, _)| *p == c.person_id)
+    }) {
+        return Err(Invalid::new(
+            "contributions.person_id",
+            format!("{} is not a person of this dossier", c.person_id),
+        )
+        .into());
     }
     covered.permit_contribute(inputs.iter().map(|c| c.path.as_str()))?;
     let count = covered.contributions().len() + inputs.len();
@@ -79,7 +98,10 @@ pub(crate) async fn write(
             let message = "only a current contribution of your own organisation to the same field and person can be corrected";
             return Err(Refusal::precondition(covered.scope(), "NOT_SUPERSEDABLE", message).into());
         }
-        saved.push(pb::Contribution { value: c.value.clone(), ..meta });
+        saved.push(pb::Contribution {
+            value: c.value.clone(),
+            ..meta
+        });
     }
     Ok(saved)
 }
@@ -87,15 +109,27 @@ pub(crate) async fn write(
 /// What contributions concern, for their audit entry.
 pub(crate) fn concerned(scope: &mut crate::pipeline::Scope, saved: &[pb::Contribution]) {
     scope.contributed = saved.iter().map(|c| c.path.clone()).collect();
-    scope.person_ids = saved.iter().filter(|c| !c.person_id.is_empty()).map(|c| c.person_id.clone()).collect();
+    scope.person_ids = saved
+        .iter()
+        .filter(|c| !c.person_id.is_empty())
+        .map(|c| c.person_id.clone())
+        .collect();
 }
 
 /// Contribute.
-pub(crate) async fn contribute(broker: &Broker, call: &Call, req: pb::ContributeRequest) -> Outcome<pb::ContributeResponse> {
+pub(crate) async fn contribute(
+    broker: &Broker,
+    call: &Call,
+    req: pb::ContributeRequest,
+) -> Outcome<pb::ContributeResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let purpose = validate::code("purpose", &req.purpose)?;
     check_inputs(call, &req.contributions, false)?;
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, Some(&purpose)).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, Some(&purpose))
+        .await?;
     permit(&covered, &req.contributions)?;
     let mut scope = covered.scope();
     let replay = match covered.kept(broker, &req.idempotency_key, &req).await? {

@@ -234,12 +234,15 @@ pub(crate) fn form_values(
     Ok(out)
 }
 
-
 /// The known roles of a person (at least one), or INVALID_ARGUMENT at `field`.
 pub(crate) fn person_roles(field: String, roles: &[i32]) -> Result<Vec<pb::PersonRole>> {
     roles
         .iter()
-        .map(|r| pb::PersonRole::try_from(*r).ok().filter(|r| *r != pb::PersonRole::Unspecified))
+        .map(|r| {
+            pb::PersonRole::try_from(*r)
+                .ok()
+                .filter(|r| *r != pb::PersonRole::Unspecified)
+        })
         .collect::<Option<Vec<_>>>()
         .filter(|r| !r.is_empty())
         .ok_or_else(|| Invalid::at(field, "known roles are required").into())

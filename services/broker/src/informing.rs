@@ -40,17 +40,28 @@ impl Broker {
 }
 
 /// UpdateInforming.
-pub(crate) async fn update(broker: &Broker, call: &Call, req: pb::UpdateInformingRequest) -> Outcome<pb::UpdateInformingResponse> {
+pub(crate) async fn update(
+    broker: &Broker,
+    call: &Call,
+    req: pb::UpdateInformingRequest,
+) -> Outcome<pb::UpdateInformingResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let person = validate::id("person_id", &req.person_id)?;
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, None).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, None)
+        .await?;
     covered.permit_contribute(std::iter::once(INFORMING_FIELD))?;
     let Some((_, roles)) = covered.dossier().persons.iter().find(|(p, _)| *p == person) else {
         return Err(validate::Invalid::new("person_id", "not a person of this dossier").into());
     };
     let mut scope = covered.scope();
     scope.person_ids = vec![person.clone()];
-    let deferring = req.details.as_ref().is_some_and(|d| d.state == pb::InformingState::Deferred as i32);
+    let deferring = req
+        .details
+        .as_ref()
+        .is_some_and(|d| d.state == pb::InformingState::Deferred as i32);
     if deferring && roles.iter().any(|r| r == "slachtoffer") {
         let message = "a slachtoffer is informed, never deferred: only informing a pleger may wait";
         return Err(Refusal::precondition(scope, "VICTIM_NOT_DEFERRABLE", message).into());
@@ -69,16 +80,31 @@ pub(crate) async fn update(broker: &Broker, call: &Call, req: pb::UpdateInformin
             trace_id: schakel_kit::audit::current_trace_id(),
         })
         .await?;
-    Ok(pb::UpdateInformingResponse { record: Some(record), audit_index })
+    Ok(pb::UpdateInformingResponse {
+        record: Some(record),
+        audit_index,
+    })
 }
 
 /// GetInformingStatus.
-pub(crate) async fn status(broker: &Broker, call: &Call, req: pb::GetInformingStatusRequest) -> Outcome<pb::GetInformingStatusResponse> {
+pub(crate) async fn status(
+    broker: &Broker,
+    call: &Call,
+    req: pb::GetInformingStatusRequest,
+) -> Outcome<pb::GetInformingStatusResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let purpose = validate::code("purpose", &req.purpose)?;
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, Some(&purpose)).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, Some(&purpose))
+        .await?;
     covered.permit_read(INFORMING_FIELD)?;
-    let records = broker.inner.basis.informing_records(dossier_id, req.include_history).await?;
+    let records = broker
+        .inner
+        .basis
+        .informing_records(dossier_id, req.include_history)
+        .await?;
     let mut scope = covered.scope();
     scope.person_ids = covered.dossier().person_ids();
     scope.released = vec![INFORMING_FIELD.to_owned()];

@@ -39,13 +39,13 @@ pub mod values;
 
 use std::sync::Arc;
 
+use schakel_kit::ports::{Basis, Directory, PolicySource};
 use schakel_kit::{
     audit::AuditSink,
     config::Limits,
     db::{Database, Migrations},
     time::Clock,
 };
-use schakel_kit::ports::{Basis, Directory, PolicySource};
 use schakel_proto::v1::broker_service_server::BrokerServiceServer;
 use sqlx::migrate::Migrator;
 

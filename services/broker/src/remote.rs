@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use schakel_kit::{decision::DecisionTable, ports::{Basis, PolicySnapshot}};
+use schakel_kit::{
+    decision::DecisionTable,
+    ports::{Basis, PolicySnapshot},
+};
 use schakel_proto::v1 as pb;
 use tokio::sync::watch;
 use tonic::Status;

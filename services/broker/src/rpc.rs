@@ -110,9 +110,7 @@ impl Rpc {
             Rpc::RequestInformation => (A::InformationRequestCreate, Content, false, ByPhase),
             Rpc::GetInformationRequest => (A::InformationRequestRead, Content, false, ByPhase),
             Rpc::ListInformationRequests => (A::InformationRequestRead, Content, false, ByPhase),
-            Rpc::AnswerInformationRequest => {
-                (A::InformationRequestAnswer, Content, false, ByPhase)
-            }
+            Rpc::AnswerInformationRequest => (A::InformationRequestAnswer, Content, false, ByPhase),
             Rpc::DeclineInformationRequest => {
                 (A::InformationRequestDecline, Content, false, ByPhase)
             }

@@ -26,7 +26,12 @@ pub(crate) fn seal_value(
     meta: &pb::Contribution,
     value: &pb::FieldValue,
 ) -> Result<Vec<u8>> {
-    let context = value_context(dossier_id, &meta.path, &meta.person_id, &meta.contribution_id);
+    let context = value_context(
+        dossier_id,
+        &meta.path,
+        &meta.person_id,
+        &meta.contribution_id,
+    );
     seal_message(key, value, &context)
 }
 
@@ -74,12 +79,22 @@ fn event_context(dossier_id: &str, event_id: &str) -> Vec<u8> {
 }
 
 /// Seals a history event.
-pub(crate) fn seal_event(key: &SecretKey, dossier_id: &str, event_id: &str, event: &pb::DossierEvent) -> Result<Vec<u8>> {
+pub(crate) fn seal_event(
+    key: &SecretKey,
+    dossier_id: &str,
+    event_id: &str,
+    event: &pb::DossierEvent,
+) -> Result<Vec<u8>> {
     seal_message(key, event, &event_context(dossier_id, event_id))
 }
 
 /// Opens a history event.
-pub(crate) fn open_event(key: &SecretKey, dossier_id: &str, event_id: &str, sealed: &[u8]) -> Result<pb::DossierEvent> {
+pub(crate) fn open_event(
+    key: &SecretKey,
+    dossier_id: &str,
+    event_id: &str,
+    sealed: &[u8],
+) -> Result<pb::DossierEvent> {
     open_message(key, sealed, &event_context(dossier_id, event_id))
 }
 
@@ -93,7 +108,11 @@ pub(crate) fn seal_reply(
     (dossier_id, org, rpc, idempotency_key): (&str, &str, &str, &str),
     reply: &impl Message,
 ) -> Result<Vec<u8>> {
-    seal_message(key, reply, &reply_context(dossier_id, org, rpc, idempotency_key))
+    seal_message(
+        key,
+        reply,
+        &reply_context(dossier_id, org, rpc, idempotency_key),
+    )
 }
 
 /// Opens a kept reply.
@@ -102,5 +121,9 @@ pub(crate) fn open_reply<M: Message + Default>(
     (dossier_id, org, rpc, idempotency_key): (&str, &str, &str, &str),
     sealed: &[u8],
 ) -> Result<M> {
-    open_message(key, sealed, &reply_context(dossier_id, org, rpc, idempotency_key))
+    open_message(
+        key,
+        sealed,
+        &reply_context(dossier_id, org, rpc, idempotency_key),
+    )
 }

@@ -26,7 +26,11 @@ impl Directory for Identity {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(user.map(|u| DirectoryUser {
                 organisation_id: u.organisation_id,
-                roles: u.roles.iter().filter_map(|r| Role::from_proto(*r)).collect(),
+                roles: u
+                    .roles
+                    .iter()
+                    .filter_map(|r| Role::from_proto(*r))
+                    .collect(),
                 disabled: u.disabled,
             }))
         })

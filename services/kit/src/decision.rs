@@ -39,7 +39,6 @@ pub const ACTIONS: [(&str, pb::FieldAction); 2] = [
 /// not name.
 pub const ANY: &str = "*";
 
-
 /// A set of fields, bit `i` for field `i` of the catalogue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldSet(Vec<u64>);
@@ -349,4 +348,3 @@ impl DecisionTable {
         Some(out)
     }
 }
-

@@ -15,7 +15,9 @@ use crate::{
 /// Whether `user` is an enabled casusregisseur of `org`.
 async fn is_casusregisseur(broker: &Broker, user: &str, org: &str) -> Outcome<bool> {
     let found = broker.inner.directory.user(user).await?;
-    Ok(found.is_some_and(|u| !u.disabled && u.organisation_id == org && u.roles.contains(&Role::Casusregisseur)))
+    Ok(found.is_some_and(|u| {
+        !u.disabled && u.organisation_id == org && u.roles.contains(&Role::Casusregisseur)
+    }))
 }
 
 fn check_phase(covered: &Covered<'_>) -> Outcome<()> {
@@ -28,11 +30,19 @@ fn check_phase(covered: &Covered<'_>) -> Outcome<()> {
 }
 
 /// AssignCaseDirector.
-pub(crate) async fn assign(broker: &Broker, call: &Call, req: pb::AssignCaseDirectorRequest) -> Outcome<pb::AssignCaseDirectorResponse> {
+pub(crate) async fn assign(
+    broker: &Broker,
+    call: &Call,
+    req: pb::AssignCaseDirectorRequest,
+) -> Outcome<pb::AssignCaseDirectorResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let user = validate::id("user_id", &req.user_id)?;
     let org = validate::id("organisation_id", &req.organisation_id)?;
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, None).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, None)
+        .await?;
     check_phase(&covered)?;
     let mut scope = covered.scope();
     scope.organisation = org.clone();
@@ -48,13 +58,28 @@ pub(crate) async fn assign(broker: &Broker, call: &Call, req: pb::AssignCaseDire
     let mut unit = covered.begin(broker).await?;
     if let Some(participant) = &joining {
         store::add_participant(unit.conn(), &dossier_id, participant).await?;
-        unit.event(pb::AuditAction::ParticipantAdd, |e| e.organisation_id = org.clone());
+        unit.event(pb::AuditAction::ParticipantAdd, |e| {
+            e.organisation_id = org.clone()
+        });
     }
-    store::set_case_director(unit.conn(), &dossier_id, &user, &org, &call.caller.subject, call.now).await?;
-    unit.event(pb::AuditAction::CaseDirectorAssign, |e| e.organisation_id = org.clone());
+    store::set_case_director(
+        unit.conn(),
+        &dossier_id,
+        &user,
+        &org,
+        &call.caller.subject,
+        call.now,
+    )
+    .await?;
+    unit.event(pb::AuditAction::CaseDirectorAssign, |e| {
+        e.organisation_id = org.clone()
+    });
     let audit_index = unit.commit(broker, scope).await?;
     let mut loaded = covered.dossier().clone();
     loaded.participants.extend(joining);
     loaded.row.case_director = Some((user, org, call.now, call.caller.subject.clone()));
-    Ok(pb::AssignCaseDirectorResponse { dossier: Some(loaded.to_proto()), audit_index })
+    Ok(pb::AssignCaseDirectorResponse {
+        dossier: Some(loaded.to_proto()),
+        audit_index,
+    })
 }

@@ -3,7 +3,10 @@
 //! it has a legal basis for the dossier itself; the registrant's and the
 //! case director's organisations stay.
 
-use schakel_kit::{time::to_timestamp, validate::{self, Invalid}};
+use schakel_kit::{
+    time::to_timestamp,
+    validate::{self, Invalid},
+};
 use schakel_proto::v1 as pb;
 
 use crate::{
@@ -15,7 +18,11 @@ use crate::{
 impl Broker {
     /// `org` (of `partner_type`) as a participant, when an agreement covers
     /// it for this dossier in its phase; NOT_COVERED otherwise.
-    pub(crate) async fn joining(&self, covered: &Covered<'_>, org: &str) -> Outcome<pb::DossierParticipant> {
+    pub(crate) async fn joining(
+        &self,
+        covered: &Covered<'_>,
+        org: &str,
+    ) -> Outcome<pb::DossierParticipant> {
         let partner_type = self
             .inner
             .directory
@@ -26,7 +33,11 @@ impl Broker {
             organisation_id: org,
             purpose: covered.purpose(),
             dossier: covered.dossier(),
-            violence_forms: basis::violence_forms(covered.key(), covered.dossier(), covered.contributions())?,
+            violence_forms: basis::violence_forms(
+                covered.key(),
+                covered.dossier(),
+                covered.contributions(),
+            )?,
             informing: pb::InformingRequirement::NotRequired,
         };
         let answer = self.ask_basis(&question, false).await?;
@@ -35,7 +46,9 @@ impl Broker {
             let mut scope = covered.scope();
             scope.organisation = org.to_owned();
             let message = "the organisation has no legal basis for this dossier";
-            return Err(Refusal::precondition(scope, "NOT_COVERED", message).with("basis_denial_reason", reason).into());
+            return Err(Refusal::precondition(scope, "NOT_COVERED", message)
+                .with("basis_denial_reason", reason)
+                .into());
         }
         Ok(pb::DossierParticipant {
             organisation_id: org.to_owned(),
@@ -48,47 +61,75 @@ impl Broker {
 }
 
 /// AddParticipant.
-pub(crate) async fn add(broker: &Broker, call: &Call, req: pb::AddParticipantRequest) -> Outcome<pb::AddParticipantResponse> {
+pub(crate) async fn add(
+    broker: &Broker,
+    call: &Call,
+    req: pb::AddParticipantRequest,
+) -> Outcome<pb::AddParticipantResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let org = validate::id("organisation_id", &req.organisation_id)?;
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, None).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, None)
+        .await?;
     if covered.dossier().in_circle(&org) {
-        return Err(tonic::Status::already_exists("the organisation is already in the circle").into());
+        return Err(
+            tonic::Status::already_exists("the organisation is already in the circle").into(),
+        );
     }
     let participant = broker.joining(&covered, &org).await?;
     let mut unit = covered.begin(broker).await?;
     if !store::add_participant(unit.conn(), &dossier_id, &participant).await? {
         return Err(tonic::Status::aborted("the circle changed meanwhile; retry").into());
     }
-    unit.event(pb::AuditAction::ParticipantAdd, |e| e.organisation_id = org.clone());
+    unit.event(pb::AuditAction::ParticipantAdd, |e| {
+        e.organisation_id = org.clone()
+    });
     let mut scope = covered.scope();
     scope.organisation = org;
     let audit_index = unit.commit(broker, scope).await?;
     let mut loaded = covered.dossier().clone();
     loaded.participants.push(participant);
-    Ok(pb::AddParticipantResponse { dossier: Some(loaded.to_proto()), audit_index })
+    Ok(pb::AddParticipantResponse {
+        dossier: Some(loaded.to_proto()),
+        audit_index,
+    })
 }
 
 /// RemoveParticipant.
-pub(crate) async fn remove(broker: &Broker, call: &Call, req: pb::RemoveParticipantRequest) -> Outcome<pb::RemoveParticipantResponse> {
+pub(crate) async fn remove(
+    broker: &Broker,
+    call: &Call,
+    req: pb::RemoveParticipantRequest,
+) -> Outcome<pb::RemoveParticipantResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let org = validate::id("organisation_id", &req.organisation_id)?;
     let reason = validate::text("reason", &req.reason, 2000)?;
     if reason.is_empty() {
         return Err(Invalid::new("reason", "say why").into());
     }
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, None).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, None)
+        .await?;
     let mut scope = covered.scope();
     scope.organisation = org.clone();
     let row = &covered.dossier().row;
-    let directs = row.case_director.as_ref().is_some_and(|(_, director_org, _, _)| *director_org == org);
+    let directs = row
+        .case_director
+        .as_ref()
+        .is_some_and(|(_, director_org, _, _)| *director_org == org);
     if directs || row.registering_org == org || !covered.dossier().in_circle(&org) {
         let message = "not in the circle, or the registering or the case director's organisation";
         return Err(Refusal::precondition(scope, "NOT_REMOVABLE", message).into());
     }
     let mut unit = covered.begin(broker).await?;
     if !store::remove_participant(unit.conn(), &dossier_id, &org).await? {
-        return Err(Refusal::precondition(scope, "NOT_REMOVABLE", "the circle changed meanwhile").into());
+        return Err(
+            Refusal::precondition(scope, "NOT_REMOVABLE", "the circle changed meanwhile").into(),
+        );
     }
     unit.event(pb::AuditAction::ParticipantRemove, |e| {
         e.organisation_id = org.clone();
@@ -97,5 +138,8 @@ pub(crate) async fn remove(broker: &Broker, call: &Call, req: pb::RemoveParticip
     let audit_index = unit.commit(broker, scope).await?;
     let mut loaded = covered.dossier().clone();
     loaded.participants.retain(|p| p.organisation_id != org);
-    Ok(pb::RemoveParticipantResponse { dossier: Some(loaded.to_proto()), audit_index })
+    Ok(pb::RemoveParticipantResponse {
+        dossier: Some(loaded.to_proto()),
+        audit_index,
+    })
 }

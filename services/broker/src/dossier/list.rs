@@ -12,43 +12,66 @@ use crate::{
 };
 
 fn filter(call: &Call, req: &pb::ListDossiersRequest) -> Outcome<DossierFilter> {
-    let known = |values: &[i32], ok: &dyn Fn(i32) -> bool, field: &'static str| -> Outcome<Vec<i32>> {
-        match values.iter().find(|v| !ok(**v)) {
-            Some(_) => Err(Invalid::new(field, "unknown value").into()),
-            None => Ok(values.to_vec()),
-        }
-    };
-    let phases = known(&req.phases, &|v| pb::Phase::try_from(v).is_ok_and(|p| p != pb::Phase::Unspecified), "phases")?;
+    let known =
+        |values: &[i32], ok: &dyn Fn(i32) -> bool, field: &'static str| -> Outcome<Vec<i32>> {
+            match values.iter().find(|v| !ok(**v)) {
+                Some(_) => Err(Invalid::new(field, "unknown value").into()),
+                None => Ok(values.to_vec()),
+            }
+        };
+    let phases = known(
+        &req.phases,
+        &|v| pb::Phase::try_from(v).is_ok_and(|p| p != pb::Phase::Unspecified),
+        "phases",
+    )?;
     let tracks = known(&req.tracks, &|v| pb::Track::try_from(v).is_ok(), "tracks")?;
     let district = match req.district.as_str() {
         "" => String::new(),
         d => validate::region("district", d)?,
     };
     let range = req.registered.as_ref();
-    let from = range.and_then(|r| r.from.as_ref()).map(|t| validate::timestamp("registered.from", Some(t))).transpose()?;
-    let until = range.and_then(|r| r.until.as_ref()).map(|t| validate::timestamp("registered.until", Some(t))).transpose()?;
+    let from = range
+        .and_then(|r| r.from.as_ref())
+        .map(|t| validate::timestamp("registered.from", Some(t)))
+        .transpose()?;
+    let until = range
+        .and_then(|r| r.until.as_ref())
+        .map(|t| validate::timestamp("registered.until", Some(t)))
+        .transpose()?;
     Ok(DossierFilter {
         organisation_id: call.caller.organisation_id.clone(),
         phases,
         tracks,
         district,
-        case_director: if req.case_director_is_me { call.caller.subject.clone() } else { String::new() },
+        case_director: if req.case_director_is_me {
+            call.caller.subject.clone()
+        } else {
+            String::new()
+        },
         registered_from: from.unwrap_or(i64::MIN),
         registered_until: until.unwrap_or(i64::MAX),
     })
 }
 
 /// ListDossiers.
-pub(crate) async fn list(broker: &Broker, call: &Call, req: pb::ListDossiersRequest) -> Outcome<pb::ListDossiersResponse> {
+pub(crate) async fn list(
+    broker: &Broker,
+    call: &Call,
+    req: pb::ListDossiersRequest,
+) -> Outcome<pb::ListDossiersResponse> {
     let (limit, token) = validate::page(req.page.as_ref())?;
     let filter = filter(call, &req)?;
-    let mut cursor = Cursor::parse(&token).ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
+    let mut cursor = Cursor::parse(&token)
+        .ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
     let (mut listed, mut more) = (Vec::new(), false);
     'pages: loop {
         let rows = store::dossier_page(broker.inner.db.pool(), &filter, &cursor, limit + 1).await?;
         let exhausted = rows.len() as i64 <= limit;
         for row in rows {
-            cursor = Cursor { at: row.registered_at, id: row.dossier_id.clone() };
+            cursor = Cursor {
+                at: row.registered_at,
+                id: row.dossier_id.clone(),
+            };
             if listed.len() as i64 == limit {
                 more = true;
                 break 'pages;
@@ -63,21 +86,33 @@ pub(crate) async fn list(broker: &Broker, call: &Call, req: pb::ListDossiersRequ
     }
     // One entry per listed dossier, appended together (one group commit).
     let (dossiers, scopes): (Vec<pb::Dossier>, Vec<_>) = listed.into_iter().unzip();
-    let indexes = futures::future::try_join_all(scopes.into_iter().map(|s| broker.record(call, s))).await?;
+    let indexes =
+        futures::future::try_join_all(scopes.into_iter().map(|s| broker.record(call, s))).await?;
     let mut audit_index = indexes.into_iter().max().unwrap_or_default();
     let next_page_token = match (more, dossiers.last()) {
-        (true, Some(last)) => Cursor::token(last.registered_at.map_or(0, |t| t.seconds), &last.dossier_id),
+        (true, Some(last)) => Cursor::token(
+            last.registered_at.map_or(0, |t| t.seconds),
+            &last.dossier_id,
+        ),
         _ => String::new(),
     };
     if dossiers.is_empty() {
         audit_index = broker.record(call, call.scope("")).await?;
     }
-    Ok(pb::ListDossiersResponse { dossiers, next_page_token, audit_index })
+    Ok(pb::ListDossiersResponse {
+        dossiers,
+        next_page_token,
+        audit_index,
+    })
 }
 
 /// The dossier's metadata and the scope of its entry, when the caller passes
 /// the circle and basis gates for it; `None` (left out) otherwise.
-async fn listable(broker: &Broker, call: &Call, id: &str) -> Outcome<Option<(pb::Dossier, crate::pipeline::Scope)>> {
+async fn listable(
+    broker: &Broker,
+    call: &Call,
+    id: &str,
+) -> Outcome<Option<(pb::Dossier, crate::pipeline::Scope)>> {
     let member = match broker.member(call, id).await {
         Ok(member) => member,
         Err(Failure::Refused(_)) => return Ok(None),

@@ -18,33 +18,78 @@ use crate::{
 const NEW: &str = "\u{0}new";
 
 /// The new person's form (person and relations) and its client references.
-fn person_form(loaded: &Loaded, person_id: &str, req: &pb::AddPersonRequest) -> (pb::RegistrationForm, HashMap<String, String>) {
-    let mut refs: HashMap<String, String> = loaded.persons.iter().map(|(p, _)| (p.clone(), p.clone())).collect();
+fn person_form(
+    loaded: &Loaded,
+    person_id: &str,
+    req: &pb::AddPersonRequest,
+) -> (pb::RegistrationForm, HashMap<String, String>) {
+    let mut refs: HashMap<String, String> = loaded
+        .persons
+        .iter()
+        .map(|(p, _)| (p.clone(), p.clone()))
+        .collect();
     refs.insert(NEW.into(), person_id.to_owned());
     let mut person = req.person.clone().unwrap_or_default();
     person.client_ref = NEW.into();
-    let side = |s: &str| if s.is_empty() { NEW.to_owned() } else { s.to_owned() };
+    let side = |s: &str| {
+        if s.is_empty() {
+            NEW.to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
     let relations = req
         .relations
         .iter()
-        .map(|r| pb::PersonRelation { from_person: side(&r.from_person), to_person: side(&r.to_person), kind: r.kind.clone() })
+        .map(|r| pb::PersonRelation {
+            from_person: side(&r.from_person),
+            to_person: side(&r.to_person),
+            kind: r.kind.clone(),
+        })
         .collect();
-    (pb::RegistrationForm { persons: vec![person], relations, ..Default::default() }, refs)
+    (
+        pb::RegistrationForm {
+            persons: vec![person],
+            relations,
+            ..Default::default()
+        },
+        refs,
+    )
 }
 
 /// AddPerson.
-pub(crate) async fn add_person(broker: &Broker, call: &Call, req: pb::AddPersonRequest) -> Outcome<pb::AddPersonResponse> {
+pub(crate) async fn add_person(
+    broker: &Broker,
+    call: &Call,
+    req: pb::AddPersonRequest,
+) -> Outcome<pb::AddPersonResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let purpose = validate::code("purpose", &req.purpose)?;
-    let input = req.person.clone().ok_or_else(|| Invalid::new("person", "is required"))?;
+    let input = req
+        .person
+        .clone()
+        .ok_or_else(|| Invalid::new("person", "is required"))?;
     let roles = form::role_codes(&form::person_roles("person.roles".into(), &input.roles)?);
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, Some(&purpose)).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, Some(&purpose))
+        .await?;
     let person_id = uuid::Uuid::new_v4().to_string();
     let (person_form, refs) = person_form(covered.dossier(), &person_id, &req);
-    let values = form::checked_values(&call.policy.fields, "person", form::form_values(&person_form, &refs)?, &refs)?;
+    let values = form::checked_values(
+        &call.policy.fields,
+        "person",
+        form::form_values(&person_form, &refs)?,
+        &refs,
+    )?;
     covered.permit_contribute(values.iter().map(|(p, ..)| p.as_str()))?;
     let count = covered.contributions().len() + values.len();
-    within_bounds(|| covered.scope(), covered.dossier().persons.len() + 1, count)?;
+    within_bounds(
+        || covered.scope(),
+        covered.dossier().persons.len() + 1,
+        count,
+    )?;
     let mut scope = covered.scope();
     let replay = match covered.kept(broker, &req.idempotency_key, &req).await? {
         Kept::Replayed(reply) => return broker.replayed(call, scope, reply).await,
@@ -52,9 +97,16 @@ pub(crate) async fn add_person(broker: &Broker, call: &Call, req: pb::AddPersonR
     };
     let mut unit = covered.begin(broker).await?;
     let lookup = LookupKey::derive(broker.inner.keys.current());
-    let person = NewPerson { person_id: &person_id, roles: &roles, input: &input };
-    unit.store_person(&lookup, &dossier_id, person, call.now).await?;
-    scope.contributed = unit.store_values(call, &dossier_id, covered.purpose(), &values).await?;
+    let person = NewPerson {
+        person_id: &person_id,
+        roles: &roles,
+        input: &input,
+    };
+    unit.store_person(&lookup, &dossier_id, person, call.now)
+        .await?;
+    scope.contributed = unit
+        .store_values(call, &dossier_id, covered.purpose(), &values)
+        .await?;
     scope.person_ids = vec![person_id.clone()];
     let mut loaded = covered.dossier().clone();
     loaded.persons.push((person_id.clone(), roles));
@@ -67,6 +119,8 @@ pub(crate) async fn add_person(broker: &Broker, call: &Call, req: pb::AddPersonR
     };
     unit.keep(call, &dossier_id, replay, &reply).await?;
     reply.audit_index = unit.commit(broker, scope).await?;
-    broker.forward_informing(call, &dossier_id, vec![(person_id, input.informing)]).await?;
+    broker
+        .forward_informing(call, &dossier_id, vec![(person_id, input.informing)])
+        .await?;
     Ok(reply)
 }

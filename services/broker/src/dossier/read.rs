@@ -14,20 +14,29 @@ use crate::{
 };
 
 /// GetDossier.
-pub(crate) async fn read(broker: &Broker, call: &Call, req: pb::GetDossierRequest) -> Outcome<pb::GetDossierResponse> {
+pub(crate) async fn read(
+    broker: &Broker,
+    call: &Call,
+    req: pb::GetDossierRequest,
+) -> Outcome<pb::GetDossierResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let purpose = validate::code("purpose", &req.purpose)?;
     let asked = policy::requested(call, &req.fields)?;
     for p in &req.person_ids {
         validate::id("person_ids", p)?;
     }
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, Some(&purpose)).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, Some(&purpose))
+        .await?;
     let decided = covered.decide_read(&asked);
     let (released, persons_in_scope) = open_released(&covered, &decided.released, &req)?;
     let mut scope = covered.scope();
     scope.person_ids = if decided.released.iter().any(|p| p.starts_with("persons.")) {
         let all = covered.dossier().person_ids().into_iter();
-        all.filter(|p| req.person_ids.is_empty() || req.person_ids.contains(p)).collect()
+        all.filter(|p| req.person_ids.is_empty() || req.person_ids.contains(p))
+            .collect()
     } else {
         persons_in_scope
     };
@@ -35,7 +44,9 @@ pub(crate) async fn read(broker: &Broker, call: &Call, req: pb::GetDossierReques
     scope.released = decided.released;
     scope.withheld = decided.withheld.clone();
     let history = history(broker, &covered).await?;
-    let index = broker.append(call, scope, (decision, denial_of(decision))).await?;
+    let index = broker
+        .append(call, scope, (decision, denial_of(decision)))
+        .await?;
     Ok(pb::GetDossierResponse {
         dossier: Some(covered.dossier().to_proto()),
         released,
@@ -67,7 +78,9 @@ fn open_released(
     let mut by_path: HashMap<&str, Vec<pb::Contribution>> = HashMap::new();
     let mut persons: Vec<String> = Vec::new();
     for c in covered.contributions() {
-        let Some(path) = released.iter().find(|p| **p == c.meta.path) else { continue };
+        let Some(path) = released.iter().find(|p| **p == c.meta.path) else {
+            continue;
+        };
         let person = &c.meta.person_id;
         if !person.is_empty() && !req.person_ids.is_empty() && !req.person_ids.contains(person) {
             continue;
@@ -84,7 +97,10 @@ fn open_released(
     }
     let fields = released
         .iter()
-        .map(|p| pb::ReleasedField { path: p.clone(), contributions: by_path.remove(p.as_str()).unwrap_or_default() })
+        .map(|p| pb::ReleasedField {
+            path: p.clone(),
+            contributions: by_path.remove(p.as_str()).unwrap_or_default(),
+        })
         .collect();
     Ok((fields, persons))
 }
@@ -94,16 +110,24 @@ async fn history(broker: &Broker, covered: &Covered<'_>) -> Outcome<Vec<pb::Doss
     if !covered.member().on_team() {
         return Ok(Vec::new());
     }
-    let (id, revision) = (&covered.dossier().row.dossier_id, covered.dossier().row.revision);
+    let (id, revision) = (
+        &covered.dossier().row.dossier_id,
+        covered.dossier().row.revision,
+    );
     let sealed = match broker.inner.cache.part(id, revision, |c| c.events.clone()) {
         Some(events) => events,
         None => {
             let mut conn = broker.inner.db.pool().acquire().await?;
             let events = std::sync::Arc::new(store::events(&mut conn, id).await?);
-            broker.inner.cache.remember(id, revision, |c| c.events = Some(events.clone()));
+            broker
+                .inner
+                .cache
+                .remember(id, revision, |c| c.events = Some(events.clone()));
             events
         }
     };
-    let open = |(event_id, bytes): &(String, Vec<u8>)| seal::open_event(covered.key(), id, event_id, bytes);
+    let open = |(event_id, bytes): &(String, Vec<u8>)| {
+        seal::open_event(covered.key(), id, event_id, bytes)
+    };
     Ok(sealed.iter().map(open).collect::<anyhow::Result<_>>()?)
 }

@@ -6,7 +6,10 @@
 
 use std::collections::HashMap;
 
-use schakel_kit::{time::to_timestamp, validate::{self, Invalid}};
+use schakel_kit::{
+    time::to_timestamp,
+    validate::{self, Invalid},
+};
 use schakel_proto::v1 as pb;
 
 use crate::{
@@ -14,7 +17,10 @@ use crate::{
     content::{MAX_PERSONS, NewPerson, within_bounds},
     form,
     lookup::LookupKey,
-    pipeline::{Call, Loaded, Outcome, basis, policy, replay::{self, Kept}},
+    pipeline::{
+        Call, Loaded, Outcome, basis, policy,
+        replay::{self, Kept},
+    },
     store,
 };
 
@@ -29,7 +35,11 @@ struct Registration {
 
 fn parse(call: &Call, req: &pb::RegisterDossierRequest) -> Outcome<Registration> {
     let district = validate::region("district", &req.district)?;
-    let tracks = [pb::Track::Consult, pb::Track::CaseSupport, pb::Track::ChainApproach];
+    let tracks = [
+        pb::Track::Consult,
+        pb::Track::CaseSupport,
+        pb::Track::ChainApproach,
+    ];
     if !pb::Track::try_from(req.requested_track).is_ok_and(|t| tracks.contains(&t)) {
         return Err(Invalid::new("requested_track", "spoor 1, 2 or 3 is required").into());
     }
@@ -52,7 +62,10 @@ fn parse(call: &Call, req: &pb::RegisterDossierRequest) -> Outcome<Registration>
         refs.insert(p.client_ref.clone(), id.clone());
         people.push((id, form::role_codes(&roles)));
     }
-    if !people.iter().any(|(_, roles)| roles.iter().any(|r| r == "slachtoffer")) {
+    if !people
+        .iter()
+        .any(|(_, roles)| roles.iter().any(|r| r == "slachtoffer"))
+    {
         return Err(Invalid::new("form.persons", "at least one slachtoffer is required").into());
     }
     for code in form.violence_forms.iter().chain(&form.violence_types) {
@@ -60,14 +73,30 @@ fn parse(call: &Call, req: &pb::RegisterDossierRequest) -> Outcome<Registration>
     }
     let values = form::form_values(&form, &refs)?;
     let values = form::checked_values(&call.policy.fields, "form", values, &refs)?;
-    if let Some((path, ..)) = values.iter().find(|(p, ..)| p == crate::content::INFORMING_FIELD) {
-        return Err(Invalid::new("form", format!("{path} is recorded through UpdateInforming")).into());
+    if let Some((path, ..)) = values
+        .iter()
+        .find(|(p, ..)| p == crate::content::INFORMING_FIELD)
+    {
+        return Err(Invalid::new(
+            "form",
+            format!("{path} is recorded through UpdateInforming"),
+        )
+        .into());
     }
-    Ok(Registration { district, people, refs, values })
+    Ok(Registration {
+        district,
+        people,
+        refs,
+        values,
+    })
 }
 
 /// RegisterDossier.
-pub(crate) async fn register(broker: &Broker, call: &Call, req: pb::RegisterDossierRequest) -> Outcome<pb::RegisterDossierResponse> {
+pub(crate) async fn register(
+    broker: &Broker,
+    call: &Call,
+    req: pb::RegisterDossierRequest,
+) -> Outcome<pb::RegisterDossierResponse> {
     let registration = parse(call, &req)?;
     let pool = broker.inner.db.pool();
     let org = &call.caller.organisation_id;
@@ -83,7 +112,11 @@ pub(crate) async fn register(broker: &Broker, call: &Call, req: pb::RegisterDoss
     let roles = crate::pipeline::circle::roles_for(call, None);
     let paths = registration.values.iter().map(|(p, ..)| p.as_str());
     policy::permit_contribute(call, &roles, scope.phase, paths, || scope.clone())?;
-    let forms = req.form.as_ref().map(|f| f.violence_forms.clone()).unwrap_or_default();
+    let forms = req
+        .form
+        .as_ref()
+        .map(|f| f.violence_forms.clone())
+        .unwrap_or_default();
     let question = basis::Question {
         organisation_id: org,
         purpose: "triage",
@@ -102,36 +135,79 @@ pub(crate) async fn register(broker: &Broker, call: &Call, req: pb::RegisterDoss
     let lookup = LookupKey::derive(broker.inner.keys.current());
     let form = req.form.clone().unwrap_or_default();
     for ((person_id, roles), input) in registration.people.iter().zip(&form.persons) {
-        let person = NewPerson { person_id, roles, input };
-        unit.store_person(&lookup, &dossier_id, person, call.now).await?;
+        let person = NewPerson {
+            person_id,
+            roles,
+            input,
+        };
+        unit.store_person(&lookup, &dossier_id, person, call.now)
+            .await?;
     }
-    scope.contributed = unit.store_values(call, &dossier_id, "triage", &registration.values).await?;
-    within_bounds(|| scope.clone(), registration.people.len(), registration.values.len())?;
+    scope.contributed = unit
+        .store_values(call, &dossier_id, "triage", &registration.values)
+        .await?;
+    within_bounds(
+        || scope.clone(),
+        registration.people.len(),
+        registration.values.len(),
+    )?;
     let mut reply = reply_of(&loaded, &form, &registration.refs, &agreement, call);
     let replay = replay::Replay::of(&req.idempotency_key, &req);
     unit.keep(call, &dossier_id, replay, &reply).await?;
     reply.audit_index = unit.commit(broker, scope).await?;
     tracing::info!(dossier = %dossier_id, "dossier registered");
-    let informing: Vec<_> = registration.people.iter().zip(&form.persons).map(|((id, _), p)| (id.clone(), p.informing.clone())).collect();
-    broker.forward_informing(call, &dossier_id, informing).await?;
+    let informing: Vec<_> = registration
+        .people
+        .iter()
+        .zip(&form.persons)
+        .map(|((id, _), p)| (id.clone(), p.informing.clone()))
+        .collect();
+    broker
+        .forward_informing(call, &dossier_id, informing)
+        .await?;
     Ok(reply)
 }
 
 /// A retry: the kept reply, after the circle and basis gates of the dossier.
-async fn retry(broker: &Broker, call: &Call, dossier_id: &str, req: &pb::RegisterDossierRequest) -> Outcome<pb::RegisterDossierResponse> {
-    let covered = broker.member(call, dossier_id).await?.covered(broker, None).await?;
+async fn retry(
+    broker: &Broker,
+    call: &Call,
+    dossier_id: &str,
+    req: &pb::RegisterDossierRequest,
+) -> Outcome<pb::RegisterDossierResponse> {
+    let covered = broker
+        .member(call, dossier_id)
+        .await?
+        .covered(broker, None)
+        .await?;
     let mut scope = covered.scope();
     scope.person_ids = covered.dossier().person_ids();
-    match covered.kept(broker, &req.idempotency_key, req).await? {
-        Kept::Replayed(reply) => broker.replayed(call, scope, reply).await,
+    match covered
+        .kept::<pb::RegisterDossierResponse>(broker, &req.idempotency_key, req)
+        .await?
+    {
+        Kept::Replayed(mut reply) => {
+            // The persons as registered; the dossier as it stands now.
+            reply.dossier = Some(covered.dossier().to_proto());
+            broker.replayed(call, scope, reply).await
+        }
         Kept::Fresh(_) => {
             let message = "this dossier was registered before replies were kept: read it instead";
-            Err(crate::pipeline::Refusal::precondition(scope, "IDEMPOTENCY_KEY_REUSED", message).into())
+            Err(
+                crate::pipeline::Refusal::precondition(scope, "IDEMPOTENCY_KEY_REUSED", message)
+                    .into(),
+            )
         }
     }
 }
 
-fn new_dossier(call: &Call, id: &str, r: &Registration, req: &pb::RegisterDossierRequest, key: crate::keys::WrappedKey) -> Loaded {
+fn new_dossier(
+    call: &Call,
+    id: &str,
+    r: &Registration,
+    req: &pb::RegisterDossierRequest,
+    key: crate::keys::WrappedKey,
+) -> Loaded {
     let now = call.now;
     let row = store::DossierRow {
         dossier_id: id.to_owned(),
@@ -155,7 +231,11 @@ fn new_dossier(call: &Call, id: &str, r: &Registration, req: &pb::RegisterDossie
         added_by: call.caller.subject.clone(),
         added_at: Some(to_timestamp(now)),
     };
-    Loaded { row, participants: vec![participant], persons: r.people.clone() }
+    Loaded {
+        row,
+        participants: vec![participant],
+        persons: r.people.clone(),
+    }
 }
 
 fn reply_of(
@@ -170,7 +250,10 @@ fn reply_of(
         persons: form
             .persons
             .iter()
-            .map(|p| pb::RegisteredPerson { client_ref: p.client_ref.clone(), person_id: refs[&p.client_ref].clone() })
+            .map(|p| pb::RegisteredPerson {
+                client_ref: p.client_ref.clone(),
+                person_id: refs[&p.client_ref].clone(),
+            })
             .collect(),
         legal_basis: Some(agreement.clone()),
         policy_version: call.policy.version,

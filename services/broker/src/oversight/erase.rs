@@ -1,7 +1,10 @@
 //! EraseDossier: crypto-shredding by a privacy officer of an organisation in
 //! the dossier's circle (and by the retention job, through the same unit).
 
-use schakel_kit::{time::to_timestamp, validate::{self, Invalid}};
+use schakel_kit::{
+    time::to_timestamp,
+    validate::{self, Invalid},
+};
 use schakel_proto::v1 as pb;
 
 use super::reference;
@@ -25,7 +28,11 @@ impl Broker {
 }
 
 /// EraseDossier.
-pub(crate) async fn erase(broker: &Broker, call: &Call, req: pb::EraseDossierRequest) -> Outcome<pb::EraseDossierResponse> {
+pub(crate) async fn erase(
+    broker: &Broker,
+    call: &Call,
+    req: pb::EraseDossierRequest,
+) -> Outcome<pb::EraseDossierResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let reason = match pb::ErasureReason::try_from(req.reason) {
         Ok(r) if r != pb::ErasureReason::Unspecified => r,
@@ -33,11 +40,21 @@ pub(crate) async fn erase(broker: &Broker, call: &Call, req: pb::EraseDossierReq
     };
     let reference = reference("reference", &req.reference)?;
     let mut scope = call.scope(&dossier_id);
-    let visible = broker.load(&dossier_id).await?.is_some_and(|d| d.in_circle(&call.caller.organisation_id));
+    let visible = broker
+        .load(&dossier_id)
+        .await?
+        .is_some_and(|d| d.in_circle(&call.caller.organisation_id));
     if !visible {
         return Err(Refusal::not_found(scope, "no such dossier for your organisation").into());
     }
-    scope.attributes = vec![("reason", reason.as_str_name().to_owned()), ("reference", reference)];
+    scope.attributes = vec![
+        ("reason", reason.as_str_name().to_owned()),
+        ("reference", reference),
+    ];
     let audit_index = broker.shred(call, &dossier_id, scope).await?;
-    Ok(pb::EraseDossierResponse { dossier_id, erased_at: Some(to_timestamp(call.now)), audit_index })
+    Ok(pb::EraseDossierResponse {
+        dossier_id,
+        erased_at: Some(to_timestamp(call.now)),
+        audit_index,
+    })
 }

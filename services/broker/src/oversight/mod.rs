@@ -13,7 +13,9 @@ use crate::pipeline::Outcome;
 /// A reference of a privacy officer: a case number, never a name.
 pub(crate) fn reference(field: &'static str, value: &str) -> Outcome<String> {
     let ok = (1..=64).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b));
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b));
     if ok {
         Ok(value.to_owned())
     } else {

@@ -4,7 +4,11 @@
 
 use schakel_proto::v1 as pb;
 
-use crate::{Broker, pipeline::{Call, Failure}, store};
+use crate::{
+    Broker,
+    pipeline::{Call, Failure},
+    store,
+};
 
 impl Broker {
     /// Erases the expired dossiers now; returns how many were erased (a
@@ -16,11 +20,16 @@ impl Broker {
         let mut erased = 0;
         for dossier_id in store::closed_before(self.inner.db.pool(), cutoff).await? {
             let mut scope = call.scope(&dossier_id);
-            scope.attributes = vec![("reason", pb::ErasureReason::RetentionExpired.as_str_name().to_owned())];
+            scope.attributes = vec![(
+                "reason",
+                pb::ErasureReason::RetentionExpired.as_str_name().to_owned(),
+            )];
             match self.shred(&call, &dossier_id, scope).await {
                 Ok(_) => erased += 1,
                 Err(Failure::Refused(_)) => {}
-                Err(Failure::Error(status)) => anyhow::bail!("retention: {}: {}", status.code(), status.message()),
+                Err(Failure::Error(status)) => {
+                    anyhow::bail!("retention: {}: {}", status.code(), status.message())
+                }
             }
         }
         Ok(erased)

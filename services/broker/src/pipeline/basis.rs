@@ -78,7 +78,11 @@ impl<'c> Covered<'c> {
 impl<'c> Member<'c> {
     /// The purpose and legal-basis gate; `declared` is the caller's purpose
     /// (`None`: the phase's own).
-    pub(crate) async fn covered(self, broker: &Broker, declared: Option<&str>) -> Outcome<Covered<'c>> {
+    pub(crate) async fn covered(
+        self,
+        broker: &Broker,
+        declared: Option<&str>,
+    ) -> Outcome<Covered<'c>> {
         let phase = self.dossier().phase();
         let allowed = phase::purposes(phase);
         let purpose = match declared {
@@ -120,7 +124,10 @@ impl<'c> Member<'c> {
 }
 
 /// The covering agreement of an answer, or a NO_LEGAL_BASIS refusal.
-pub(crate) fn allowed_basis(answer: pb::CheckBasisResponse, mut scope: Scope) -> Outcome<pb::LegalBasisRef> {
+pub(crate) fn allowed_basis(
+    answer: pb::CheckBasisResponse,
+    mut scope: Scope,
+) -> Outcome<pb::LegalBasisRef> {
     if answer.allowed {
         return answer
             .agreement
@@ -148,7 +155,8 @@ pub(crate) fn violence_forms(
 ) -> Outcome<Vec<String>> {
     let mut forms = Vec::new();
     for c in contributions.iter().filter(|c| {
-        c.meta.path == "registration.violence_forms" && c.meta.superseded_by_contribution_id.is_empty()
+        c.meta.path == "registration.violence_forms"
+            && c.meta.superseded_by_contribution_id.is_empty()
     }) {
         if let Some(value) = seal::open_value(key, &dossier.row.dossier_id, c)?
             && let Some(Kind::List(list)) = value.kind
@@ -167,7 +175,11 @@ pub(crate) fn violence_forms(
 
 impl Broker {
     /// CheckBasis for `question` (counting a new dossier when asked).
-    pub(crate) async fn ask_basis(&self, q: &Question<'_>, count_dossier: bool) -> Outcome<pb::CheckBasisResponse> {
+    pub(crate) async fn ask_basis(
+        &self,
+        q: &Question<'_>,
+        count_dossier: bool,
+    ) -> Outcome<pb::CheckBasisResponse> {
         let d = &q.dossier.row;
         let request = pb::CheckBasisRequest {
             organisation_id: q.organisation_id.to_owned(),
@@ -175,7 +187,11 @@ impl Broker {
             dossier: Some(pb::BasisDossierContext {
                 dossier_id: d.dossier_id.clone(),
                 district: d.district.clone(),
-                track: if d.track != 0 { d.track } else { d.requested_track },
+                track: if d.track != 0 {
+                    d.track
+                } else {
+                    d.requested_track
+                },
                 violence_forms: q.violence_forms.clone(),
                 victim_person_ids: q.dossier.with_role("slachtoffer"),
                 perpetrator_person_ids: q.dossier.with_role("pleger"),
@@ -189,14 +205,22 @@ impl Broker {
 
     /// The data key of a dossier not erased.
     pub(crate) fn data_key(&self, dossier: &Loaded) -> Outcome<SecretKey> {
-        let wrapped = dossier.row.key.as_ref().ok_or_else(|| anyhow::anyhow!("erased"))?;
+        let wrapped = dossier
+            .row
+            .key
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("erased"))?;
         Ok(self.inner.keys.unwrap(wrapped, &dossier.row.dossier_id)?)
     }
 
     /// A dossier's stored contributions (cached while its revision holds).
     async fn contributions(&self, dossier: &Loaded) -> Outcome<Arc<Vec<store::ContributionRow>>> {
         let (id, revision) = (&dossier.row.dossier_id, dossier.row.revision);
-        if let Some(stored) = self.inner.cache.part(id, revision, |c| c.contributions.clone()) {
+        if let Some(stored) = self
+            .inner
+            .cache
+            .part(id, revision, |c| c.contributions.clone())
+        {
             return Ok(stored);
         }
         let mut conn = self.inner.db.pool().acquire().await?;

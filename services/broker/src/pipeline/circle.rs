@@ -30,12 +30,15 @@ impl Loaded {
             registered_at: Some(to_timestamp(d.registered_at)),
             registering_organisation_id: d.registering_org.clone(),
             participants: self.participants.clone(),
-            case_director: d.case_director.as_ref().map(|(user, org, at, by)| pb::CaseDirector {
-                user_id: user.clone(),
-                organisation_id: org.clone(),
-                assigned_at: Some(to_timestamp(*at)),
-                assigned_by: by.clone(),
-            }),
+            case_director: d
+                .case_director
+                .as_ref()
+                .map(|(user, org, at, by)| pb::CaseDirector {
+                    user_id: user.clone(),
+                    organisation_id: org.clone(),
+                    assigned_at: Some(to_timestamp(*at)),
+                    assigned_by: by.clone(),
+                }),
             registration_basis: Some(d.basis.clone()),
             person_ids: self.person_ids(),
             follow_up_check_at: None,

@@ -38,7 +38,8 @@ use crate::{
 };
 
 /// The roles that may see or write dossier content.
-pub(crate) const CONTENT_ROLES: [Role; 3] = [Role::Aanmelder, Role::TeamMember, Role::Casusregisseur];
+pub(crate) const CONTENT_ROLES: [Role; 3] =
+    [Role::Aanmelder, Role::TeamMember, Role::Casusregisseur];
 
 /// Why a handler stopped: a refusal (recorded in the audit log by the
 /// dispatcher) or an error that decides nothing about the caller (invalid
@@ -173,7 +174,11 @@ impl Broker {
 
     /// The reply: a refusal is recorded first (fail closed: UNAVAILABLE if
     /// the audit log cannot be written).
-    pub(crate) async fn finish<T>(&self, call: &Call, outcome: Outcome<T>) -> Result<Response<T>, Status> {
+    pub(crate) async fn finish<T>(
+        &self,
+        call: &Call,
+        outcome: Outcome<T>,
+    ) -> Result<Response<T>, Status> {
         match outcome {
             Ok(reply) => Ok(Response::new(reply)),
             Err(Failure::Error(status)) => Err(status),

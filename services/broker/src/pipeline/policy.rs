@@ -36,14 +36,24 @@ pub(crate) fn requested(call: &Call, asked: &[String]) -> Outcome<Vec<usize>> {
     for a in asked {
         let matched: Vec<usize> = if a.ends_with('.') {
             let fields = table.fields().iter().enumerate();
-            fields.filter(|(_, f)| f.starts_with(a.as_str())).map(|(i, _)| i).collect()
+            fields
+                .filter(|(_, f)| f.starts_with(a.as_str()))
+                .map(|(i, _)| i)
+                .collect()
         } else {
             table.field(a).into_iter().collect()
         };
         if matched.is_empty() {
-            return Err(Invalid::new("fields", format!("{a} is not in the field catalogue")).into());
+            return Err(
+                Invalid::new("fields", format!("{a} is not in the field catalogue")).into(),
+            );
         }
-        out.extend(matched.into_iter().filter(|i| !out.contains(i)).collect::<Vec<_>>());
+        out.extend(
+            matched
+                .into_iter()
+                .filter(|i| !out.contains(i))
+                .collect::<Vec<_>>(),
+        );
     }
     out.sort_unstable();
     out.dedup();
@@ -77,7 +87,12 @@ impl Covered<'_> {
         let call = self.call();
         let table = &call.policy.table;
         let action = pb::FieldAction::Read as i32;
-        let decision = table.decide(&call.caller.partner_type, &self.member().roles(), self.dossier().row.phase, action);
+        let decision = table.decide(
+            &call.caller.partner_type,
+            &self.member().roles(),
+            self.dossier().row.phase,
+            action,
+        );
         let (mut released, mut withheld) = (Vec::new(), Vec::new());
         for i in asked {
             let path = table.fields()[*i].clone();
@@ -89,7 +104,10 @@ impl Covered<'_> {
                 } else {
                     pb::AccessDenialReason::PolicyDenied
                 };
-                withheld.push(pb::WithheldField { path, reason: reason as i32 });
+                withheld.push(pb::WithheldField {
+                    path,
+                    reason: reason as i32,
+                });
             }
         }
         Released { released, withheld }
@@ -107,8 +125,13 @@ impl Covered<'_> {
     }
 
     /// All of `paths` may be contributed here, or a POLICY_DENIED refusal.
-    pub(crate) fn permit_contribute<'p>(&self, paths: impl Iterator<Item = &'p str>) -> Outcome<()> {
+    pub(crate) fn permit_contribute<'p>(
+        &self,
+        paths: impl Iterator<Item = &'p str>,
+    ) -> Outcome<()> {
         let roles = roles_for(self.call(), Some(&self.dossier().row));
-        permit_contribute(self.call(), &roles, self.dossier().row.phase, paths, || self.scope())
+        permit_contribute(self.call(), &roles, self.dossier().row.phase, paths, || {
+            self.scope()
+        })
     }
 }

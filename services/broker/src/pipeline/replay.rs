@@ -18,7 +18,10 @@ pub(crate) struct Replay {
 impl Replay {
     /// The replay of `request` under `key` (validated by [`key`]).
     pub(crate) fn of(key: &str, request: &impl Message) -> Self {
-        Replay { key: key.to_owned(), hash: Sha256::digest(request.encode_to_vec()).to_vec() }
+        Replay {
+            key: key.to_owned(),
+            hash: Sha256::digest(request.encode_to_vec()).to_vec(),
+        }
     }
 }
 
@@ -55,7 +58,9 @@ audited!(
 /// An idempotency key: empty, or 1-64 characters of [A-Za-z0-9._:/@+=-].
 pub(crate) fn key(value: &str) -> Outcome<String> {
     let ok = value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b));
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b));
     if ok {
         Ok(value.to_owned())
     } else {
@@ -64,8 +69,17 @@ pub(crate) fn key(value: &str) -> Outcome<String> {
     }
 }
 
-fn parts<'a>(call: &'a Call, dossier_id: &'a str, key: &'a str) -> (&'a str, &'a str, &'a str, &'a str) {
-    (dossier_id, &call.caller.organisation_id, call.rpc.name(), key)
+fn parts<'a>(
+    call: &'a Call,
+    dossier_id: &'a str,
+    key: &'a str,
+) -> (&'a str, &'a str, &'a str, &'a str) {
+    (
+        dossier_id,
+        &call.caller.organisation_id,
+        call.rpc.name(),
+        key,
+    )
 }
 
 impl Covered<'_> {
@@ -89,7 +103,9 @@ impl Covered<'_> {
         let id = &self.dossier().row.dossier_id;
         if kept.request_hash != replay.hash || kept.dossier_id != *id {
             let message = "this idempotency key was used for another request";
-            return Err(Refusal::precondition(self.scope(), "IDEMPOTENCY_KEY_REUSED", message).into());
+            return Err(
+                Refusal::precondition(self.scope(), "IDEMPOTENCY_KEY_REUSED", message).into(),
+            );
         }
         let reply = seal::open_reply(self.key(), parts(call, id, &replay.key), &kept.sealed)?;
         Ok(Kept::Replayed(reply))
@@ -98,11 +114,19 @@ impl Covered<'_> {
 
 impl Unit<'_> {
     /// Keeps `reply` for retries with the replay's key, in this unit.
-    pub(crate) async fn keep(&mut self, call: &Call, dossier_id: &str, replay: Replay, reply: &impl Message) -> Outcome<()> {
+    pub(crate) async fn keep(
+        &mut self,
+        call: &Call,
+        dossier_id: &str,
+        replay: Replay,
+        reply: &impl Message,
+    ) -> Outcome<()> {
         if replay.key.is_empty() {
             return Ok(());
         }
-        let key = self.key().ok_or_else(|| anyhow::anyhow!("a reply is kept under the key"))?;
+        let key = self
+            .key()
+            .ok_or_else(|| anyhow::anyhow!("a reply is kept under the key"))?;
         let sealed = seal::seal_reply(key, parts(call, dossier_id, &replay.key), reply)?;
         let kept = store::KeptReply {
             request_hash: replay.hash,
@@ -110,8 +134,20 @@ impl Unit<'_> {
             sealed,
         };
         let org = &call.caller.organisation_id;
-        if !store::keep_reply(self.conn(), org, call.rpc.name(), &replay.key, &kept, call.now).await? {
-            return Err(tonic::Status::aborted("a retry with this idempotency key is under way; retry").into());
+        if !store::keep_reply(
+            self.conn(),
+            org,
+            call.rpc.name(),
+            &replay.key,
+            &kept,
+            call.now,
+        )
+        .await?
+        {
+            return Err(tonic::Status::aborted(
+                "a retry with this idempotency key is under way; retry",
+            )
+            .into());
         }
         Ok(())
     }
@@ -119,7 +155,12 @@ impl Unit<'_> {
 
 impl Broker {
     /// Answers a retry with the kept reply, as a new recorded decision.
-    pub(crate) async fn replayed<R: Audited>(&self, call: &Call, mut scope: Scope, mut reply: R) -> Outcome<R> {
+    pub(crate) async fn replayed<R: Audited>(
+        &self,
+        call: &Call,
+        mut scope: Scope,
+        mut reply: R,
+    ) -> Outcome<R> {
         scope.attributes.push(("replay", "true".into()));
         reply.set_audit_index(self.record(call, scope).await?);
         Ok(reply)

@@ -45,8 +45,11 @@ impl Scope {
         decision: pb::Decision,
         denial: pb::AccessDenialReason,
     ) -> pb::AuditEntry {
-        let attributes: Vec<(&str, &str)> =
-            self.attributes.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let attributes: Vec<(&str, &str)> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
         let mut entry = schakel_kit::audit::entry(actor, action, decision, "broker", &attributes);
         entry.on_behalf_of = on_behalf_of.into();
         entry.target = Some(pb::AuditTarget {

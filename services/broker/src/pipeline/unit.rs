@@ -43,7 +43,11 @@ impl<'c> Unit<'c> {
 
     /// Adds an event to the dossier's history, recorded with this change's
     /// audit index.
-    pub(crate) fn event(&mut self, action: pb::AuditAction, fill: impl FnOnce(&mut pb::DossierEvent)) {
+    pub(crate) fn event(
+        &mut self,
+        action: pb::AuditAction,
+        fill: impl FnOnce(&mut pb::DossierEvent),
+    ) {
         let mut event = pb::DossierEvent {
             action: action as i32,
             at: Some(to_timestamp(self.call.now)),
@@ -61,10 +65,14 @@ impl<'c> Unit<'c> {
         let events = std::mem::take(&mut self.events);
         for mut event in events {
             event.audit_index = index;
-            let key = self.key.as_ref().ok_or_else(|| anyhow::anyhow!("history needs the key"))?;
+            let key = self
+                .key
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("history needs the key"))?;
             let id = uuid::Uuid::now_v7().to_string();
             let sealed = seal::seal_event(key, &self.dossier_id, &id, &event)?;
-            store::insert_event(&mut self.tx, &self.dossier_id, &id, self.call.now, &sealed).await?;
+            store::insert_event(&mut self.tx, &self.dossier_id, &id, self.call.now, &sealed)
+                .await?;
         }
         self.tx.commit().await?;
         Ok(index)
@@ -75,7 +83,9 @@ impl<'c> Covered<'c> {
     /// A change to this dossier (its row locked for the change).
     pub(crate) async fn begin(&self, broker: &Broker) -> Outcome<Unit<'c>> {
         let id = &self.dossier().row.dossier_id;
-        let mut unit = broker.begin(self.call(), id, Some(self.key().clone())).await?;
+        let mut unit = broker
+            .begin(self.call(), id, Some(self.key().clone()))
+            .await?;
         if !store::touch(unit.conn(), id, self.call().now).await? {
             return Err(anyhow::anyhow!("the dossier vanished").into());
         }

@@ -2,7 +2,10 @@
 //! the asked fields (and declines some), all or nothing, under the policy
 //! and a legal basis; the request closes in the same unit of work.
 
-use schakel_kit::{time::to_timestamp, validate::{self, Invalid}};
+use schakel_kit::{
+    time::to_timestamp,
+    validate::{self, Invalid},
+};
 use schakel_proto::v1 as pb;
 
 use super::{Opened, close::closable};
@@ -13,34 +16,68 @@ use crate::{
 };
 
 /// Every answered or declined field was asked; each decline has a reason.
-fn check_answer(call: &Call, opened: &Opened<'_>, req: &pb::AnswerInformationRequestRequest) -> Outcome<()> {
+fn check_answer(
+    call: &Call,
+    opened: &Opened<'_>,
+    req: &pb::AnswerInformationRequestRequest,
+) -> Outcome<()> {
     let asked = policy::requested(call, &opened.request.fields)?;
-    let was_asked = |path: &str| call.policy.table.field(path).is_some_and(|i| asked.contains(&i));
+    let was_asked = |path: &str| {
+        call.policy
+            .table
+            .field(path)
+            .is_some_and(|i| asked.contains(&i))
+    };
     if let Some(c) = req.contributions.iter().find(|c| !was_asked(&c.path)) {
         return Err(Invalid::new("contributions", format!("{} was not asked", c.path)).into());
     }
-    let known = |r: i32| pb::InformationRequestDeclineReason::try_from(r).is_ok_and(|r| r != pb::InformationRequestDeclineReason::Unspecified);
-    if let Some(f) = req.declined_fields.iter().find(|f| !was_asked(&f.path) || !known(f.reason)) {
-        return Err(Invalid::new("declined_fields", format!("{}: an asked field and a reason", f.path)).into());
+    let known = |r: i32| {
+        pb::InformationRequestDeclineReason::try_from(r)
+            .is_ok_and(|r| r != pb::InformationRequestDeclineReason::Unspecified)
+    };
+    if let Some(f) = req
+        .declined_fields
+        .iter()
+        .find(|f| !was_asked(&f.path) || !known(f.reason))
+    {
+        return Err(Invalid::new(
+            "declined_fields",
+            format!("{}: an asked field and a reason", f.path),
+        )
+        .into());
     }
     Ok(())
 }
 
 /// AnswerInformationRequest.
-pub(crate) async fn answer(broker: &Broker, call: &Call, req: pb::AnswerInformationRequestRequest) -> Outcome<pb::AnswerInformationRequestResponse> {
+pub(crate) async fn answer(
+    broker: &Broker,
+    call: &Call,
+    req: pb::AnswerInformationRequestRequest,
+) -> Outcome<pb::AnswerInformationRequestResponse> {
     let note = validate::text("note", &req.note, 2000)?;
-    contribute::check_inputs(call, &req.contributions, !req.declined_fields.is_empty())?;
     let opened = broker.opened(call, &req.information_request_id).await?;
     let scope = opened.scope();
-    let replay = match opened.covered.kept(broker, &req.idempotency_key, &req).await? {
+    let replay = match opened
+        .covered
+        .kept(broker, &req.idempotency_key, &req)
+        .await?
+    {
         Kept::Replayed(reply) => return broker.replayed(call, scope, reply).await,
         Kept::Fresh(replay) => replay,
     };
     closable(&opened, true, "NOT_ADDRESSEE")?;
+    contribute::check_inputs(call, &req.contributions, !req.declined_fields.is_empty())?;
     check_answer(call, &opened, &req)?;
     contribute::permit(&opened.covered, &req.contributions)?;
     let mut unit = opened.covered.begin(broker).await?;
-    let saved = contribute::write(&mut unit, &opened.covered, &req.contributions, &opened.row.request_id).await?;
+    let saved = contribute::write(
+        &mut unit,
+        &opened.covered,
+        &req.contributions,
+        &opened.row.request_id,
+    )
+    .await?;
     let mut request = opened.request.clone();
     request.declined_fields = req.declined_fields.clone();
     request.answer_note = note;
@@ -56,8 +93,18 @@ pub(crate) async fn answer(broker: &Broker, call: &Call, req: pb::AnswerInformat
     let sealed = seal::seal_request(opened.covered.key(), &request)?;
     let mut scope = opened.scope();
     let open = pb::InformationRequestStatus::Open as i32;
-    if !store::update_request(unit.conn(), &opened.row.request_id, open, request.status, &sealed).await? {
-        return Err(Refusal::precondition(scope, "NOT_OPEN", "the request is no longer open").into());
+    if !store::update_request(
+        unit.conn(),
+        &opened.row.request_id,
+        open,
+        request.status,
+        &sealed,
+    )
+    .await?
+    {
+        return Err(
+            Refusal::precondition(scope, "NOT_OPEN", "the request is no longer open").into(),
+        );
     }
     contribute::concerned(&mut scope, &saved);
     scope.resource_id = opened.row.request_id.clone();
@@ -69,7 +116,8 @@ pub(crate) async fn answer(broker: &Broker, call: &Call, req: pb::AnswerInformat
         legal_basis: Some(opened.covered.basis().clone()),
         audit_index: 0,
     };
-    unit.keep(call, &opened.row.dossier_id, replay, &reply).await?;
+    unit.keep(call, &opened.row.dossier_id, replay, &reply)
+        .await?;
     reply.audit_index = unit.commit(broker, scope).await?;
     Ok(reply)
 }

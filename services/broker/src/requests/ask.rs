@@ -1,7 +1,10 @@
 //! RequestInformation: ask another circle organisation for need-to-know
 //! information, under a legal basis for the declared purpose.
 
-use schakel_kit::{time::to_timestamp, validate::{self, Invalid}};
+use schakel_kit::{
+    time::to_timestamp,
+    validate::{self, Invalid},
+};
 use schakel_proto::v1 as pb;
 
 use crate::{
@@ -11,7 +14,11 @@ use crate::{
 };
 
 /// RequestInformation.
-pub(crate) async fn ask(broker: &Broker, call: &Call, req: pb::RequestInformationRequest) -> Outcome<pb::RequestInformationResponse> {
+pub(crate) async fn ask(
+    broker: &Broker,
+    call: &Call,
+    req: pb::RequestInformationRequest,
+) -> Outcome<pb::RequestInformationResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let to = validate::id("to_organisation_id", &req.to_organisation_id)?;
     let purpose = validate::code("purpose", &req.purpose)?;
@@ -27,7 +34,11 @@ pub(crate) async fn ask(broker: &Broker, call: &Call, req: pb::RequestInformatio
     if due <= call.now {
         return Err(Invalid::new("due_at", "must lie in the future").into());
     }
-    let covered = broker.member(call, &dossier_id).await?.covered(broker, Some(&purpose)).await?;
+    let covered = broker
+        .member(call, &dossier_id)
+        .await?
+        .covered(broker, Some(&purpose))
+        .await?;
     let mut scope = covered.scope();
     scope.organisation = to.clone();
     scope.person_ids = req.person_ids.clone();
@@ -35,7 +46,11 @@ pub(crate) async fn ask(broker: &Broker, call: &Call, req: pb::RequestInformatio
         let message = "the addressee must be another organisation in the dossier's circle";
         return Err(Refusal::precondition(scope, "NOT_IN_CIRCLE", message).into());
     }
-    if req.person_ids.iter().any(|p| !covered.dossier().persons.iter().any(|(id, _)| id == p)) {
+    if req
+        .person_ids
+        .iter()
+        .any(|p| !covered.dossier().persons.iter().any(|(id, _)| id == p))
+    {
         return Err(Invalid::new("person_ids", "not a person of this dossier").into());
     }
     let replay = match covered.kept(broker, &req.idempotency_key, &req).await? {
@@ -70,7 +85,10 @@ pub(crate) async fn ask(broker: &Broker, call: &Call, req: pb::RequestInformatio
     scope.resource_id = row.request_id.clone();
     let mut unit = covered.begin(broker).await?;
     store::insert_request(unit.conn(), &row).await?;
-    let mut reply = pb::RequestInformationResponse { information_request: Some(request), audit_index: 0 };
+    let mut reply = pb::RequestInformationResponse {
+        information_request: Some(request),
+        audit_index: 0,
+    };
     unit.keep(call, &dossier_id, replay, &reply).await?;
     reply.audit_index = unit.commit(broker, scope).await?;
     Ok(reply)

@@ -46,10 +46,22 @@ impl Broker {
             // Unknown and someone else's look the same.
             let mut scope = call.scope("");
             scope.resource_id = id;
-            return Err(Refusal::not_found(scope, "no such information request for your organisation").into());
+            return Err(Refusal::not_found(
+                scope,
+                "no such information request for your organisation",
+            )
+            .into());
         };
-        let covered = self.member(call, &row.dossier_id).await?.covered(self, None).await?;
+        let covered = self
+            .member(call, &row.dossier_id)
+            .await?
+            .covered(self, None)
+            .await?;
         let request = seal::open_request(covered.key(), &row, call.now)?;
-        Ok(Opened { row, request, covered })
+        Ok(Opened {
+            row,
+            request,
+            covered,
+        })
     }
 }

@@ -15,10 +15,17 @@ use crate::{
 };
 
 /// GetInformationRequest.
-pub(crate) async fn get(broker: &Broker, call: &Call, req: pb::GetInformationRequestRequest) -> Outcome<pb::GetInformationRequestResponse> {
+pub(crate) async fn get(
+    broker: &Broker,
+    call: &Call,
+    req: pb::GetInformationRequestRequest,
+) -> Outcome<pb::GetInformationRequestResponse> {
     let opened = broker.opened(call, &req.information_request_id).await?;
     let audit_index = broker.record(call, opened.scope()).await?;
-    Ok(pb::GetInformationRequestResponse { information_request: Some(opened.request), audit_index })
+    Ok(pb::GetInformationRequestResponse {
+        information_request: Some(opened.request),
+        audit_index,
+    })
 }
 
 fn filter(call: &Call, req: &pb::ListInformationRequestsRequest) -> Outcome<RequestFilter> {
@@ -27,7 +34,11 @@ fn filter(call: &Call, req: &pb::ListInformationRequestsRequest) -> Outcome<Requ
         Ok(pb::InformationRequestBox::Outbox) => (false, true),
         _ => (true, true),
     };
-    if req.statuses.iter().any(|s| pb::InformationRequestStatus::try_from(*s).is_err()) {
+    if req
+        .statuses
+        .iter()
+        .any(|s| pb::InformationRequestStatus::try_from(*s).is_err())
+    {
         return Err(Invalid::new("statuses", "unknown status").into());
     }
     let dossier_id = match req.dossier_id.as_str() {
@@ -46,7 +57,11 @@ fn filter(call: &Call, req: &pb::ListInformationRequestsRequest) -> Outcome<Requ
 
 /// The gates of a request's dossier, passed once per dossier of a page
 /// (`None`: the caller may not see it now).
-async fn gate<'c>(broker: &Broker, call: &'c Call, dossier_id: &str) -> Outcome<Option<Covered<'c>>> {
+async fn gate<'c>(
+    broker: &Broker,
+    call: &'c Call,
+    dossier_id: &str,
+) -> Outcome<Option<Covered<'c>>> {
     let member = match broker.member(call, dossier_id).await {
         Ok(member) => member,
         Err(Failure::Refused(_)) => return Ok(None),
@@ -60,17 +75,25 @@ async fn gate<'c>(broker: &Broker, call: &'c Call, dossier_id: &str) -> Outcome<
 }
 
 /// ListInformationRequests.
-pub(crate) async fn list(broker: &Broker, call: &Call, req: pb::ListInformationRequestsRequest) -> Outcome<pb::ListInformationRequestsResponse> {
+pub(crate) async fn list(
+    broker: &Broker,
+    call: &Call,
+    req: pb::ListInformationRequestsRequest,
+) -> Outcome<pb::ListInformationRequestsResponse> {
     let (limit, token) = validate::page(req.page.as_ref())?;
     let filter = filter(call, &req)?;
-    let mut cursor = Cursor::parse(&token).ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
+    let mut cursor = Cursor::parse(&token)
+        .ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
     let mut gates: HashMap<String, Option<Covered<'_>>> = HashMap::new();
     let (mut shown, mut more) = (Vec::<(pb::InformationRequest, Scope)>::new(), false);
     'pages: loop {
         let rows = store::request_page(broker.inner.db.pool(), &filter, &cursor, limit + 1).await?;
         let exhausted = rows.len() as i64 <= limit;
         for row in rows {
-            cursor = Cursor { at: row.created_at, id: row.request_id.clone() };
+            cursor = Cursor {
+                at: row.created_at,
+                id: row.request_id.clone(),
+            };
             if shown.len() as i64 == limit {
                 more = true;
                 break 'pages;
@@ -93,14 +116,22 @@ pub(crate) async fn list(broker: &Broker, call: &Call, req: pb::ListInformationR
     }
     let (information_requests, scopes): (Vec<_>, Vec<_>) = shown.into_iter().unzip();
     let next_page_token = match (more, information_requests.last()) {
-        (true, Some(last)) => Cursor::token(last.created_at.map_or(0, |t| t.seconds), &last.information_request_id),
+        (true, Some(last)) => Cursor::token(
+            last.created_at.map_or(0, |t| t.seconds),
+            &last.information_request_id,
+        ),
         _ => String::new(),
     };
     let mut scopes = scopes;
     if scopes.is_empty() {
         scopes.push(call.scope(&filter.dossier_id));
     }
-    let indexes = futures::future::try_join_all(scopes.into_iter().map(|s| broker.record(call, s))).await?;
+    let indexes =
+        futures::future::try_join_all(scopes.into_iter().map(|s| broker.record(call, s))).await?;
     let audit_index = indexes.into_iter().max().unwrap_or_default();
-    Ok(pb::ListInformationRequestsResponse { information_requests, next_page_token, audit_index })
+    Ok(pb::ListInformationRequestsResponse {
+        information_requests,
+        next_page_token,
+        audit_index,
+    })
 }

@@ -88,4 +88,3 @@ pub async fn update_request(
     .await?;
     Ok(done.rows_affected() == 1)
 }
-

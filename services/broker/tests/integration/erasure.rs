@@ -142,7 +142,10 @@ async fn privacy_officers_find_data_subjects_and_erase_dossiers() {
         let entries = app.audit_entries().await;
         let erase_entry = entries
             .iter()
-            .find(|e| e.action == pb::AuditAction::DossierErase as i32)
+            .find(|e| {
+                e.action == pb::AuditAction::DossierErase as i32
+                    && e.decision == pb::Decision::Granted as i32
+            })
             .unwrap();
         assert!(
             erase_entry
@@ -210,7 +213,10 @@ async fn closed_dossiers_are_erased_after_their_retention() {
             .audit_entries()
             .await
             .into_iter()
-            .find(|e| e.action == pb::AuditAction::DossierErase as i32)
+            .find(|e| {
+                e.action == pb::AuditAction::DossierErase as i32
+                    && e.decision == pb::Decision::Granted as i32
+            })
             .unwrap();
         assert!(
             entry

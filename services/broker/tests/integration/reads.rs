@@ -464,12 +464,22 @@ async fn a_revoked_agreement_and_an_uninformed_victim_stop_reads() {
             "politie",
             &[Role::Aanmelder, Role::TeamMember],
         );
-        // Triage reads go on; beyond triage, the victim must be informed.
+        // In registration triage reads go on; beyond it the phase, not the
+        // purpose declared, says the victim must be informed.
         reader
             .clone()
             .get_dossier(read_request(&id, "triage"))
             .await
             .unwrap();
+        advance_to(&reader, &id, pb::Phase::CaseBuilding).await;
+        let status = assert_code(
+            reader
+                .clone()
+                .get_dossier(read_request(&id, "triage"))
+                .await,
+            Code::FailedPrecondition,
+        );
+        assert_eq!(error_reason(&status), "PURPOSE_NOT_FOR_PHASE");
         let status = assert_code(
             reader
                 .clone()
@@ -497,7 +507,7 @@ async fn a_revoked_agreement_and_an_uninformed_victim_stop_reads() {
         let status = assert_code(
             reader
                 .clone()
-                .get_dossier(read_request(&id, "triage"))
+                .get_dossier(read_request(&id, "case_building"))
                 .await,
             Code::PermissionDenied,
         );

@@ -249,6 +249,7 @@ async fn the_seed_family_follows_the_policy_and_the_legal_basis_as_they_change()
             .get_dossier(read_request(&other, "triage"))
             .await
             .unwrap();
+        advance_to(&ocj, &other, pb::Phase::CaseBuilding).await;
         let status = assert_code(
             ocj.clone()
                 .get_dossier(read_request(&other, "case_building"))

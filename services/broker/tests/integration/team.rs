@@ -96,7 +96,7 @@ async fn the_casusregisseur_role_counts_only_for_the_appointed_one() {
             pb::Track::Unspecified,
         )
         .await;
-        let director = uuid::Uuid::new_v4().to_string();
+        let director = app.add_user("caw", &[Role::TeamMember, Role::Casusregisseur]);
         let assigned = politie
             .clone()
             .assign_case_director(pb::AssignCaseDirectorRequest {

@@ -6,11 +6,8 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use schakel_broker::{
-    Broker,
-    deps::{LocalBasis, local_policy},
-    keys::Keyring,
-};
+use schakel_broker::{Broker, keys::Keyring};
+use schakel_kit::ports::{DirectoryUser, FixedDirectory};
 use schakel_kit::{
     auth::{PrincipalKind, Role},
     client::CallContext,
@@ -18,11 +15,12 @@ use schakel_kit::{
     testing::{RunningServer, SwitchableSink, TestDatabase, TestIssuer, TestPki},
     time::{Clock, to_timestamp},
 };
-use schakel_legal_basis::{FixedOrganisations, LegalBasis};
+use schakel_legal_basis::LegalBasis;
 use schakel_proto::v1::{self as pb, broker_service_client::BrokerServiceClient};
 use tonic::service::Routes;
 
 mod gates;
+#[allow(unused_imports)] // the bench uses the harness without these
 pub use gates::*;
 
 pub use schakel_broker::Client;
@@ -56,6 +54,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub orgs: HashMap<&'static str, String>,
     pub agreement_id: String,
+    /// Organisations and the users tests add.
+    pub directory: Arc<FixedDirectory>,
     _dbs: Vec<TestDatabase>,
 }
 
@@ -88,7 +88,7 @@ pub async fn spawn(database_url: &str) -> TestApp {
     for p in PARTNERS.iter().copied().chain(["outsider"]) {
         orgs.insert(p, uuid::Uuid::new_v4().to_string());
     }
-    let directory = Arc::new(FixedOrganisations(
+    let directory = Arc::new(FixedDirectory::of(
         orgs.iter()
             .map(|(p, id)| {
                 let ptype = if *p == "outsider" { "ocmw" } else { p };
@@ -164,10 +164,12 @@ pub async fn spawn(database_url: &str) -> TestApp {
         &url_for(database_url, &mut dbs),
         clock.clone(),
         Keyring::new(SecretKey::generate(), []),
-        sink.clone(),
-        Arc::new(LocalBasis(legal_basis.clone())),
-        Arc::new(local_policy(&policies)),
-        directory,
+        schakel_broker::Collaborators {
+            audit: sink.clone(),
+            basis: Arc::new(legal_basis.clone()),
+            policy: Arc::new(policies.source()),
+            directory: directory.clone(),
+        },
     )
     .await
     .unwrap();
@@ -191,6 +193,7 @@ pub async fn spawn(database_url: &str) -> TestApp {
         sink,
         clock,
         agreement_id: agreement.agreement_id,
+        directory,
         orgs,
         _dbs: dbs,
     }
@@ -262,9 +265,14 @@ impl TestApp {
     /// test directory and returns its user id (a new UUID v4), the subject of
     /// its tokens: `app.as_user(&user_id, partner, roles)`.
     pub fn add_user(&self, partner: &str, roles: &[Role]) -> String {
-        // directory: wired by the pipeline rewrite
-        let _ = (&self.orgs[partner], roles);
-        uuid::Uuid::new_v4().to_string()
+        let id = uuid::Uuid::new_v4().to_string();
+        let user = DirectoryUser {
+            organisation_id: self.orgs[partner].clone(),
+            roles: roles.to_vec(),
+            disabled: false,
+        };
+        self.directory.add_user(&id, user);
+        id
     }
 
     /// The police's aanmelder registers the seeded family under `key`.
