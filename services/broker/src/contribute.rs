@@ -125,11 +125,7 @@ pub(crate) async fn contribute(
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let purpose = validate::code("purpose", &req.purpose)?;
     check_inputs(call, &req.contributions, false)?;
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, Some(&purpose))
-        .await?;
+    let covered = broker.covered(call, &dossier_id, Some(&purpose)).await?;
     permit(&covered, &req.contributions)?;
     let mut scope = covered.scope();
     let replay = match covered.kept(broker, &req.idempotency_key, &req).await? {

@@ -90,19 +90,45 @@ fn organisations(list: &[pb::InvolvedOrganisation]) -> pb::FieldValue {
     }
 }
 
+/// One contribution a form makes: (path, client_ref, value), with an empty
+/// client_ref for a dossier-level field.
+type FormValue = (String, String, pb::FieldValue);
+
 /// The contributions a registration form makes: (path, client_ref, value).
 pub(crate) fn form_values(
     form: &pb::RegistrationForm,
     refs: &HashMap<String, String>,
 ) -> Result<Vec<(String, String, pb::FieldValue)>> {
-    let trimmed = |t: &str| (!t.trim().is_empty()).then(|| text(t.trim()));
+    let mut out = dossier_values(form);
+    for (i, p) in form.persons.iter().enumerate() {
+        out.extend(person_values(i, p)?);
+    }
+    out.extend(relation_values(&form.relations, refs)?);
+    out.extend(form.additional_fields.iter().map(|f| {
+        (
+            f.path.clone(),
+            f.client_ref.clone(),
+            f.value.clone().unwrap_or_default(),
+        )
+    }));
+    Ok(out)
+}
+
+/// A text that is only blanks is no answer, so it makes no contribution.
+fn trimmed_text(t: &str) -> Option<pb::FieldValue> {
+    (!t.trim().is_empty()).then(|| text(t.trim()))
+}
+
+/// The dossier-level fields the form fills; a field left empty makes no
+/// contribution, since empty means not known rather than known to be empty.
+fn dossier_values(form: &pb::RegistrationForm) -> Vec<FormValue> {
     let codes = |c: &[String]| (!c.is_empty()).then(|| code_list(c));
     let dossier_fields = [
         ("registration.violence_types", codes(&form.violence_types)),
         ("registration.violence_forms", codes(&form.violence_forms)),
         (
             "registration.situation_description",
-            trimmed(&form.situation_description),
+            trimmed_text(&form.situation_description),
         ),
         (
             "registration.risk_factors",
@@ -119,68 +145,73 @@ pub(crate) fn form_values(
         ),
         (
             "registration.source_reference",
-            trimmed(&form.source_reference),
+            trimmed_text(&form.source_reference),
         ),
     ];
-    let mut out: Vec<(String, String, pb::FieldValue)> = dossier_fields
+    dossier_fields
         .into_iter()
         .filter_map(|(path, value)| value.map(|v| (path.to_owned(), String::new(), v)))
+        .collect()
+}
+
+/// The fields of the `i`th person of the form, under their client reference;
+/// roles always, the rest when given.
+fn person_values(i: usize, p: &pb::ClientPersonInput) -> Result<Vec<FormValue>> {
+    let roles: Vec<pb::PersonRole> = p
+        .roles
+        .iter()
+        .filter_map(|x| pb::PersonRole::try_from(*x).ok())
         .collect();
-    for (i, p) in form.persons.iter().enumerate() {
-        let r = &p.client_ref;
-        out.push((
-            "persons.roles".into(),
-            r.clone(),
-            code_list(&role_codes(
-                &p.roles
-                    .iter()
-                    .filter_map(|x| pb::PersonRole::try_from(*x).ok())
-                    .collect::<Vec<_>>(),
-            )),
-        ));
-        for (path, value) in [
-            ("persons.given_name", &p.given_name),
-            ("persons.family_name", &p.family_name),
-        ] {
-            if !value.trim().is_empty() {
-                out.push((path.into(), r.clone(), text(value.trim())));
-            }
-        }
-        if let Some(b) = &p.birth_date {
-            out.push((
-                "persons.birth_date".into(),
-                r.clone(),
-                pb::FieldValue {
-                    kind: Some(Kind::Date(*b)),
-                },
-            ));
-        }
-        if !p.national_number.is_empty() {
-            let canonical = crate::national_number::parse(&p.national_number).map_err(|_| {
-                Status::from(Invalid::at(
-                    format!("form.persons[{i}].national_number"),
-                    "not a valid national register number (11 digits, mod-97 check)",
-                ))
-            })?;
-            out.push((
-                "persons.national_number".into(),
-                r.clone(),
-                text(&canonical),
-            ));
-        }
-        if let Some(a) = &p.address {
-            out.push((
-                "persons.address".into(),
-                r.clone(),
-                pb::FieldValue {
-                    kind: Some(Kind::Address(a.clone())),
-                },
-            ));
-        }
+    let values = [
+        ("persons.roles", Some(code_list(&role_codes(&roles)))),
+        ("persons.given_name", trimmed_text(&p.given_name)),
+        ("persons.family_name", trimmed_text(&p.family_name)),
+        (
+            "persons.birth_date",
+            p.birth_date.map(|b| pb::FieldValue {
+                kind: Some(Kind::Date(b)),
+            }),
+        ),
+        (
+            "persons.national_number",
+            national_number(i, &p.national_number)?,
+        ),
+        (
+            "persons.address",
+            p.address.clone().map(|a| pb::FieldValue {
+                kind: Some(Kind::Address(a)),
+            }),
+        ),
+    ];
+    Ok(values
+        .into_iter()
+        .filter_map(|(path, value)| value.map(|v| (path.to_owned(), p.client_ref.clone(), v)))
+        .collect())
+}
+
+/// The number in its canonical form, so that one person is stored (and
+/// looked up) the same however the number was typed.
+fn national_number(i: usize, number: &str) -> Result<Option<pb::FieldValue>> {
+    if number.is_empty() {
+        return Ok(None);
     }
-    // Relations: each person's list of {person, kind} records.
-    let mut relations: Vec<(String, Vec<pb::FieldValue>)> = Vec::new();
-    for (i, r) in form.relations.iter().enumerate() {
+    let canonical = crate::national_number::parse(number).map_err(|_| {
+        Status::from(Invalid::at(
+            format!("form.persons[{i}].national_number"),
+            "not a valid national register number (11 digits, mod-97 check)",
+        ))
+    })?;
+    Ok(Some(text(&canonical)))
+}
+
+/// Relations: one `persons.relations` value per person, the list of their
+/// {person, kind} records, in the order the persons first appear as `from`.
+fn relation_values(
+    relations: &[pb::PersonRelation],
+    refs: &HashMap<String, String>,
+) -> Result<Vec<FormValue>> {
+    let mut by_person: Vec<(String, Vec<pb::FieldValue>)> = Vec::new();
+    for (i, r) in relations.iter().enumerate() {
         let (Some(_), Some(to)) = (refs.get(&r.from_person), refs.get(&r.to_person)) else {
             return Err(Invalid::at(
                 format!("form.relations[{i}]"),
@@ -189,49 +220,50 @@ pub(crate) fn form_values(
             .into());
         };
         validate::code("form.relations.kind", &r.kind)?;
-        let record = pb::FieldValue {
-            kind: Some(Kind::Record(pb::FieldRecord {
-                fields: HashMap::from([
-                    (
-                        "person".to_owned(),
-                        pb::FieldValue {
-                            kind: Some(Kind::PersonRef(to.clone())),
-                        },
-                    ),
-                    (
-                        "kind".to_owned(),
-                        pb::FieldValue {
-                            kind: Some(Kind::Code(r.kind.clone())),
-                        },
-                    ),
-                ]),
-            })),
-        };
-        match relations
+        let record = relation_record(to, &r.kind);
+        match by_person
             .iter_mut()
             .find(|(from, _)| *from == r.from_person)
         {
             Some((_, list)) => list.push(record),
-            None => relations.push((r.from_person.clone(), vec![record])),
+            None => by_person.push((r.from_person.clone(), vec![record])),
         }
     }
-    for (from, items) in relations {
-        out.push((
-            "persons.relations".into(),
-            from,
-            pb::FieldValue {
-                kind: Some(Kind::List(pb::FieldValueList { items })),
-            },
-        ));
+    Ok(by_person
+        .into_iter()
+        .map(|(from, items)| {
+            (
+                "persons.relations".into(),
+                from,
+                pb::FieldValue {
+                    kind: Some(Kind::List(pb::FieldValueList { items })),
+                },
+            )
+        })
+        .collect())
+}
+
+/// The other person by their person id, not the client reference: the record
+/// outlives the form.
+fn relation_record(to: &str, kind: &str) -> pb::FieldValue {
+    pb::FieldValue {
+        kind: Some(Kind::Record(pb::FieldRecord {
+            fields: HashMap::from([
+                (
+                    "person".to_owned(),
+                    pb::FieldValue {
+                        kind: Some(Kind::PersonRef(to.to_owned())),
+                    },
+                ),
+                (
+                    "kind".to_owned(),
+                    pb::FieldValue {
+                        kind: Some(Kind::Code(kind.to_owned())),
+                    },
+                ),
+            ]),
+        })),
     }
-    for f in &form.additional_fields {
-        out.push((
-            f.path.clone(),
-            f.client_ref.clone(),
-            f.value.clone().unwrap_or_default(),
-        ));
-    }
-    Ok(out)
 }
 
 /// The known roles of a person (at least one), or INVALID_ARGUMENT at `field`.

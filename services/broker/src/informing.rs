@@ -47,11 +47,7 @@ pub(crate) async fn update(
 ) -> Outcome<pb::UpdateInformingResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let person = validate::id("person_id", &req.person_id)?;
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, None)
-        .await?;
+    let covered = broker.covered(call, &dossier_id, None).await?;
     covered.permit_contribute(std::iter::once(INFORMING_FIELD))?;
     let Some((_, roles)) = covered.dossier().persons.iter().find(|(p, _)| *p == person) else {
         return Err(validate::Invalid::new("person_id", "not a person of this dossier").into());
@@ -94,11 +90,7 @@ pub(crate) async fn status(
 ) -> Outcome<pb::GetInformingStatusResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let purpose = validate::code("purpose", &req.purpose)?;
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, Some(&purpose))
-        .await?;
+    let covered = broker.covered(call, &dossier_id, Some(&purpose)).await?;
     covered.permit_read(INFORMING_FIELD)?;
     let records = broker
         .inner

@@ -126,6 +126,19 @@ impl SeedDossier {
         members: &HashMap<String, Member>,
     ) -> anyhow::Result<()> {
         let registrant = &member(members, &self.registrant)?.client;
+        self.build_circle(registrant, dossier_id, members).await?;
+        self.advance(registrant, dossier_id).await?;
+        self.contribute(dossier_id, members).await
+    }
+
+    /// The partners must be in the circle before the phase moves on, or they
+    /// could not contribute in it.
+    async fn build_circle(
+        &self,
+        registrant: &Client,
+        dossier_id: &str,
+        members: &HashMap<String, Member>,
+    ) -> anyhow::Result<()> {
         for ptype in &self.circle {
             registrant
                 .clone()
@@ -136,6 +149,12 @@ impl SeedDossier {
                 .await
                 .with_context(|| format!("adding {ptype} to the circle"))?;
         }
+        Ok(())
+    }
+
+    /// From registration only: seeding builds a new dossier, never moves an
+    /// existing one on.
+    async fn advance(&self, registrant: &Client, dossier_id: &str) -> anyhow::Result<()> {
         let target = enum_value("PHASE", &self.phase, pb::Phase::from_str_name, "phase")?;
         registrant
             .clone()
@@ -148,6 +167,16 @@ impl SeedDossier {
             })
             .await
             .context("advancing the seed dossier")?;
+        Ok(())
+    }
+
+    /// Each contribution by its own partner's member, one call each, with an
+    /// idempotency key per contribution so that a rerun adds nothing twice.
+    async fn contribute(
+        &self,
+        dossier_id: &str,
+        members: &HashMap<String, Member>,
+    ) -> anyhow::Result<()> {
         for (i, c) in self.contributions.iter().enumerate() {
             member(members, &c.by)?
                 .client

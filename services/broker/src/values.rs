@@ -10,6 +10,8 @@ const MAX_TEXT: usize = 20_000;
 /// Most items in a list value.
 const MAX_ITEMS: usize = 200;
 
+/// Whether `value` is of `kind`; lists recurse once with the field's item
+/// kind, since the catalogue declares no lists of lists.
 fn matches(
     kind: i32,
     value: &pb::FieldValue,
@@ -23,51 +25,76 @@ fn matches(
     let want = K::try_from(kind).unwrap_or(K::Unspecified);
     match (want, v) {
         (K::Unspecified, _) => Ok(()),
-        (K::Text, Kind::Text(t)) if t.chars().count() <= MAX_TEXT => Ok(()),
-        (K::Text, Kind::Text(_)) => Err(format!("text longer than {MAX_TEXT} characters")),
+        (K::Text, Kind::Text(t)) => text_fits(t),
         (K::Integer, Kind::Integer(_))
         | (K::Boolean, Kind::Boolean(_))
         | (K::Timestamp, Kind::Timestamp(_))
         | (K::Address, Kind::Address(_))
         | (K::Record, Kind::Record(_)) => Ok(()),
         (K::Number, Kind::Number(n)) if n.is_finite() => Ok(()),
-        (K::Date, Kind::Date(d)) => {
-            let ok = (1900..=2200).contains(&d.year)
-                && (0..=12).contains(&d.month)
-                && (0..=31).contains(&d.day)
-                && (d.month != 0 || d.day == 0);
-            if ok {
-                Ok(())
-            } else {
-                Err("not a valid date".into())
-            }
-        }
-        (K::Code, Kind::Code(c)) => {
-            if field.allowed_codes.is_empty() || field.allowed_codes.contains(c) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{c:?} is not one of {}",
-                    field.allowed_codes.join(", ")
-                ))
-            }
-        }
+        (K::Date, Kind::Date(d)) => date_plausible(d),
+        (K::Code, Kind::Code(c)) => code_allowed(c, field),
         (K::PersonRef, Kind::PersonRef(p)) if uuid::Uuid::parse_str(p).is_ok() => Ok(()),
-        (K::List, Kind::List(list)) if depth == 0 => {
-            if list.items.len() > MAX_ITEMS {
-                return Err(format!("at most {MAX_ITEMS} items"));
-            }
-            list.items
-                .iter()
-                .try_for_each(|item| matches(field.item_kind, item, field, depth + 1))
-        }
-        _ => Err(format!(
-            "expected a value of kind {}",
-            want.as_str_name()
-                .trim_start_matches("FIELD_VALUE_KIND_")
-                .to_lowercase()
-        )),
+        (K::List, Kind::List(list)) if depth == 0 => items_match(list, field, depth),
+        _ => Err(format!("expected a value of kind {}", kind_name(want))),
     }
+}
+
+/// Bounded, so that one contribution cannot bloat every read of the dossier.
+fn text_fits(t: &str) -> Result<(), String> {
+    if t.chars().count() <= MAX_TEXT {
+        Ok(())
+    } else {
+        Err(format!("text longer than {MAX_TEXT} characters"))
+    }
+}
+
+/// A date someone of the client system can have; an unknown month (0) leaves
+/// the day unknown too, as a day without its month means nothing.
+fn date_plausible(d: &pb::CalendarDate) -> Result<(), String> {
+    let ok = (1900..=2200).contains(&d.year)
+        && (0..=12).contains(&d.month)
+        && (0..=31).contains(&d.day)
+        && (d.month != 0 || d.day == 0);
+    if ok {
+        Ok(())
+    } else {
+        Err("not a valid date".into())
+    }
+}
+
+/// A field without allowed codes takes any code; one with a list names it in
+/// the error, so the caller can correct the value.
+fn code_allowed(c: &String, field: &pb::FieldDefinition) -> Result<(), String> {
+    if field.allowed_codes.is_empty() || field.allowed_codes.contains(c) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{c:?} is not one of {}",
+            field.allowed_codes.join(", ")
+        ))
+    }
+}
+
+/// Bounded like texts, and each item of the field's item kind.
+fn items_match(
+    list: &pb::FieldValueList,
+    field: &pb::FieldDefinition,
+    depth: usize,
+) -> Result<(), String> {
+    if list.items.len() > MAX_ITEMS {
+        return Err(format!("at most {MAX_ITEMS} items"));
+    }
+    list.items
+        .iter()
+        .try_for_each(|item| matches(field.item_kind, item, field, depth + 1))
+}
+
+/// The kind as the catalogue writes it (`person_ref`), not the proto name.
+fn kind_name(kind: pb::FieldValueKind) -> String {
+    kind.as_str_name()
+        .trim_start_matches("FIELD_VALUE_KIND_")
+        .to_lowercase()
 }
 
 /// Checks `value` for `field`; INVALID_ARGUMENT naming `place`.

@@ -119,7 +119,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             _ = stop_rx => {}
         }
     }));
-    let seeded = match seed_family(&url, &pki.ca, &accounts, &organisations).await {
+    let seeded = match seed_family(&url, &pki.ca, &accounts, &organisations, seeded_at(data)?).await {
         Ok(seeded) => seeded,
         Err(e) => {
             let _ = stop_tx.send(());
@@ -203,6 +203,7 @@ async fn seed_family(
     ca: &std::path::Path,
     accounts: &[schakel_identity::dev::DevAccount],
     organisations: &HashMap<String, String>,
+    seeded_at: i64,
 ) -> anyhow::Result<schakel_broker::seed::Seeded> {
     let seed = schakel_broker::seed::family_000();
     let channel = schakel_kit::client::channel(url, schakel_kit::tls::client_config(ca, None)?)?;
@@ -236,7 +237,9 @@ async fn seed_family(
                 .clone(),
         })
     };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Every start sends the same registration (informed at the first
+    // start), which a restart's idempotent retry requires.
+    let now = seeded_at;
     // After the first start the registration finds the dossier: only the
     // registrant logs in.
     let registrant = member(&seed.registrant).await?;
@@ -265,4 +268,17 @@ fn dev_secret(path: &std::path::Path, make: impl FnOnce() -> String) -> anyhow::
     let secret = make();
     write_private(path, &secret)?;
     Ok(secret)
+}
+
+/// When the seed family was (fictionally) informed: the first start's time,
+/// kept in the data directory so that later starts repeat the registration
+/// exactly.
+fn seeded_at(data: &std::path::Path) -> anyhow::Result<i64> {
+    let file = data.join("seed-informed-at");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return text.trim().parse().context("seed-informed-at holds no time");
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    std::fs::write(&file, now.to_string()).context("writing seed-informed-at")?;
+    Ok(now)
 }

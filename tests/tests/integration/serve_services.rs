@@ -665,7 +665,7 @@ fn serve_and_administer(database_url: &str, label: &str) {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let mut traced = tonic::Request::new(schakel_proto::v1::GetDossierRequest {
         dossier_id: dossier_id.clone(),
-        purpose: "triage".into(),
+        purpose: "case_building".into(),
         ..Default::default()
     });
     traced.metadata_mut().insert(
@@ -751,12 +751,12 @@ fn broker_client(url: &str, ca: &Path, token: String) -> Broker {
     )
 }
 
-/// Reads a dossier: the released paths, or the refusal.
+/// Reads a dossier in case building: the released paths, or the refusal.
 async fn read(client: &mut Broker, dossier_id: &str) -> Result<Vec<String>, tonic::Status> {
     let read = client
         .get_dossier(schakel_proto::v1::GetDossierRequest {
             dossier_id: dossier_id.into(),
-            purpose: "triage".into(),
+            purpose: "case_building".into(),
             ..Default::default()
         })
         .await?

@@ -38,11 +38,7 @@ pub(crate) async fn assign(
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let user = validate::id("user_id", &req.user_id)?;
     let org = validate::id("organisation_id", &req.organisation_id)?;
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, None)
-        .await?;
+    let covered = broker.covered(call, &dossier_id, None).await?;
     check_phase(&covered)?;
     let mut scope = covered.scope();
     scope.organisation = org.clone();

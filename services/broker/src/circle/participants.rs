@@ -68,11 +68,7 @@ pub(crate) async fn add(
 ) -> Outcome<pb::AddParticipantResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let org = validate::id("organisation_id", &req.organisation_id)?;
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, None)
-        .await?;
+    let covered = broker.covered(call, &dossier_id, None).await?;
     if covered.dossier().in_circle(&org) {
         return Err(
             tonic::Status::already_exists("the organisation is already in the circle").into(),
@@ -105,15 +101,8 @@ pub(crate) async fn remove(
 ) -> Outcome<pb::RemoveParticipantResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let org = validate::id("organisation_id", &req.organisation_id)?;
-    let reason = validate::text("reason", &req.reason, 2000)?;
-    if reason.is_empty() {
-        return Err(Invalid::new("reason", "say why").into());
-    }
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, None)
-        .await?;
+    let reason = crate::dossier::advance::reason(&req.reason)?;
+    let covered = broker.covered(call, &dossier_id, None).await?;
     let mut scope = covered.scope();
     scope.organisation = org.clone();
     let row = &covered.dossier().row;

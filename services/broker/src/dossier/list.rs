@@ -8,7 +8,7 @@ use schakel_proto::v1 as pb;
 use crate::{
     Broker,
     pipeline::{Call, Failure, Outcome},
-    store::{self, Cursor, DossierFilter},
+    store::{self, Cursor, DossierFilter, Pager},
 };
 
 fn filter(call: &Call, req: &pb::ListDossiersRequest) -> Outcome<DossierFilter> {
@@ -61,29 +61,20 @@ pub(crate) async fn list(
 ) -> Outcome<pb::ListDossiersResponse> {
     let (limit, token) = validate::page(req.page.as_ref())?;
     let filter = filter(call, &req)?;
-    let mut cursor = Cursor::parse(&token)
+    let cursor = Cursor::parse(&token)
         .ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
-    let (mut listed, mut more) = (Vec::new(), false);
-    'pages: loop {
-        let rows = store::dossier_page(broker.inner.db.pool(), &filter, &cursor, limit + 1).await?;
-        let exhausted = rows.len() as i64 <= limit;
-        for row in rows {
-            cursor = Cursor {
-                at: row.registered_at,
-                id: row.dossier_id.clone(),
-            };
-            if listed.len() as i64 == limit {
-                more = true;
-                break 'pages;
+    let pool = broker.inner.db.pool();
+    let (mut pager, mut listed) = (Pager::new(limit, cursor), Vec::new());
+    while let Some(at) = pager.next() {
+        for row in pager.batch(store::dossier_page(pool, &filter, &at, limit + 1).await?) {
+            let position = Cursor { at: row.registered_at, id: row.dossier_id.clone() };
+            if !pager.fits(listed.len(), position) {
+                break;
             }
-            if let Some(entry) = listable(broker, call, &row.dossier_id).await? {
-                listed.push(entry);
-            }
-        }
-        if exhausted {
-            break;
+            listed.extend(listable(broker, call, &row.dossier_id).await?);
         }
     }
+    let more = pager.more();
     // One entry per listed dossier, appended together (one group commit).
     let (dossiers, scopes): (Vec<pb::Dossier>, Vec<_>) = listed.into_iter().unzip();
     let indexes =

@@ -70,11 +70,7 @@ pub(crate) async fn add_person(
         .clone()
         .ok_or_else(|| Invalid::new("person", "is required"))?;
     let roles = form::role_codes(&form::person_roles("person.roles".into(), &input.roles)?);
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, Some(&purpose))
-        .await?;
+    let covered = broker.covered(call, &dossier_id, Some(&purpose)).await?;
     let person_id = uuid::Uuid::new_v4().to_string();
     let (person_form, refs) = person_form(covered.dossier(), &person_id, &req);
     let values = form::checked_values(

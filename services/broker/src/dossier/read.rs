@@ -25,11 +25,7 @@ pub(crate) async fn read(
     for p in &req.person_ids {
         validate::id("person_ids", p)?;
     }
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, Some(&purpose))
-        .await?;
+    let covered = broker.covered(call, &dossier_id, Some(&purpose)).await?;
     let decided = covered.decide_read(&asked);
     let (released, persons_in_scope) = open_released(&covered, &decided.released, &req)?;
     let mut scope = covered.scope();

@@ -18,8 +18,9 @@ use crate::{
     form,
     lookup::LookupKey,
     pipeline::{
-        Call, Loaded, Outcome, basis, policy,
+        Call, Loaded, Outcome, Scope, basis, policy,
         replay::{self, Kept},
+        unit::Unit,
     },
     store,
 };
@@ -91,6 +92,50 @@ fn parse(call: &Call, req: &pb::RegisterDossierRequest) -> Outcome<Registration>
     })
 }
 
+/// The policy lets the caller contribute every form field in registration,
+/// and an agreement covers registering the dossier (counted against its cap).
+async fn admitted(
+    broker: &Broker,
+    call: &Call,
+    new: &New<'_>,
+    scope: &Scope,
+) -> Outcome<pb::LegalBasisRef> {
+    let roles = crate::pipeline::circle::roles_for(call, None);
+    let paths = new.registration.values.iter().map(|(p, ..)| p.as_str());
+    policy::permit_contribute(call, &roles, scope.phase, paths, || scope.clone())?;
+    let question = basis::Question {
+        organisation_id: &call.caller.organisation_id,
+        purpose: "triage",
+        dossier: &new.loaded,
+        violence_forms: new.form.violence_forms.clone(),
+        informing: pb::InformingRequirement::NotRequired,
+    };
+    let answer = broker.ask_basis(&question, true).await?;
+    basis::allowed_basis(answer, scope.clone())
+}
+
+/// A dossier being registered.
+struct New<'a> {
+    registration: Registration,
+    form: &'a pb::RegistrationForm,
+    loaded: Loaded,
+}
+
+/// Stores the dossier, its circle, persons and form values; the paths written.
+async fn store_new(broker: &Broker, unit: &mut Unit<'_>, call: &Call, new: &New<'_>, key: &str) -> Outcome<Vec<String>> {
+    let id = &new.loaded.row.dossier_id;
+    store::insert_dossier(unit.conn(), &new.loaded.row, key).await?;
+    store::add_participant(unit.conn(), id, &new.loaded.participants[0]).await?;
+    let lookup = LookupKey::derive(broker.inner.keys.current());
+    for ((person_id, roles), input) in new.registration.people.iter().zip(&new.form.persons) {
+        let person = NewPerson { person_id, roles, input };
+        unit.store_person(&lookup, id, person, call.now).await?;
+    }
+    let values = &new.registration.values;
+    within_bounds(|| call.scope(id), new.registration.people.len(), values.len())?;
+    unit.store_values(call, id, "triage", values).await
+}
+
 /// RegisterDossier.
 pub(crate) async fn register(
     broker: &Broker,
@@ -98,73 +143,29 @@ pub(crate) async fn register(
     req: pb::RegisterDossierRequest,
 ) -> Outcome<pb::RegisterDossierResponse> {
     let registration = parse(call, &req)?;
-    let pool = broker.inner.db.pool();
-    let org = &call.caller.organisation_id;
+    let (pool, org) = (broker.inner.db.pool(), &call.caller.organisation_id);
     if let Some(existing) = store::by_idempotency_key(pool, org, &req.idempotency_key).await? {
         return retry(broker, call, &existing, &req).await;
     }
     let dossier_id = uuid::Uuid::new_v4().to_string();
     let (data_key, wrapped) = broker.inner.keys.new_data_key(&dossier_id)?;
-    let mut loaded = new_dossier(call, &dossier_id, &registration, &req, wrapped);
-    let mut scope = call.scope(&dossier_id);
-    scope.purpose = "triage".into();
-    scope.phase = pb::Phase::Registration as i32;
-    let roles = crate::pipeline::circle::roles_for(call, None);
-    let paths = registration.values.iter().map(|(p, ..)| p.as_str());
-    policy::permit_contribute(call, &roles, scope.phase, paths, || scope.clone())?;
-    let forms = req
-        .form
-        .as_ref()
-        .map(|f| f.violence_forms.clone())
-        .unwrap_or_default();
-    let question = basis::Question {
-        organisation_id: org,
-        purpose: "triage",
-        dossier: &loaded,
-        violence_forms: forms,
-        informing: pb::InformingRequirement::NotRequired,
-    };
-    let answer = broker.ask_basis(&question, true).await?;
-    let agreement = basis::allowed_basis(answer, scope.clone())?;
-    loaded.row.basis = agreement.clone();
-    scope.basis = Some(agreement.clone());
-    scope.person_ids = loaded.person_ids();
-    let mut unit = broker.begin(call, &dossier_id, Some(data_key)).await?;
-    store::insert_dossier(unit.conn(), &loaded.row, &req.idempotency_key).await?;
-    store::add_participant(unit.conn(), &dossier_id, &loaded.participants[0]).await?;
-    let lookup = LookupKey::derive(broker.inner.keys.current());
     let form = req.form.clone().unwrap_or_default();
-    for ((person_id, roles), input) in registration.people.iter().zip(&form.persons) {
-        let person = NewPerson {
-            person_id,
-            roles,
-            input,
-        };
-        unit.store_person(&lookup, &dossier_id, person, call.now)
-            .await?;
-    }
-    scope.contributed = unit
-        .store_values(call, &dossier_id, "triage", &registration.values)
-        .await?;
-    within_bounds(
-        || scope.clone(),
-        registration.people.len(),
-        registration.values.len(),
-    )?;
-    let mut reply = reply_of(&loaded, &form, &registration.refs, &agreement, call);
+    let loaded = new_dossier(call, &dossier_id, &registration, &req, wrapped);
+    let mut new = New { registration, form: &form, loaded };
+    let mut scope = call.scope(&dossier_id);
+    (scope.purpose, scope.phase) = ("triage".into(), pb::Phase::Registration as i32);
+    new.loaded.row.basis = admitted(broker, call, &new, &scope).await?;
+    (scope.basis, scope.person_ids) = (Some(new.loaded.row.basis.clone()), new.loaded.person_ids());
+    let mut unit = broker.begin(call, &dossier_id, Some(data_key)).await?;
+    scope.contributed = store_new(broker, &mut unit, call, &new, &req.idempotency_key).await?;
+    let mut reply = reply_of(&new, call);
     let replay = replay::Replay::of(&req.idempotency_key, &req);
     unit.keep(call, &dossier_id, replay, &reply).await?;
     reply.audit_index = unit.commit(broker, scope).await?;
     tracing::info!(dossier = %dossier_id, "dossier registered");
-    let informing: Vec<_> = registration
-        .people
-        .iter()
-        .zip(&form.persons)
-        .map(|((id, _), p)| (id.clone(), p.informing.clone()))
-        .collect();
-    broker
-        .forward_informing(call, &dossier_id, informing)
-        .await?;
+    let people = new.registration.people.iter().zip(&form.persons);
+    let informing = people.map(|((id, _), p)| (id.clone(), p.informing.clone())).collect();
+    broker.forward_informing(call, &dossier_id, informing).await?;
     Ok(reply)
 }
 
@@ -238,24 +239,17 @@ fn new_dossier(
     }
 }
 
-fn reply_of(
-    loaded: &Loaded,
-    form: &pb::RegistrationForm,
-    refs: &HashMap<String, String>,
-    agreement: &pb::LegalBasisRef,
-    call: &Call,
-) -> pb::RegisterDossierResponse {
+fn reply_of(new: &New<'_>, call: &Call) -> pb::RegisterDossierResponse {
+    let refs = &new.registration.refs;
+    let persons = new.form.persons.iter();
+    let persons = persons.map(|p| pb::RegisteredPerson {
+        client_ref: p.client_ref.clone(),
+        person_id: refs[&p.client_ref].clone(),
+    });
     pb::RegisterDossierResponse {
-        dossier: Some(loaded.to_proto()),
-        persons: form
-            .persons
-            .iter()
-            .map(|p| pb::RegisteredPerson {
-                client_ref: p.client_ref.clone(),
-                person_id: refs[&p.client_ref].clone(),
-            })
-            .collect(),
-        legal_basis: Some(agreement.clone()),
+        dossier: Some(new.loaded.to_proto()),
+        persons: persons.collect(),
+        legal_basis: Some(new.loaded.row.basis.clone()),
         policy_version: call.policy.version,
         audit_index: 0,
     }

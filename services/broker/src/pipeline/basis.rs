@@ -174,6 +174,17 @@ pub(crate) fn violence_forms(
 }
 
 impl Broker {
+    /// The circle gate, then the purpose and basis gate, for `dossier_id`.
+    pub(crate) async fn covered<'c>(
+        &self,
+        call: &'c Call,
+        dossier_id: &str,
+        declared: Option<&str>,
+    ) -> Outcome<Covered<'c>> {
+        let member = self.member(call, dossier_id).await?;
+        member.covered(self, declared).await
+    }
+
     /// CheckBasis for `question` (counting a new dossier when asked).
     pub(crate) async fn ask_basis(
         &self,

@@ -34,11 +34,7 @@ pub(crate) async fn ask(
     if due <= call.now {
         return Err(Invalid::new("due_at", "must lie in the future").into());
     }
-    let covered = broker
-        .member(call, &dossier_id)
-        .await?
-        .covered(broker, Some(&purpose))
-        .await?;
+    let covered = broker.covered(call, &dossier_id, Some(&purpose)).await?;
     let mut scope = covered.scope();
     scope.organisation = to.clone();
     scope.person_ids = req.person_ids.clone();

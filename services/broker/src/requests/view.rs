@@ -11,7 +11,7 @@ use crate::{
     Broker,
     pipeline::{Call, Covered, Failure, Outcome, Scope},
     seal,
-    store::{self, Cursor, RequestFilter},
+    store::{self, Cursor, Pager, RequestFilter},
 };
 
 /// GetInformationRequest.
@@ -74,6 +74,28 @@ async fn gate<'c>(
     }
 }
 
+/// A request opened under its dossier's gates (passed once per dossier),
+/// with the scope of its entry; `None` when the caller may not see it now.
+async fn opened_row<'c>(
+    broker: &Broker,
+    call: &'c Call,
+    gates: &mut HashMap<String, Option<Covered<'c>>>,
+    row: store::RequestRow,
+) -> Outcome<Option<(pb::InformationRequest, Scope)>> {
+    if !gates.contains_key(&row.dossier_id) {
+        let covered = gate(broker, call, &row.dossier_id).await?;
+        gates.insert(row.dossier_id.clone(), covered);
+    }
+    let Some(Some(covered)) = gates.get(&row.dossier_id) else {
+        return Ok(None);
+    };
+    let request = seal::open_request(covered.key(), &row, call.now)?;
+    let mut scope = covered.scope();
+    scope.resource_id = row.request_id.clone();
+    scope.person_ids = request.person_ids.clone();
+    Ok(Some((request, scope)))
+}
+
 /// ListInformationRequests.
 pub(crate) async fn list(
     broker: &Broker,
@@ -82,38 +104,21 @@ pub(crate) async fn list(
 ) -> Outcome<pb::ListInformationRequestsResponse> {
     let (limit, token) = validate::page(req.page.as_ref())?;
     let filter = filter(call, &req)?;
-    let mut cursor = Cursor::parse(&token)
+    let cursor = Cursor::parse(&token)
         .ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
+    let pool = broker.inner.db.pool();
     let mut gates: HashMap<String, Option<Covered<'_>>> = HashMap::new();
-    let (mut shown, mut more) = (Vec::<(pb::InformationRequest, Scope)>::new(), false);
-    'pages: loop {
-        let rows = store::request_page(broker.inner.db.pool(), &filter, &cursor, limit + 1).await?;
-        let exhausted = rows.len() as i64 <= limit;
-        for row in rows {
-            cursor = Cursor {
-                at: row.created_at,
-                id: row.request_id.clone(),
-            };
-            if shown.len() as i64 == limit {
-                more = true;
-                break 'pages;
+    let (mut pager, mut shown) = (Pager::new(limit, cursor), Vec::new());
+    while let Some(at) = pager.next() {
+        for row in pager.batch(store::request_page(pool, &filter, &at, limit + 1).await?) {
+            let position = Cursor { at: row.created_at, id: row.request_id.clone() };
+            if !pager.fits(shown.len(), position) {
+                break;
             }
-            if !gates.contains_key(&row.dossier_id) {
-                let covered = gate(broker, call, &row.dossier_id).await?;
-                gates.insert(row.dossier_id.clone(), covered);
-            }
-            if let Some(Some(covered)) = gates.get(&row.dossier_id) {
-                let request = seal::open_request(covered.key(), &row, call.now)?;
-                let mut scope = covered.scope();
-                scope.resource_id = row.request_id.clone();
-                scope.person_ids = request.person_ids.clone();
-                shown.push((request, scope));
-            }
-        }
-        if exhausted {
-            break;
+            shown.extend(opened_row(broker, call, &mut gates, row).await?);
         }
     }
+    let more = pager.more();
     let (information_requests, scopes): (Vec<_>, Vec<_>) = shown.into_iter().unzip();
     let next_page_token = match (more, information_requests.last()) {
         (true, Some(last)) => Cursor::token(

@@ -156,3 +156,49 @@ pub async fn request_page(
         .await?;
     rows.iter().map(request_from_row).collect()
 }
+
+/// The paging of a list whose rows pass gates after the SQL filters: rows
+/// are fetched after the cursor in batches of `limit + 1` until `limit` are
+/// kept or the rows run out, so a row left out (no basis now) never shortens
+/// a page or ends the paging early.
+#[derive(Debug)]
+pub struct Pager {
+    limit: i64,
+    cursor: Cursor,
+    exhausted: bool,
+    more: bool,
+}
+
+impl Pager {
+    /// Pages of `limit` from `cursor`.
+    pub fn new(limit: i64, cursor: Cursor) -> Self {
+        Pager { limit, cursor, exhausted: false, more: false }
+    }
+
+    /// Where the next batch starts, or `None` when the page is done.
+    pub fn next(&self) -> Option<Cursor> {
+        (!self.exhausted && !self.more).then(|| self.cursor.clone())
+    }
+
+    /// Takes in a fetched batch (of at most `limit + 1` rows).
+    pub fn batch<R>(&mut self, rows: Vec<R>) -> Vec<R> {
+        self.exhausted = rows.len() as i64 <= self.limit;
+        rows
+    }
+
+    /// Whether a row at `at` still fits beside `kept` items; when it does not,
+    /// the page is full and more rows follow.
+    pub fn fits(&mut self, kept: usize, at: Cursor) -> bool {
+        if kept as i64 >= self.limit {
+            self.more = true;
+            return false;
+        }
+        self.cursor = at;
+        true
+    }
+
+    /// Whether rows follow the page.
+    pub fn more(&self) -> bool {
+        self.more
+    }
+}
