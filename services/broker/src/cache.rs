@@ -10,6 +10,9 @@ use schakel_proto::v1 as pb;
 
 use crate::store::ContributionRow;
 
+/// A dossier's history events, sealed: (event id, sealed event).
+pub(crate) type SealedEvents = Arc<Vec<(String, Vec<u8>)>>;
+
 /// One dossier's cached parts.
 #[derive(Clone, Default)]
 pub(crate) struct Content {
@@ -17,7 +20,7 @@ pub(crate) struct Content {
     pub(crate) participants: Vec<pb::DossierParticipant>,
     pub(crate) persons: Vec<(String, Vec<String>)>,
     pub(crate) contributions: Option<Arc<Vec<ContributionRow>>>,
-    pub(crate) events: Option<Arc<Vec<(String, Vec<u8>)>>>,
+    pub(crate) events: Option<SealedEvents>,
 }
 
 /// Dossiers whose content is kept at most; beyond, the cache starts afresh.

@@ -41,8 +41,7 @@ pub(crate) async fn assign(
     let covered = broker.covered(call, &dossier_id, None).await?;
     check_phase(&covered)?;
     let mut scope = covered.scope();
-    scope.organisation = org.clone();
-    scope.resource_id = user.clone();
+    (scope.organisation, scope.resource_id) = (org.clone(), user.clone());
     if !is_casusregisseur(broker, &user, &org).await? {
         let message = "no enabled user with the casusregisseur role of that organisation";
         return Err(Refusal::precondition(scope, "NOT_A_CASUSREGISSEUR", message).into());
@@ -54,28 +53,15 @@ pub(crate) async fn assign(
     let mut unit = covered.begin(broker).await?;
     if let Some(participant) = &joining {
         store::add_participant(unit.conn(), &dossier_id, participant).await?;
-        unit.event(pb::AuditAction::ParticipantAdd, |e| {
-            e.organisation_id = org.clone()
-        });
+        unit.event(pb::AuditAction::ParticipantAdd, |e| e.organisation_id = org.clone());
     }
-    store::set_case_director(
-        unit.conn(),
-        &dossier_id,
-        &user,
-        &org,
-        &call.caller.subject,
-        call.now,
-    )
-    .await?;
-    unit.event(pb::AuditAction::CaseDirectorAssign, |e| {
-        e.organisation_id = org.clone()
-    });
+    let by = &call.caller.subject;
+    store::set_case_director(unit.conn(), &dossier_id, &user, &org, by, call.now).await?;
+    unit.event(pb::AuditAction::CaseDirectorAssign, |e| e.organisation_id = org.clone());
     let audit_index = unit.commit(broker, scope).await?;
     let mut loaded = covered.dossier().clone();
     loaded.participants.extend(joining);
-    loaded.row.case_director = Some((user, org, call.now, call.caller.subject.clone()));
-    Ok(pb::AssignCaseDirectorResponse {
-        dossier: Some(loaded.to_proto()),
-        audit_index,
-    })
+    loaded.row.case_director = Some((user, org, call.now, by.clone()));
+    let dossier = Some(loaded.to_proto());
+    Ok(pb::AssignCaseDirectorResponse { dossier, audit_index })
 }

@@ -49,35 +49,9 @@ fn check_answer(
     Ok(())
 }
 
-/// AnswerInformationRequest.
-pub(crate) async fn answer(
-    broker: &Broker,
-    call: &Call,
-    req: pb::AnswerInformationRequestRequest,
-) -> Outcome<pb::AnswerInformationRequestResponse> {
-    let note = validate::text("note", &req.note, 2000)?;
-    let opened = broker.opened(call, &req.information_request_id).await?;
-    let scope = opened.scope();
-    let replay = match opened
-        .covered
-        .kept(broker, &req.idempotency_key, &req)
-        .await?
-    {
-        Kept::Replayed(reply) => return broker.replayed(call, scope, reply).await,
-        Kept::Fresh(replay) => replay,
-    };
-    closable(&opened, true, "NOT_ADDRESSEE")?;
-    contribute::check_inputs(call, &req.contributions, !req.declined_fields.is_empty())?;
-    check_answer(call, &opened, &req)?;
-    contribute::permit(&opened.covered, &req.contributions)?;
-    let mut unit = opened.covered.begin(broker).await?;
-    let saved = contribute::write(
-        &mut unit,
-        &opened.covered,
-        &req.contributions,
-        &opened.row.request_id,
-    )
-    .await?;
+/// The request as answered by `saved` (and the declines of `req`).
+fn answered(opened: &Opened<'_>, req: &pb::AnswerInformationRequestRequest, note: String, saved: &[pb::Contribution]) -> pb::InformationRequest {
+    let call = opened.covered.call();
     let mut request = opened.request.clone();
     request.declined_fields = req.declined_fields.clone();
     request.answer_note = note;
@@ -90,34 +64,44 @@ pub(crate) async fn answer(
     request.closed_at = Some(to_timestamp(call.now));
     request.closed_by = call.caller.subject.clone();
     request.overdue = false;
-    let sealed = seal::seal_request(opened.covered.key(), &request)?;
-    let mut scope = opened.scope();
-    let open = pb::InformationRequestStatus::Open as i32;
-    if !store::update_request(
-        unit.conn(),
-        &opened.row.request_id,
-        open,
-        request.status,
-        &sealed,
-    )
-    .await?
-    {
-        return Err(
-            Refusal::precondition(scope, "NOT_OPEN", "the request is no longer open").into(),
-        );
+    request
+}
+
+/// AnswerInformationRequest.
+pub(crate) async fn answer(
+    broker: &Broker,
+    call: &Call,
+    req: pb::AnswerInformationRequestRequest,
+) -> Outcome<pb::AnswerInformationRequestResponse> {
+    let note = validate::text("note", &req.note, 2000)?;
+    let opened = broker.opened(call, &req.information_request_id).await?;
+    let (covered, mut scope) = (&opened.covered, opened.scope());
+    let replay = match covered.kept(broker, &req.idempotency_key, &req).await? {
+        Kept::Replayed(reply) => return broker.replayed(call, scope, reply).await,
+        Kept::Fresh(replay) => replay,
+    };
+    closable(&opened, true, "NOT_ADDRESSEE")?;
+    contribute::check_inputs(call, &req.contributions, !req.declined_fields.is_empty())?;
+    check_answer(call, &opened, &req)?;
+    contribute::permit(covered, &req.contributions)?;
+    let mut unit = covered.begin(broker).await?;
+    let saved = contribute::write(&mut unit, covered, &req.contributions, &opened.row.request_id).await?;
+    let request = answered(&opened, &req, note, &saved);
+    let sealed = seal::seal_request(covered.key(), &request)?;
+    let (id, open) = (&opened.row.request_id, pb::InformationRequestStatus::Open as i32);
+    if !store::update_request(unit.conn(), id, open, request.status, &sealed).await? {
+        return Err(Refusal::precondition(scope, "NOT_OPEN", "the request is no longer open").into());
     }
     contribute::concerned(&mut scope, &saved);
-    scope.resource_id = opened.row.request_id.clone();
-    scope.organisation = opened.row.from_org.clone();
+    (scope.resource_id, scope.organisation) = (id.clone(), opened.row.from_org.clone());
     let mut reply = pb::AnswerInformationRequestResponse {
         information_request: Some(request),
         contributions: saved,
         policy_version: call.policy.version,
-        legal_basis: Some(opened.covered.basis().clone()),
+        legal_basis: Some(covered.basis().clone()),
         audit_index: 0,
     };
-    unit.keep(call, &opened.row.dossier_id, replay, &reply)
-        .await?;
+    unit.keep(call, &opened.row.dossier_id, replay, &reply).await?;
     reply.audit_index = unit.commit(broker, scope).await?;
     Ok(reply)
 }
