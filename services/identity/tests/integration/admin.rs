@@ -603,3 +603,79 @@ async fn shutdown_drains_and_stops() {
         Code::Unavailable,
     );
 }
+
+/// GetUser: for coordinators and the broker (checking a casusregisseur's
+/// appointment); other services and users are refused, unknown ids not found.
+#[tokio::test]
+async fn get_user_answers_coordinators_and_the_broker_only() {
+    for db in databases().await {
+        let app = spawn_app(db.url()).await;
+        let coordinator = app.as_user("coordinator").await;
+        let created = coordinator
+            .clone()
+            .create_user(pb::CreateUserRequest {
+                username: "regisseur.vh".into(),
+                display_name: "Casusregisseur".into(),
+                organisation_id: app.organisation_id("veilig_huis").await,
+                roles: vec![pb::Role::Casusregisseur as i32],
+                password: "een lang wachtwoord".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap();
+        let ask = |id: &str| pb::GetUserRequest { user_id: id.into() };
+        let got = coordinator
+            .clone()
+            .get_user(ask(&created.id))
+            .await
+            .unwrap();
+        assert_eq!(got.into_inner().user.unwrap(), created, "{}", db.label());
+        let service = |cn: &'static str| {
+            let app = &app;
+            async move {
+                let grant = pb::IssueTokenRequest {
+                    grant: Some(pb::issue_token_request::Grant::ClientCertificate(
+                        pb::ClientCertificateGrant {
+                            client_id: format!("svc-{cn}"),
+                        },
+                    )),
+                    ttl_seconds: 0,
+                };
+                let channel = app.server.channel(app.pki.client_tls_as(cn));
+                let token = pb::identity_service_client::IdentityServiceClient::new(channel)
+                    .issue_token(grant)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .access_token;
+                app.client(Some(token))
+            }
+        };
+        let broker = service("broker").await;
+        let seen = broker.clone().get_user(ask(&created.id)).await.unwrap();
+        assert_eq!(seen.into_inner().user.unwrap().roles, created.roles);
+        assert_code(
+            broker
+                .clone()
+                .get_user(ask(&uuid::Uuid::new_v4().to_string()))
+                .await,
+            Code::NotFound,
+        );
+        let other = service("legal-basis").await;
+        assert_code(
+            other.clone().get_user(ask(&created.id)).await,
+            Code::PermissionDenied,
+        );
+        let login = app
+            .try_login("regisseur.vh", "een lang wachtwoord")
+            .await
+            .unwrap();
+        let user = app.client(Some(login.access_token));
+        assert_code(
+            user.clone().get_user(ask(&created.id)).await,
+            Code::PermissionDenied,
+        );
+    }
+}
