@@ -88,12 +88,20 @@ impl<U: Message + Default> Decoder for ProstDecoder<U> {
     }
 }
 
+/// A message of one bytes field (as `google.protobuf.BytesValue`), on
+/// `Bytes` so that the reply is cloned without copying.
+#[derive(Clone, PartialEq, Message)]
+struct Blob {
+    #[prost(bytes = "bytes", tag = "1")]
+    value: prost::bytes::Bytes,
+}
+
 /// Replies to any request (the GetDossier request, decoded) with bytes whose
 /// encoding is as long as the GetDossier reply; set once, after the first
 /// read.
 #[derive(Clone, Default)]
 struct Payload {
-    bytes: Arc<OnceLock<prost_types::BytesValue>>,
+    bytes: Arc<OnceLock<Blob>>,
     max_request: Option<usize>,
     max_response: Option<usize>,
 }
@@ -103,7 +111,7 @@ impl tonic::server::NamedService for Payload {
 }
 
 impl tonic::server::UnaryService<schakel_proto::v1::GetDossierRequest> for Payload {
-    type Response = prost_types::BytesValue;
+    type Response = Blob;
     type Future = std::future::Ready<Result<tonic::Response<Self::Response>, tonic::Status>>;
     fn call(&mut self, _: tonic::Request<schakel_proto::v1::GetDossierRequest>) -> Self::Future {
         std::future::ready(match self.bytes.get() {
@@ -131,7 +139,7 @@ impl Service<http::Request<tonic::body::Body>> for Payload {
                 );
             }
             let mut grpc = tonic::server::Grpc::new(Prost::<
-                prost_types::BytesValue,
+                Blob,
                 schakel_proto::v1::GetDossierRequest,
             >::default())
             .apply_max_message_size_config(method.max_request, method.max_response);
@@ -142,13 +150,13 @@ impl Service<http::Request<tonic::body::Body>> for Payload {
 
 /// Bytes whose `BytesValue` encoding is `len` bytes long (or as close as the
 /// varint length prefix allows).
-fn payload_of(len: usize) -> prost_types::BytesValue {
+fn payload_of(len: usize) -> Blob {
     let mut n = len.saturating_sub(1 + prost::encoding::encoded_len_varint(len as u64));
     while n > 0 && 1 + prost::encoding::encoded_len_varint(n as u64) + n > len {
         n -= 1;
     }
-    prost_types::BytesValue {
-        value: (0..n).map(|i| (i % 251) as u8).collect(),
+    Blob {
+        value: (0..n).map(|i| (i % 251) as u8).collect::<Vec<_>>().into(),
     }
 }
 
@@ -170,13 +178,12 @@ impl PayloadClient {
     async fn get(
         &mut self,
         request: schakel_proto::v1::GetDossierRequest,
-    ) -> Result<prost_types::BytesValue, tonic::Status> {
+    ) -> Result<Blob, tonic::Status> {
         self.grpc
             .ready()
             .await
             .map_err(|e| tonic::Status::unknown(e.to_string()))?;
-        let codec =
-            Prost::<schakel_proto::v1::GetDossierRequest, prost_types::BytesValue>::default();
+        let codec = Prost::<schakel_proto::v1::GetDossierRequest, Blob>::default();
         let path = http::uri::PathAndQuery::from_static(PAYLOAD_PATH);
         Ok(self
             .grpc
@@ -214,20 +221,18 @@ where
     )
 }
 
-/// Calls `call` in a loop for `seconds`; the latency of each call.
-async fn measure<F, Fut>(seconds: f64, mut call: F) -> Vec<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut latencies = Vec::new();
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
-    while Instant::now() < until {
-        let t = Instant::now();
-        call().await;
-        latencies.push(t.elapsed());
-    }
-    latencies
+/// Runs `$call` in a loop for `$seconds`; the latency of each call.
+macro_rules! measure {
+    ($seconds:expr, $call:expr) => {{
+        let mut latencies = Vec::new();
+        let until = Instant::now() + Duration::from_secs_f64($seconds);
+        while Instant::now() < until {
+            let t = Instant::now();
+            $call.await.unwrap();
+            latencies.push(t.elapsed());
+        }
+        latencies
+    }};
 }
 
 fn ms(d: Duration) -> f64 {
@@ -310,48 +315,26 @@ async fn main() {
 
     for clients in [1usize, 16, 64] {
         let reader = |i: usize| {
-            let client = broker(&format!("team-politie-{i}"), &team);
+            let mut client = broker(&format!("team-politie-{i}"), &team);
             let request = read_request(&id, "triage");
-            measure(seconds, move || {
-                let mut client = client.clone();
-                let request = request.clone();
-                async move {
-                    client.get_dossier(request).await.unwrap();
-                }
-            })
+            async move { measure!(seconds, client.get_dossier(request.clone())) }
         };
         let (rate, p50, p99) = run(clients, reader).await;
         let health = |_: usize| {
-            let client = tonic_health::pb::health_client::HealthClient::new(
-                server.channel(app.pki.client_tls()),
-            );
-            measure(seconds, move || {
-                let mut client = client.clone();
-                async move {
-                    client
-                        .check(tonic_health::pb::HealthCheckRequest {
-                            service: String::new(),
-                        })
-                        .await
-                        .unwrap();
-                }
-            })
+            let channel = server.channel(app.pki.client_tls());
+            let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+            let request = tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            };
+            async move { measure!(seconds, client.check(request.clone())) }
         };
         let (health_rate, health_p50, health_p99) = run(clients, health).await;
         let same_size = |i: usize| {
-            let client = PayloadClient::new(
-                server.channel(app.pki.client_tls()),
-                token(&format!("team-politie-{i}"), &team),
-            );
-            let client = Arc::new(tokio::sync::Mutex::new(client));
+            let channel = server.channel(app.pki.client_tls());
+            let mut client =
+                PayloadClient::new(channel, token(&format!("team-politie-{i}"), &team));
             let request = read_request(&id, "triage");
-            measure(seconds, move || {
-                let client = client.clone();
-                let request = request.clone();
-                async move {
-                    client.lock().await.get(request).await.unwrap();
-                }
-            })
+            async move { measure!(seconds, client.get(request.clone())) }
         };
         let (same_rate, same_p50, same_p99) = run(clients, same_size).await;
         println!(

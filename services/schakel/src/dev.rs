@@ -119,7 +119,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             _ = stop_rx => {}
         }
     }));
-    let seeded = match seed_family(&url, &pki.ca, &accounts, &organisations, seeded_at(data)?).await {
+    let seeded = match seed_family(&url, &pki.ca, &accounts, &organisations, seeded_at(data)?).await
+    {
         Ok(seeded) => seeded,
         Err(e) => {
             let _ = stop_tx.send(());
@@ -276,7 +277,10 @@ fn dev_secret(path: &std::path::Path, make: impl FnOnce() -> String) -> anyhow::
 fn seeded_at(data: &std::path::Path) -> anyhow::Result<i64> {
     let file = data.join("seed-informed-at");
     if let Ok(text) = std::fs::read_to_string(&file) {
-        return text.trim().parse().context("seed-informed-at holds no time");
+        return text
+            .trim()
+            .parse()
+            .context("seed-informed-at holds no time");
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     std::fs::write(&file, now.to_string()).context("writing seed-informed-at")?;

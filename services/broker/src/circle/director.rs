@@ -53,15 +53,22 @@ pub(crate) async fn assign(
     let mut unit = covered.begin(broker).await?;
     if let Some(participant) = &joining {
         store::add_participant(unit.conn(), &dossier_id, participant).await?;
-        unit.event(pb::AuditAction::ParticipantAdd, |e| e.organisation_id = org.clone());
+        unit.event(pb::AuditAction::ParticipantAdd, |e| {
+            e.organisation_id = org.clone()
+        });
     }
     let by = &call.caller.subject;
     store::set_case_director(unit.conn(), &dossier_id, &user, &org, by, call.now).await?;
-    unit.event(pb::AuditAction::CaseDirectorAssign, |e| e.organisation_id = org.clone());
+    unit.event(pb::AuditAction::CaseDirectorAssign, |e| {
+        e.organisation_id = org.clone()
+    });
     let audit_index = unit.commit(broker, scope).await?;
     let mut loaded = covered.dossier().clone();
     loaded.participants.extend(joining);
     loaded.row.case_director = Some((user, org, call.now, by.clone()));
     let dossier = Some(loaded.to_proto());
-    Ok(pb::AssignCaseDirectorResponse { dossier, audit_index })
+    Ok(pb::AssignCaseDirectorResponse {
+        dossier,
+        audit_index,
+    })
 }

@@ -35,7 +35,10 @@ fn decided_track(from: pb::Phase, to: pb::Phase, track: i32) -> Outcome<Option<i
 
 /// The phases of the request: expected and target.
 fn phases(req: &pb::AdvancePhaseRequest) -> Outcome<(pb::Phase, pb::Phase)> {
-    match (pb::Phase::try_from(req.expected_phase), pb::Phase::try_from(req.target_phase)) {
+    match (
+        pb::Phase::try_from(req.expected_phase),
+        pb::Phase::try_from(req.target_phase),
+    ) {
         (Ok(expected), Ok(target)) => Ok((expected, target)),
         _ => Err(Invalid::new("target_phase", "a known phase is required").into()),
     }
@@ -78,11 +81,16 @@ pub(crate) async fn advance(
     });
     let mut scope = covered.scope();
     scope.phase = to;
-    scope.attributes.push(("from_phase", expected.as_str_name().to_owned()));
+    scope
+        .attributes
+        .push(("from_phase", expected.as_str_name().to_owned()));
     let audit_index = unit.commit(broker, scope).await?;
     let mut loaded = covered.dossier().clone();
     (loaded.row.phase, loaded.row.phase_since) = (to, call.now);
     loaded.row.track = track.unwrap_or(loaded.row.track);
     let dossier = Some(loaded.to_proto());
-    Ok(pb::AdvancePhaseResponse { dossier, audit_index })
+    Ok(pb::AdvancePhaseResponse {
+        dossier,
+        audit_index,
+    })
 }

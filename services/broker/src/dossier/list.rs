@@ -67,7 +67,10 @@ pub(crate) async fn list(
     let (mut pager, mut listed) = (Pager::new(limit, cursor), Vec::new());
     while let Some(at) = pager.next() {
         for row in pager.batch(store::dossier_page(pool, &filter, &at, limit + 1).await?) {
-            let position = Cursor { at: row.registered_at, id: row.dossier_id.clone() };
+            let position = Cursor {
+                at: row.registered_at,
+                id: row.dossier_id.clone(),
+            };
             if !pager.fits(listed.len(), position) {
                 break;
             }

@@ -59,13 +59,26 @@ fn person_form(
 
 /// The new person's values, checked against the catalogue, the policy and
 /// the dossier's bounds.
-fn values_of(covered: &Covered<'_>, person_id: &str, req: &pb::AddPersonRequest) -> Outcome<Vec<(String, String, pb::FieldValue)>> {
+fn values_of(
+    covered: &Covered<'_>,
+    person_id: &str,
+    req: &pb::AddPersonRequest,
+) -> Outcome<Vec<(String, String, pb::FieldValue)>> {
     let (person_form, refs) = person_form(covered.dossier(), person_id, req);
     let fields = &covered.call().policy.fields;
-    let values = form::checked_values(fields, "person", form::form_values(&person_form, &refs)?, &refs)?;
+    let values = form::checked_values(
+        fields,
+        "person",
+        form::form_values(&person_form, &refs)?,
+        &refs,
+    )?;
     covered.permit_contribute(values.iter().map(|(p, ..)| p.as_str()))?;
     let count = covered.contributions().len() + values.len();
-    within_bounds(|| covered.scope(), covered.dossier().persons.len() + 1, count)?;
+    within_bounds(
+        || covered.scope(),
+        covered.dossier().persons.len() + 1,
+        count,
+    )?;
     Ok(values)
 }
 
@@ -77,7 +90,10 @@ pub(crate) async fn add_person(
 ) -> Outcome<pb::AddPersonResponse> {
     let dossier_id = validate::id("dossier_id", &req.dossier_id)?;
     let purpose = validate::code("purpose", &req.purpose)?;
-    let input = req.person.clone().ok_or_else(|| Invalid::new("person", "is required"))?;
+    let input = req
+        .person
+        .clone()
+        .ok_or_else(|| Invalid::new("person", "is required"))?;
     let roles = form::role_codes(&form::person_roles("person.roles".into(), &input.roles)?);
     let covered = broker.covered(call, &dossier_id, Some(&purpose)).await?;
     let person_id = uuid::Uuid::new_v4().to_string();
@@ -89,9 +105,16 @@ pub(crate) async fn add_person(
     };
     let mut unit = covered.begin(broker).await?;
     let lookup = LookupKey::derive(broker.inner.keys.current());
-    let person = NewPerson { person_id: &person_id, roles: &roles, input: &input };
-    unit.store_person(&lookup, &dossier_id, person, call.now).await?;
-    scope.contributed = unit.store_values(call, &dossier_id, covered.purpose(), &values).await?;
+    let person = NewPerson {
+        person_id: &person_id,
+        roles: &roles,
+        input: &input,
+    };
+    unit.store_person(&lookup, &dossier_id, person, call.now)
+        .await?;
+    scope.contributed = unit
+        .store_values(call, &dossier_id, covered.purpose(), &values)
+        .await?;
     scope.person_ids = vec![person_id.clone()];
     let mut loaded = covered.dossier().clone();
     loaded.persons.push((person_id.clone(), roles));
@@ -105,6 +128,8 @@ pub(crate) async fn add_person(
     unit.keep(call, &dossier_id, replay, &reply).await?;
     reply.audit_index = unit.commit(broker, scope).await?;
     let informing = vec![(person_id, input.informing)];
-    broker.forward_informing(call, &dossier_id, informing).await?;
+    broker
+        .forward_informing(call, &dossier_id, informing)
+        .await?;
     Ok(reply)
 }

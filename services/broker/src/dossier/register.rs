@@ -34,6 +34,25 @@ struct Registration {
     values: Vec<(String, String, pb::FieldValue)>,
 }
 
+/// The persons of a form: client reference -> new person id, and (id, role
+/// codes) per person in form order.
+type People = (HashMap<String, String>, Vec<(String, Vec<String>)>);
+
+fn people(form: &pb::RegistrationForm) -> Outcome<People> {
+    let (mut refs, mut people) = (HashMap::new(), Vec::new());
+    for (i, p) in form.persons.iter().enumerate() {
+        let roles = form::person_roles(format!("form.persons[{i}].roles"), &p.roles)?;
+        if p.client_ref.is_empty() || p.client_ref.len() > 64 || refs.contains_key(&p.client_ref) {
+            let message = "a unique reference of 1-64 characters is required";
+            return Err(Invalid::at(format!("form.persons[{i}].client_ref"), message).into());
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        refs.insert(p.client_ref.clone(), id.clone());
+        people.push((id, form::role_codes(&roles)));
+    }
+    Ok((refs, people))
+}
+
 fn parse(call: &Call, req: &pb::RegisterDossierRequest) -> Outcome<Registration> {
     let district = validate::region("district", &req.district)?;
     let tracks = [
@@ -52,17 +71,7 @@ fn parse(call: &Call, req: &pb::RegisterDossierRequest) -> Outcome<Registration>
         let message = format!("1-{MAX_PERSONS} persons, at least one a slachtoffer");
         return Err(Invalid::new("form.persons", message).into());
     }
-    let (mut refs, mut people) = (HashMap::new(), Vec::new());
-    for (i, p) in form.persons.iter().enumerate() {
-        let roles = form::person_roles(format!("form.persons[{i}].roles"), &p.roles)?;
-        if p.client_ref.is_empty() || p.client_ref.len() > 64 || refs.contains_key(&p.client_ref) {
-            let message = "a unique reference of 1-64 characters is required";
-            return Err(Invalid::at(format!("form.persons[{i}].client_ref"), message).into());
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        refs.insert(p.client_ref.clone(), id.clone());
-        people.push((id, form::role_codes(&roles)));
-    }
+    let (refs, people) = people(&form)?;
     if !people
         .iter()
         .any(|(_, roles)| roles.iter().any(|r| r == "slachtoffer"))
@@ -122,17 +131,31 @@ struct New<'a> {
 }
 
 /// Stores the dossier, its circle, persons and form values; the paths written.
-async fn store_new(broker: &Broker, unit: &mut Unit<'_>, call: &Call, new: &New<'_>, key: &str) -> Outcome<Vec<String>> {
+async fn store_new(
+    broker: &Broker,
+    unit: &mut Unit<'_>,
+    call: &Call,
+    new: &New<'_>,
+    key: &str,
+) -> Outcome<Vec<String>> {
     let id = &new.loaded.row.dossier_id;
     store::insert_dossier(unit.conn(), &new.loaded.row, key).await?;
     store::add_participant(unit.conn(), id, &new.loaded.participants[0]).await?;
     let lookup = LookupKey::derive(broker.inner.keys.current());
     for ((person_id, roles), input) in new.registration.people.iter().zip(&new.form.persons) {
-        let person = NewPerson { person_id, roles, input };
+        let person = NewPerson {
+            person_id,
+            roles,
+            input,
+        };
         unit.store_person(&lookup, id, person, call.now).await?;
     }
     let values = &new.registration.values;
-    within_bounds(|| call.scope(id), new.registration.people.len(), values.len())?;
+    within_bounds(
+        || call.scope(id),
+        new.registration.people.len(),
+        values.len(),
+    )?;
     unit.store_values(call, id, "triage", values).await
 }
 
@@ -151,7 +174,11 @@ pub(crate) async fn register(
     let (data_key, wrapped) = broker.inner.keys.new_data_key(&dossier_id)?;
     let form = req.form.clone().unwrap_or_default();
     let loaded = new_dossier(call, &dossier_id, &registration, &req, wrapped);
-    let mut new = New { registration, form: &form, loaded };
+    let mut new = New {
+        registration,
+        form: &form,
+        loaded,
+    };
     let mut scope = call.scope(&dossier_id);
     (scope.purpose, scope.phase) = ("triage".into(), pb::Phase::Registration as i32);
     new.loaded.row.basis = admitted(broker, call, &new, &scope).await?;
@@ -164,8 +191,12 @@ pub(crate) async fn register(
     reply.audit_index = unit.commit(broker, scope).await?;
     tracing::info!(dossier = %dossier_id, "dossier registered");
     let people = new.registration.people.iter().zip(&form.persons);
-    let informing = people.map(|((id, _), p)| (id.clone(), p.informing.clone())).collect();
-    broker.forward_informing(call, &dossier_id, informing).await?;
+    let informing = people
+        .map(|((id, _), p)| (id.clone(), p.informing.clone()))
+        .collect();
+    broker
+        .forward_informing(call, &dossier_id, informing)
+        .await?;
     Ok(reply)
 }
 

@@ -50,7 +50,12 @@ fn check_answer(
 }
 
 /// The request as answered by `saved` (and the declines of `req`).
-fn answered(opened: &Opened<'_>, req: &pb::AnswerInformationRequestRequest, note: String, saved: &[pb::Contribution]) -> pb::InformationRequest {
+fn answered(
+    opened: &Opened<'_>,
+    req: &pb::AnswerInformationRequestRequest,
+    note: String,
+    saved: &[pb::Contribution],
+) -> pb::InformationRequest {
     let call = opened.covered.call();
     let mut request = opened.request.clone();
     request.declined_fields = req.declined_fields.clone();
@@ -85,12 +90,23 @@ pub(crate) async fn answer(
     check_answer(call, &opened, &req)?;
     contribute::permit(covered, &req.contributions)?;
     let mut unit = covered.begin(broker).await?;
-    let saved = contribute::write(&mut unit, covered, &req.contributions, &opened.row.request_id).await?;
+    let saved = contribute::write(
+        &mut unit,
+        covered,
+        &req.contributions,
+        &opened.row.request_id,
+    )
+    .await?;
     let request = answered(&opened, &req, note, &saved);
     let sealed = seal::seal_request(covered.key(), &request)?;
-    let (id, open) = (&opened.row.request_id, pb::InformationRequestStatus::Open as i32);
+    let (id, open) = (
+        &opened.row.request_id,
+        pb::InformationRequestStatus::Open as i32,
+    );
     if !store::update_request(unit.conn(), id, open, request.status, &sealed).await? {
-        return Err(Refusal::precondition(scope, "NOT_OPEN", "the request is no longer open").into());
+        return Err(
+            Refusal::precondition(scope, "NOT_OPEN", "the request is no longer open").into(),
+        );
     }
     contribute::concerned(&mut scope, &saved);
     (scope.resource_id, scope.organisation) = (id.clone(), opened.row.from_org.clone());
@@ -101,7 +117,8 @@ pub(crate) async fn answer(
         legal_basis: Some(covered.basis().clone()),
         audit_index: 0,
     };
-    unit.keep(call, &opened.row.dossier_id, replay, &reply).await?;
+    unit.keep(call, &opened.row.dossier_id, replay, &reply)
+        .await?;
     reply.audit_index = unit.commit(broker, scope).await?;
     Ok(reply)
 }

@@ -31,20 +31,35 @@ fn parse(call: &Call, req: &pb::RequestInformationRequest) -> Outcome<(String, i
 }
 
 /// The addressee is another organisation of the circle, the persons are the dossier's.
-fn addressable(covered: &Covered<'_>, to: &str, req: &pb::RequestInformationRequest, scope: &Scope) -> Outcome<()> {
+fn addressable(
+    covered: &Covered<'_>,
+    to: &str,
+    req: &pb::RequestInformationRequest,
+    scope: &Scope,
+) -> Outcome<()> {
     let dossier = covered.dossier();
     if !dossier.in_circle(to) || to == covered.call().caller.organisation_id {
         let message = "the addressee must be another organisation in the dossier's circle";
         return Err(Refusal::precondition(scope.clone(), "NOT_IN_CIRCLE", message).into());
     }
-    if req.person_ids.iter().any(|p| !dossier.persons.iter().any(|(id, _)| id == p)) {
+    if req
+        .person_ids
+        .iter()
+        .any(|p| !dossier.persons.iter().any(|(id, _)| id == p))
+    {
         return Err(Invalid::new("person_ids", "not a person of this dossier").into());
     }
     Ok(())
 }
 
 /// The new request and its row (sealed).
-fn new_request(covered: &Covered<'_>, req: &pb::RequestInformationRequest, to: &str, justification: String, due: i64) -> Outcome<(pb::InformationRequest, store::RequestRow)> {
+fn new_request(
+    covered: &Covered<'_>,
+    req: &pb::RequestInformationRequest,
+    to: &str,
+    justification: String,
+    due: i64,
+) -> Outcome<(pb::InformationRequest, store::RequestRow)> {
     let call = covered.call();
     let dossier_id = covered.dossier().row.dossier_id.clone();
     let request = pb::InformationRequest {
@@ -98,7 +113,10 @@ pub(crate) async fn ask(
     let mut unit = covered.begin(broker).await?;
     store::insert_request(unit.conn(), &row).await?;
     let information_request = Some(request);
-    let mut reply = pb::RequestInformationResponse { information_request, audit_index: 0 };
+    let mut reply = pb::RequestInformationResponse {
+        information_request,
+        audit_index: 0,
+    };
     unit.keep(call, &dossier_id, replay, &reply).await?;
     reply.audit_index = unit.commit(broker, scope).await?;
     Ok(reply)

@@ -90,6 +90,26 @@ pub(crate) fn closable(
     Ok(())
 }
 
+/// The request as `closing` leaves it.
+fn closed(opened: &Opened<'_>, closing: Closing) -> pb::InformationRequest {
+    let call = opened.covered.call();
+    let mut request = opened.request.clone();
+    request.status = closing.status as i32;
+    request.closed_at = Some(to_timestamp(call.now));
+    request.closed_by = call.caller.subject.clone();
+    request.explanation = closing.explanation;
+    request.overdue = false;
+    if let Some(reason) = closing.decline_reason {
+        request.decline_reason = reason;
+        let declined = request.fields.iter().map(|f| pb::DeclinedField {
+            path: f.clone(),
+            reason,
+        });
+        request.declined_fields = declined.collect();
+    }
+    request
+}
+
 async fn close(
     broker: &Broker,
     call: &Call,
@@ -97,47 +117,24 @@ async fn close(
     closing: Closing,
 ) -> Outcome<(pb::InformationRequest, u64)> {
     let opened = broker.opened(call, id).await?;
-    let mut request = opened.request.clone();
     let declining = closing.decline_reason.is_some();
     closable(&opened, declining, "NOT_YOURS")?;
-    request.status = closing.status as i32;
-    request.closed_at = Some(to_timestamp(call.now));
-    request.closed_by = call.caller.subject.clone();
-    request.explanation = closing.explanation;
-    if let Some(reason) = closing.decline_reason {
-        request.decline_reason = reason;
-        request.declined_fields = request
-            .fields
-            .iter()
-            .map(|f| pb::DeclinedField {
-                path: f.clone(),
-                reason,
-            })
-            .collect();
-    }
+    let request = closed(&opened, closing);
     let sealed = seal::seal_request(opened.covered.key(), &request)?;
     let mut scope = opened.scope();
+    let row = &opened.row;
     scope.organisation = if declining {
-        opened.row.from_org.clone()
+        row.from_org.clone()
     } else {
-        opened.row.to_org.clone()
+        row.to_org.clone()
     };
     let mut unit = opened.covered.begin(broker).await?;
     let open = pb::InformationRequestStatus::Open as i32;
-    if !store::update_request(
-        unit.conn(),
-        &opened.row.request_id,
-        open,
-        request.status,
-        &sealed,
-    )
-    .await?
-    {
+    if !store::update_request(unit.conn(), &row.request_id, open, request.status, &sealed).await? {
         return Err(
             Refusal::precondition(scope, "NOT_OPEN", "the request changed meanwhile").into(),
         );
     }
     let audit_index = unit.commit(broker, scope).await?;
-    request.overdue = false;
     Ok((request, audit_index))
 }

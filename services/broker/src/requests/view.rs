@@ -111,7 +111,10 @@ pub(crate) async fn list(
     let (mut pager, mut shown) = (Pager::new(limit, cursor), Vec::new());
     while let Some(at) = pager.next() {
         for row in pager.batch(store::request_page(pool, &filter, &at, limit + 1).await?) {
-            let position = Cursor { at: row.created_at, id: row.request_id.clone() };
+            let position = Cursor {
+                at: row.created_at,
+                id: row.request_id.clone(),
+            };
             if !pager.fits(shown.len(), position) {
                 break;
             }

@@ -172,7 +172,12 @@ pub struct Pager {
 impl Pager {
     /// Pages of `limit` from `cursor`.
     pub fn new(limit: i64, cursor: Cursor) -> Self {
-        Pager { limit, cursor, exhausted: false, more: false }
+        Pager {
+            limit,
+            cursor,
+            exhausted: false,
+            more: false,
+        }
     }
 
     /// Where the next batch starts, or `None` when the page is done.
