@@ -148,7 +148,7 @@ impl Service<http::Request<tonic::body::Body>> for Payload {
     }
 }
 
-/// Bytes whose `BytesValue` encoding is `len` bytes long (or as close as the
+/// A `Blob` whose encoding is `len` bytes long (or as close below as the
 /// varint length prefix allows).
 fn payload_of(len: usize) -> Blob {
     let mut n = len.saturating_sub(1 + prost::encoding::encoded_len_varint(len as u64));

@@ -2,10 +2,7 @@
 //! same process (`schakel dev`, `serve all`).
 
 use futures::future::BoxFuture;
-use schakel_kit::{
-    auth::Role,
-    ports::{Directory, DirectoryUser},
-};
+use schakel_kit::ports::{Directory, DirectoryUser};
 
 use crate::{Identity, store};
 
@@ -24,15 +21,7 @@ impl Directory for Identity {
             let user = store::get_user(self.database().pool(), id)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(user.map(|u| DirectoryUser {
-                organisation_id: u.organisation_id,
-                roles: u
-                    .roles
-                    .iter()
-                    .filter_map(|r| Role::from_proto(*r))
-                    .collect(),
-                disabled: u.disabled,
-            }))
+            Ok(user.map(DirectoryUser::from))
         })
     }
 }

@@ -68,6 +68,20 @@ pub struct DirectoryUser {
     pub disabled: bool,
 }
 
+impl From<pb::User> for DirectoryUser {
+    fn from(u: pb::User) -> Self {
+        DirectoryUser {
+            organisation_id: u.organisation_id,
+            roles: u
+                .roles
+                .iter()
+                .filter_map(|r| Role::from_proto(*r))
+                .collect(),
+            disabled: u.disabled,
+        }
+    }
+}
+
 /// The identity service's directory of organisations and users.
 pub trait Directory: Send + Sync + 'static {
     /// The partner type code of organisation `id`, or `None` if there is no
@@ -182,15 +196,7 @@ impl Directory for RemoteDirectory {
                 })
                 .await;
             match answer {
-                Ok(response) => Ok(response.into_inner().user.map(|u| DirectoryUser {
-                    organisation_id: u.organisation_id,
-                    roles: u
-                        .roles
-                        .iter()
-                        .filter_map(|r| Role::from_proto(*r))
-                        .collect(),
-                    disabled: u.disabled,
-                })),
+                Ok(response) => Ok(response.into_inner().user.map(DirectoryUser::from)),
                 Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
                 Err(status) => Err(identity_error(status)),
             }

@@ -7,7 +7,7 @@ use schakel_proto::v1 as pb;
 
 use crate::{
     Broker,
-    pipeline::{Call, Failure, Outcome},
+    pipeline::{Call, Outcome, Scope},
     store::{self, Cursor, DossierFilter, Pager},
 };
 
@@ -102,19 +102,7 @@ pub(crate) async fn list(
 
 /// The dossier's metadata and the scope of its entry, when the caller passes
 /// the circle and basis gates for it; `None` (left out) otherwise.
-async fn listable(
-    broker: &Broker,
-    call: &Call,
-    id: &str,
-) -> Outcome<Option<(pb::Dossier, crate::pipeline::Scope)>> {
-    let member = match broker.member(call, id).await {
-        Ok(member) => member,
-        Err(Failure::Refused(_)) => return Ok(None),
-        Err(other) => return Err(other),
-    };
-    match member.covered(broker, None).await {
-        Ok(covered) => Ok(Some((covered.dossier().to_proto(), covered.scope()))),
-        Err(Failure::Refused(_)) => Ok(None),
-        Err(other) => Err(other),
-    }
+async fn listable(broker: &Broker, call: &Call, id: &str) -> Outcome<Option<(pb::Dossier, Scope)>> {
+    let covered = broker.covered_or_none(call, id).await?;
+    Ok(covered.map(|c| (c.dossier().to_proto(), c.scope())))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use schakel_kit::crypto::SecretKey;
 use schakel_proto::v1::{self as pb, field_value::Kind};
 
-use super::{Call, Loaded, Member, Outcome, Refusal, Scope};
+use super::{Call, Failure, Loaded, Member, Outcome, Refusal, Scope};
 use crate::{Broker, phase, rpc::Informing, seal, store};
 
 /// A member whose organisation has a legal basis for this call's purpose.
@@ -183,6 +183,20 @@ impl Broker {
     ) -> Outcome<Covered<'c>> {
         let member = self.member(call, dossier_id).await?;
         member.covered(self, declared).await
+    }
+
+    /// As [`Broker::covered`], for a list: `None` (the dossier left out) when
+    /// the caller may not see it now; only errors that decide nothing pass.
+    pub(crate) async fn covered_or_none<'c>(
+        &self,
+        call: &'c Call,
+        dossier_id: &str,
+    ) -> Outcome<Option<Covered<'c>>> {
+        match self.covered(call, dossier_id, None).await {
+            Ok(covered) => Ok(Some(covered)),
+            Err(Failure::Refused(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     /// CheckBasis for `question` (counting a new dossier when asked).

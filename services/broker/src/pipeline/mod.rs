@@ -132,26 +132,32 @@ impl Call {
     }
 }
 
-/// The `schakel-on-behalf-of` reference: opaque, never a name or number.
-fn on_behalf_of<T>(request: &Request<T>) -> Result<String, Status> {
-    let value = request
-        .metadata()
-        .get("schakel-on-behalf-of")
-        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
-        .unwrap_or_default();
-    let ok = value.len() <= 128
+/// An opaque reference (a case number, a key, a partner system's handle):
+/// `lengths` characters of [A-Za-z0-9._:/@+=-], so never a name or free text.
+pub(crate) fn reference(
+    field: &'static str,
+    value: &str,
+    lengths: std::ops::RangeInclusive<usize>,
+) -> Result<String, Invalid> {
+    let ok = lengths.contains(&value.len())
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b));
     if ok {
-        Ok(value)
-    } else {
-        Err(Invalid::new(
-            "schakel-on-behalf-of",
-            "an opaque reference of at most 128 characters of [A-Za-z0-9._:/@+=-], never a name",
-        )
-        .into())
+        return Ok(value.to_owned());
     }
+    let (min, max) = (lengths.start(), lengths.end());
+    let message = format!("{min}-{max} characters of [A-Za-z0-9._:/@+=-], never a name");
+    Err(Invalid::new(field, message))
+}
+
+/// The `schakel-on-behalf-of` reference: opaque, never a name or number.
+fn on_behalf_of<T>(request: &Request<T>) -> Result<String, Status> {
+    let value = request.metadata().get("schakel-on-behalf-of");
+    let value = value
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+        .unwrap_or_default();
+    Ok(reference("schakel-on-behalf-of", value, 0..=128)?)
 }
 
 impl Broker {

@@ -57,16 +57,7 @@ audited!(
 
 /// An idempotency key: empty, or 1-64 characters of [A-Za-z0-9._:/@+=-].
 pub(crate) fn key(value: &str) -> Outcome<String> {
-    let ok = value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b));
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        let message = "at most 64 characters of [A-Za-z0-9._:/@+=-]";
-        Err(schakel_kit::validate::Invalid::new("idempotency_key", message).into())
-    }
+    Ok(super::reference("idempotency_key", value, 0..=64)?)
 }
 
 fn parts<'a>(

@@ -9,7 +9,7 @@ use schakel_proto::v1 as pb;
 
 use crate::{
     Broker,
-    pipeline::{Call, Covered, Failure, Outcome, Scope},
+    pipeline::{Call, Covered, Outcome, Scope},
     seal,
     store::{self, Cursor, Pager, RequestFilter},
 };
@@ -55,25 +55,6 @@ fn filter(call: &Call, req: &pb::ListInformationRequestsRequest) -> Outcome<Requ
     })
 }
 
-/// The gates of a request's dossier, passed once per dossier of a page
-/// (`None`: the caller may not see it now).
-async fn gate<'c>(
-    broker: &Broker,
-    call: &'c Call,
-    dossier_id: &str,
-) -> Outcome<Option<Covered<'c>>> {
-    let member = match broker.member(call, dossier_id).await {
-        Ok(member) => member,
-        Err(Failure::Refused(_)) => return Ok(None),
-        Err(other) => return Err(other),
-    };
-    match member.covered(broker, None).await {
-        Ok(covered) => Ok(Some(covered)),
-        Err(Failure::Refused(_)) => Ok(None),
-        Err(other) => Err(other),
-    }
-}
-
 /// A request opened under its dossier's gates (passed once per dossier),
 /// with the scope of its entry; `None` when the caller may not see it now.
 async fn opened_row<'c>(
@@ -83,7 +64,7 @@ async fn opened_row<'c>(
     row: store::RequestRow,
 ) -> Outcome<Option<(pb::InformationRequest, Scope)>> {
     if !gates.contains_key(&row.dossier_id) {
-        let covered = gate(broker, call, &row.dossier_id).await?;
+        let covered = broker.covered_or_none(call, &row.dossier_id).await?;
         gates.insert(row.dossier_id.clone(), covered);
     }
     let Some(Some(covered)) = gates.get(&row.dossier_id) else {
