@@ -91,6 +91,70 @@ fn snapshot_of(message: &pb::WatchActivePolicyResponse) -> Option<Arc<PolicySnap
     }))
 }
 
+type PolicyClient = schakel_proto::v1::policy_service_client::PolicyServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        schakel_kit::client::CallContext,
+    >,
+>;
+
+type PolicyStream = tonic::Streaming<pb::WatchActivePolicyResponse>;
+
+/// Waits with exponential backoff (200 ms doubling to 10 s) between attempts.
+struct Backoff(std::time::Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(std::time::Duration::from_millis(200))
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
+/// The first active version and its stream: the broker does not serve
+/// without a policy, so this retries until there is one.
+async fn first_version(client: &PolicyClient) -> (Arc<PolicySnapshot>, PolicyStream) {
+    let mut backoff = Backoff::new();
+    loop {
+        let request = pb::WatchActivePolicyRequest { known_version: 0 };
+        match client.clone().watch_active_policy(request).await {
+            Ok(response) => {
+                let mut stream = response.into_inner();
+                if let Ok(Some(message)) = stream.message().await
+                    && let Some(snapshot) = snapshot_of(&message)
+                {
+                    return (snapshot, stream);
+                }
+            }
+            Err(status) => tracing::warn!(code = ?status.code(), "no active policy yet; retrying"),
+        }
+        backoff.wait().await;
+    }
+}
+
+/// A new stream announcing the version we have; `None` once nobody follows.
+async fn reconnect(
+    client: &PolicyClient,
+    sender: &watch::Sender<Arc<PolicySnapshot>>,
+) -> Option<PolicyStream> {
+    let mut backoff = Backoff::new();
+    while !sender.is_closed() {
+        let known_version = sender.borrow().version;
+        let request = pb::WatchActivePolicyRequest { known_version };
+        match client.clone().watch_active_policy(request).await {
+            Ok(response) => return Some(response.into_inner()),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "policy stream lost; reconnecting")
+            }
+        }
+        backoff.wait().await;
+    }
+    None
+}
+
 /// Follows the policy service over gRPC (`WatchActivePolicy`): waits for the
 /// active version, then switches to every newly activated one as it is
 /// streamed; reconnects with backoff when the stream breaks, keeping the
@@ -100,31 +164,9 @@ pub async fn remote_policy(
     context: schakel_kit::client::CallContext,
 ) -> watch::Receiver<Arc<PolicySnapshot>> {
     use schakel_proto::v1::policy_service_client::PolicyServiceClient;
-    use std::time::Duration;
-
     let client = PolicyServiceClient::with_interceptor(channel, context)
         .max_decoding_message_size(64 * 1024 * 1024);
-    let mut backoff = Duration::from_millis(200);
-    // The first version: the broker does not serve without a policy.
-    let (first, mut stream) = loop {
-        let mut c = client.clone();
-        match c
-            .watch_active_policy(pb::WatchActivePolicyRequest { known_version: 0 })
-            .await
-        {
-            Ok(response) => {
-                let mut stream = response.into_inner();
-                if let Ok(Some(message)) = stream.message().await
-                    && let Some(snapshot) = snapshot_of(&message)
-                {
-                    break (snapshot, stream);
-                }
-            }
-            Err(status) => tracing::warn!(code = ?status.code(), "no active policy yet; retrying"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-    };
+    let (first, mut stream) = first_version(&client).await;
     let (sender, receiver) = watch::channel(first);
     tokio::spawn(async move {
         loop {
@@ -140,33 +182,10 @@ pub async fn remote_policy(
                         "an incomplete decision table was streamed; keeping the current one"
                     ),
                 },
-                Ok(None) | Err(_) => {
-                    // Reconnect, announcing the version we have.
-                    let mut backoff = Duration::from_millis(200);
-                    loop {
-                        if sender.is_closed() {
-                            return;
-                        }
-                        let known = sender.borrow().version;
-                        let mut c = client.clone();
-                        match c
-                            .watch_active_policy(pb::WatchActivePolicyRequest {
-                                known_version: known,
-                            })
-                            .await
-                        {
-                            Ok(response) => {
-                                stream = response.into_inner();
-                                break;
-                            }
-                            Err(status) => {
-                                tracing::warn!(code = ?status.code(), "policy stream lost; reconnecting");
-                                tokio::time::sleep(backoff).await;
-                                backoff = (backoff * 2).min(Duration::from_secs(10));
-                            }
-                        }
-                    }
-                }
+                Ok(None) | Err(_) => match reconnect(&client, &sender).await {
+                    Some(next) => stream = next,
+                    None => return,
+                },
             }
         }
     });
