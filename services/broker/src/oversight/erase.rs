@@ -41,9 +41,8 @@ pub(crate) async fn erase(
     let reference = reference("reference", &req.reference)?;
     let mut scope = call.scope(&dossier_id);
     let visible = broker
-        .load(&dossier_id)
-        .await?
-        .is_some_and(|d| d.in_circle(&call.caller.organisation_id));
+        .in_circle_of(&call.caller.organisation_id, &dossier_id)
+        .await?;
     if !visible {
         return Err(Refusal::not_found(scope, "no such dossier for your organisation").into());
     }

@@ -229,7 +229,7 @@ impl Broker {
     }
 
     /// The data key of a dossier not erased.
-    pub(crate) fn data_key(&self, dossier: &Loaded) -> Outcome<SecretKey> {
+    fn data_key(&self, dossier: &Loaded) -> Outcome<SecretKey> {
         let wrapped = dossier
             .row
             .key

@@ -150,9 +150,18 @@ impl Broker {
         Ok(member)
     }
 
+    /// Whether `org` is in the circle of dossier `dossier_id` (erased or
+    /// not): what oversight needs, without the dossier's metadata.
+    pub(crate) async fn in_circle_of(&self, org: &str, dossier_id: &str) -> Outcome<bool> {
+        Ok(self
+            .load(dossier_id)
+            .await?
+            .is_some_and(|d| d.in_circle(org)))
+    }
+
     /// A dossier's row, circle and persons (the latter two from the cache
-    /// while its revision is unchanged).
-    pub(crate) async fn load(&self, dossier_id: &str) -> Outcome<Option<Loaded>> {
+    /// while its revision is unchanged). Only the gates read it.
+    async fn load(&self, dossier_id: &str) -> Outcome<Option<Loaded>> {
         let mut conn = self.inner.db.pool().acquire().await?;
         let Some(row) = store::dossier(&mut conn, dossier_id).await? else {
             return Ok(None);

@@ -207,3 +207,68 @@ impl Pager {
         self.more
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(n: i64) -> Cursor {
+        Cursor {
+            at: n,
+            id: uuid::Uuid::nil().to_string(),
+        }
+    }
+
+    /// Rows 10, 9, ... of which only even ones are kept, two per page.
+    fn page(from: Cursor, rows: &[i64]) -> (Vec<i64>, bool, Cursor) {
+        let mut pager = Pager::new(2, from);
+        let mut kept = Vec::new();
+        let mut last = Cursor::first();
+        while let Some(start) = pager.next() {
+            let batch: Vec<i64> = rows
+                .iter()
+                .copied()
+                .filter(|r| *r < start.at)
+                .take(3)
+                .collect();
+            for row in pager.batch(batch) {
+                if !pager.fits(kept.len(), at(row)) {
+                    break;
+                }
+                if row % 2 == 0 {
+                    kept.push(row);
+                    last = at(row);
+                }
+            }
+        }
+        (kept, pager.more(), last)
+    }
+
+    #[test]
+    fn rows_left_out_neither_shorten_a_page_nor_end_the_paging() {
+        let rows: Vec<i64> = (1..=10).rev().collect();
+        let (first, more, last) = page(Cursor::first(), &rows);
+        assert_eq!((first, more), (vec![10, 8], true));
+        let (second, more, last) = page(last, &rows);
+        assert_eq!((second, more), (vec![6, 4], true));
+        let (third, more, _) = page(last, &rows);
+        assert_eq!((third, more), (vec![2], false), "the last page says so");
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_foreign_ones_are_refused() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let token = Cursor::token(1_767_571_200, &id);
+        assert_eq!(
+            Cursor::parse(&token),
+            Some(Cursor {
+                at: 1_767_571_200,
+                id
+            })
+        );
+        assert_eq!(Cursor::parse(""), Some(Cursor::first()));
+        for bad in ["17", "x:y", "1:not-a-uuid", "1:' OR 1=1 --"] {
+            assert_eq!(Cursor::parse(bad), None, "{bad}");
+        }
+    }
+}
