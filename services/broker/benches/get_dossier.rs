@@ -320,6 +320,16 @@ async fn main() {
             async move { measure!(seconds, client.get_dossier(request.clone())) }
         };
         let (rate, p50, p99) = run(clients, reader).await;
+        // The same-size baseline right after GetDossier, so that the two
+        // terms of the ratio see the same load on this shared machine.
+        let same_size = |i: usize| {
+            let channel = server.channel(app.pki.client_tls());
+            let mut client =
+                PayloadClient::new(channel, token(&format!("team-politie-{i}"), &team));
+            let request = read_request(&id, "triage");
+            async move { measure!(seconds, client.get(request.clone())) }
+        };
+        let (same_rate, same_p50, same_p99) = run(clients, same_size).await;
         let health = |_: usize| {
             let channel = server.channel(app.pki.client_tls());
             let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
@@ -329,14 +339,6 @@ async fn main() {
             async move { measure!(seconds, client.check(request.clone())) }
         };
         let (health_rate, health_p50, health_p99) = run(clients, health).await;
-        let same_size = |i: usize| {
-            let channel = server.channel(app.pki.client_tls());
-            let mut client =
-                PayloadClient::new(channel, token(&format!("team-politie-{i}"), &team));
-            let request = read_request(&id, "triage");
-            async move { measure!(seconds, client.get(request.clone())) }
-        };
-        let (same_rate, same_p50, same_p99) = run(clients, same_size).await;
         println!(
             "{clients:>2} clients: GetDossier {rate:>7.0}/s p50 {:>6.2} ms p99 {:>6.2} ms \
              | health {health_rate:>7.0}/s p50 {:>5.2} ms p99 {:>5.2} ms \

@@ -4,48 +4,31 @@
 //! dossiers' entries, and phase and circle changes keep their reasons.
 
 use crate::common::*;
-use schakel_kit::{auth::Role, testing::databases};
+use schakel_kit::testing::databases;
 use schakel_proto::v1 as pb;
 use tonic::Code;
 
 use pb::AuditAction as A;
+use pb::InformationRequestDeclineReason as DeclineReason;
+use pb::Phase;
 
 #[tokio::test]
 async fn an_aanmelder_neither_advances_nor_adds_and_that_is_audited() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         let id = app.register_family("k1").await.dossier.unwrap().dossier_id;
-        let aanmelder = app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder]);
-        let deny = Denied::As(pb::AccessDenialReason::RoleNotPermitted);
-        let (_, entry) = app
-            .refused(
-                aanmelder.clone().advance_phase(pb::AdvancePhaseRequest {
-                    dossier_id: id.clone(),
-                    expected_phase: pb::Phase::Registration as i32,
-                    target_phase: pb::Phase::CaseBuilding as i32,
-                    track: 0,
-                    reason: "dossiervorming".into(),
-                }),
-                Code::PermissionDenied,
-                "ROLE_NOT_PERMITTED",
-                A::PhaseAdvance,
-                deny,
-            )
-            .await;
+        let mut aanmelder = app.aanmelder();
+        let step = step(
+            &id,
+            Phase::Registration,
+            Phase::CaseBuilding,
+            "dossiervorming",
+        );
+        let advance = aanmelder.advance_phase(step);
+        let (_, entry) = app.refused_role(advance, A::PhaseAdvance).await;
         assert_eq!(entry.target.unwrap().dossier_id, id, "{}", db.label());
-        app.refused(
-            aanmelder
-                .clone()
-                .add_participant(pb::AddParticipantRequest {
-                    dossier_id: id.clone(),
-                    organisation_id: app.orgs["caw"].clone(),
-                }),
-            Code::PermissionDenied,
-            "ROLE_NOT_PERMITTED",
-            A::ParticipantAdd,
-            deny,
-        )
-        .await;
+        let add = aanmelder.add_participant(app.joins(&id, "caw"));
+        app.refused_role(add, A::ParticipantAdd).await;
     }
 }
 
@@ -53,70 +36,38 @@ async fn an_aanmelder_neither_advances_nor_adds_and_that_is_audited() {
 async fn state_refusals_are_audited_with_their_reason() {
     for db in databases().await {
         let app = spawn(db.url()).await;
-        let id = app
-            .family_with("k1", &["ggz"])
-            .await
-            .dossier
-            .unwrap()
-            .dossier_id;
+        let id = app.dossier_in("k1", &["ggz"], Phase::Registration).await;
         let politie = app.team("politie");
+        let step = step(&id, Phase::Registration, Phase::Assessment, "te snel");
         let (_, entry) = app
-            .refused(
-                politie.clone().advance_phase(pb::AdvancePhaseRequest {
-                    dossier_id: id.clone(),
-                    expected_phase: pb::Phase::Registration as i32,
-                    target_phase: pb::Phase::Assessment as i32,
-                    track: 0,
-                    reason: "te snel".into(),
-                }),
+            .refused_state(
+                politie.clone().advance_phase(step),
                 Code::FailedPrecondition,
                 "INVALID_TRANSITION",
                 A::PhaseAdvance,
-                Denied::Precondition,
             )
             .await;
         assert_eq!(entry.target.unwrap().dossier_id, id, "{}", db.label());
-        advance_to(&politie, &id, pb::Phase::CaseBuilding).await;
-        let asked = politie
-            .clone()
-            .request_information(app.ask(&id, "ggz", &["ggz."], "case_building"))
-            .await
-            .unwrap()
-            .into_inner()
-            .information_request
-            .unwrap();
-        let request_id = asked.information_request_id;
+        advance_to(&politie, &id, Phase::CaseBuilding).await;
+        let ask = app.ask(&id, "ggz", &["ggz."], "case_building");
+        let request_id = asked(&politie, ask).await.information_request_id;
         // The sender answers its own question.
-        app.refused(
-            politie
-                .clone()
-                .answer_information_request(pb::AnswerInformationRequestRequest {
-                    information_request_id: request_id.clone(),
-                    contributions: vec![],
-                    declined_fields: vec![pb::DeclinedField {
-                        path: "ggz.diagnosis".into(),
-                        reason: pb::InformationRequestDeclineReason::NoInformation as i32,
-                    }],
-                    note: String::new(),
-                    idempotency_key: String::new(),
-                }),
+        let nothing = declined("ggz.diagnosis", DeclineReason::NoInformation);
+        let answer = answer(&request_id, vec![], vec![nothing]);
+        app.refused_state(
+            politie.clone().answer_information_request(answer),
             Code::PermissionDenied,
             "NOT_ADDRESSEE",
             A::InformationRequestAnswer,
-            Denied::Precondition,
         )
         .await;
         // The addressee cancels it.
-        app.refused(
-            app.team("ggz")
-                .cancel_information_request(pb::CancelInformationRequestRequest {
-                    information_request_id: request_id.clone(),
-                    explanation: "Niet voor ons.".into(),
-                }),
+        let cancel = cancel(&request_id, "Niet voor ons.");
+        app.refused_state(
+            app.team("ggz").cancel_information_request(cancel),
             Code::PermissionDenied,
             "NOT_YOURS",
             A::InformationRequestCancel,
-            Denied::Precondition,
         )
         .await;
     }
@@ -142,11 +93,7 @@ async fn a_registration_retry_returns_the_persons_and_names_the_entry() {
         assert_eq!(pairs(&first).len(), 3);
         assert_eq!(pairs(&again), pairs(&first), "{}", db.label());
         assert_ne!(again.audit_index, 0, "the retry names an audit entry");
-        let entries = app.audit_entries().await;
-        let entry = entries
-            .iter()
-            .find(|e| e.index == again.audit_index)
-            .expect("the named entry exists");
+        let entry = app.entry_at(again.audit_index).await;
         assert_eq!(entry.action, A::DossierRegister as i32);
         assert_eq!(entry.target.as_ref().unwrap().dossier_id, id);
     }
@@ -160,13 +107,7 @@ async fn every_listed_dossier_has_its_list_entry() {
             app.register_family(key).await;
         }
         let mark = app.audit_entries().await.len();
-        let listed = app
-            .team("politie")
-            .list_dossiers(pb::ListDossiersRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .dossiers;
+        let listed = listed(&app.team("politie")).await;
         assert_eq!(listed.len(), 2);
         let named: Vec<String> = app
             .audit_entries()
@@ -191,51 +132,21 @@ async fn every_listed_dossier_has_its_list_entry() {
 async fn phase_and_circle_changes_keep_their_reasons() {
     for db in databases().await {
         let app = spawn(db.url()).await;
-        let id = app
-            .family_with("k1", &["caw"])
-            .await
-            .dossier
-            .unwrap()
-            .dossier_id;
+        let id = app.dossier_in("k1", &["caw"], Phase::Registration).await;
         let politie = app.team("politie");
-        politie
-            .clone()
-            .advance_phase(pb::AdvancePhaseRequest {
-                dossier_id: id.clone(),
-                expected_phase: pb::Phase::Registration as i32,
-                target_phase: pb::Phase::CaseBuilding as i32,
-                track: 0,
-                reason: "Weerhouden voor dossiervorming".into(),
-            })
-            .await
-            .unwrap();
-        politie
-            .clone()
-            .remove_participant(pb::RemoveParticipantRequest {
-                dossier_id: id.clone(),
-                organisation_id: app.orgs["caw"].clone(),
-                reason: "Niet meer betrokken".into(),
-            })
-            .await
-            .unwrap();
-        let history = politie
-            .clone()
-            .get_dossier(read_request(&id, "case_building"))
-            .await
-            .unwrap()
-            .into_inner()
-            .history;
+        let reason = "Weerhouden voor dossiervorming";
+        let step = step(&id, Phase::Registration, Phase::CaseBuilding, reason);
+        politie.clone().advance_phase(step).await.unwrap();
+        let leaves = app.leaves(&id, "caw", "Niet meer betrokken");
+        politie.clone().remove_participant(leaves).await.unwrap();
+        let history = read_by(&politie, &id, "case_building").await.history;
         let phase = history
             .iter()
             .find(|e| e.action == A::PhaseAdvance as i32)
             .unwrap_or_else(|| panic!("{}: no phase change in {history:?}", db.label()));
         assert_eq!(
             (phase.from_phase(), phase.to_phase(), phase.reason.as_str()),
-            (
-                pb::Phase::Registration,
-                pb::Phase::CaseBuilding,
-                "Weerhouden voor dossiervorming"
-            )
+            (Phase::Registration, Phase::CaseBuilding, reason)
         );
         let removal = history
             .iter()
@@ -248,22 +159,16 @@ async fn phase_and_circle_changes_keep_their_reasons() {
         assert_eq!(removal.by, "team-politie");
         assert_eq!(removal.by_organisation_id, app.orgs["politie"]);
         // Each event names the entry that recorded the change.
-        let entries = app.audit_entries().await;
         for event in [phase, removal] {
-            let entry = entries.iter().find(|e| e.index == event.audit_index);
+            let entry = app.entry_at(event.audit_index).await;
             assert!(
-                entry.is_some_and(|e| e.action == event.action
-                    && e.target.as_ref().is_some_and(|t| t.dossier_id == id)),
+                entry.action == event.action
+                    && entry.target.as_ref().is_some_and(|t| t.dossier_id == id),
                 "{event:?}"
             );
         }
         // Not for the aanmelder.
-        let theirs = app
-            .as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
-            .get_dossier(read_request(&id, "case_building"))
-            .await
-            .unwrap()
-            .into_inner();
+        let theirs = read_by(&app.aanmelder(), &id, "case_building").await;
         assert!(theirs.history.is_empty(), "{:?}", theirs.history);
     }
 }

@@ -10,11 +10,13 @@ use tonic::Code;
 
 use pb::lookup_data_subject_request::Subject;
 
-fn by_number(n: &str) -> pb::LookupDataSubjectRequest {
-    pb::LookupDataSubjectRequest {
-        subject: Some(Subject::NationalNumber(n.into())),
-        request_reference: "DSR-2026-17".into(),
-    }
+/// The pseudonymous ids `client` finds with `request`.
+async fn matches(
+    client: &Client,
+    request: pb::LookupDataSubjectRequest,
+) -> Vec<pb::DataSubjectMatch> {
+    let found = client.clone().lookup_data_subject(request).await;
+    found.unwrap().into_inner().matches
 }
 
 #[tokio::test]
@@ -22,57 +24,33 @@ async fn privacy_officers_find_data_subjects_and_erase_dossiers() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         let registered = app.register_family("k1").await;
-        let id = registered.dossier.unwrap().dossier_id;
-        let person = |r: &str| {
-            registered
-                .persons
-                .iter()
-                .find(|p| p.client_ref == r)
-                .unwrap()
-                .person_id
-                .clone()
-        };
+        let id = registered.dossier.clone().unwrap().dossier_id;
+        let person = |r: &str| person(&registered, r);
         let dpo = app.as_user("dpo-politie", "politie", &[Role::PrivacyOfficer]);
-        let found = dpo
-            .clone()
-            .lookup_data_subject(by_number("85073003328"))
-            .await
-            .unwrap()
-            .into_inner()
-            .matches;
+        let found = matches(&dpo, by_number("85073003328")).await;
         assert_eq!(found.len(), 1, "{}", db.label());
         assert_eq!(
             (found[0].dossier_id.as_str(), found[0].person_id.clone()),
             (id.as_str(), person("tom"))
         );
-        let by_name = dpo
-            .clone()
-            .lookup_data_subject(pb::LookupDataSubjectRequest {
-                subject: Some(Subject::NameAndBirthDate(pb::NameAndBirthDate {
-                    given_name: " marie".into(),
-                    family_name: "PEETERS".into(),
-                    birth_date: Some(pb::CalendarDate {
-                        year: 1985,
-                        month: 7,
-                        day: 30,
-                    }),
-                })),
-                request_reference: "DSR-2026-18".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .matches;
+        let marie = pb::LookupDataSubjectRequest {
+            subject: Some(Subject::NameAndBirthDate(pb::NameAndBirthDate {
+                given_name: " marie".into(),
+                family_name: "PEETERS".into(),
+                birth_date: Some(pb::CalendarDate {
+                    year: 1985,
+                    month: 7,
+                    day: 30,
+                }),
+            })),
+            request_reference: "DSR-2026-18".into(),
+        };
+        let by_name = matches(&dpo, marie).await;
         assert_eq!(by_name.len(), 1);
         assert_eq!(by_name[0].person_id, person("marie"));
         // Another organisation's privacy officer finds nothing of it.
-        let elsewhere = app
-            .as_user("dpo-ggz", "ggz", &[Role::PrivacyOfficer])
-            .lookup_data_subject(by_number("85073003328"))
-            .await
-            .unwrap()
-            .into_inner()
-            .matches;
+        let dpo_ggz = app.as_user("dpo-ggz", "ggz", &[Role::PrivacyOfficer]);
+        let elsewhere = matches(&dpo_ggz, by_number("85073003328")).await;
         assert!(elsewhere.is_empty());
         // Professionals cannot look people up, nor erase.
         assert_code(
@@ -81,11 +59,7 @@ async fn privacy_officers_find_data_subjects_and_erase_dossiers() {
                 .await,
             Code::PermissionDenied,
         );
-        let erase = pb::EraseDossierRequest {
-            dossier_id: id.clone(),
-            reason: pb::ErasureReason::RegisteredInError as i32,
-            reference: "DPO-2026-7".into(),
-        };
+        let erase = erase(&id, pb::ErasureReason::RegisteredInError, "DPO-2026-7");
         assert_code(
             app.team("politie").erase_dossier(erase.clone()).await,
             Code::PermissionDenied,
@@ -97,37 +71,16 @@ async fn privacy_officers_find_data_subjects_and_erase_dossiers() {
             Code::Unavailable,
         );
         app.sink.set_down(false);
-        let reader = app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder]);
-        reader
-            .clone()
-            .get_dossier(read_request(&id, "triage"))
-            .await
-            .unwrap();
+        let reader = app.aanmelder();
+        read_by(&reader, &id, "triage").await;
 
-        let erased = dpo
-            .clone()
-            .erase_dossier(erase.clone())
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(erased.dossier_id, id);
-        let status = assert_code(
-            reader
-                .clone()
-                .get_dossier(read_request(&id, "triage"))
-                .await,
-            Code::NotFound,
-        );
-        assert_eq!(error_reason(&status), "ERASED");
-        let status = assert_code(dpo.clone().erase_dossier(erase).await, Code::NotFound);
-        assert_eq!(error_reason(&status), "ERASED");
-        let gone = dpo
-            .clone()
-            .lookup_data_subject(by_number("85073003328"))
-            .await
-            .unwrap()
-            .into_inner()
-            .matches;
+        let erased = dpo.clone().erase_dossier(erase.clone()).await;
+        assert_eq!(erased.unwrap().into_inner().dossier_id, id);
+        let read = try_read(&reader, &id, "triage").await;
+        assert_refusal(read, Code::NotFound, "ERASED");
+        let again = dpo.clone().erase_dossier(erase).await;
+        assert_refusal(again, Code::NotFound, "ERASED");
+        let gone = matches(&dpo, by_number("85073003328")).await;
         assert!(gone.is_empty(), "{}", db.label());
         // Nothing sealed remains; the audit log keeps the decisions.
         use sqlx::Row;
@@ -139,25 +92,18 @@ async fn privacy_officers_find_data_subjects_and_erase_dossiers() {
             .try_get::<i64, _>("n")
             .unwrap();
         assert_eq!(left, 0);
-        let entries = app.audit_entries().await;
-        let erase_entry = entries
-            .iter()
-            .find(|e| {
-                e.action == pb::AuditAction::DossierErase as i32
-                    && e.decision == pb::Decision::Granted as i32
-            })
-            .unwrap();
+        let erase_entry = app.granted(pb::AuditAction::DossierErase).await;
         assert!(
             erase_entry
                 .attributes
                 .iter()
                 .any(|a| a.key == "reason" && a.value == "ERASURE_REASON_REGISTERED_IN_ERROR")
         );
+        let lookups = app.entries_of(pb::AuditAction::DataSubjectLookup).await;
         assert!(
-            entries
+            lookups
                 .iter()
-                .any(|e| e.action == pb::AuditAction::DataSubjectLookup as i32
-                    && e.target.as_ref().unwrap().person_ids == vec![person("tom")])
+                .any(|e| e.target.as_ref().unwrap().person_ids == vec![person("tom")])
         );
     }
 }
@@ -173,25 +119,7 @@ async fn closed_dossiers_are_erased_after_their_retention() {
             "politie",
             &[Role::Aanmelder, Role::TeamMember],
         );
-        use pb::Phase::*;
-        for (from, to, track) in [
-            (Registration, CaseBuilding, pb::Track::Unspecified),
-            (CaseBuilding, Assessment, pb::Track::Unspecified),
-            (Assessment, CaseDirection, pb::Track::ChainApproach),
-            (CaseDirection, FollowUp, pb::Track::Unspecified),
-            (FollowUp, Closed, pb::Track::Unspecified),
-        ] {
-            team.clone()
-                .advance_phase(pb::AdvancePhaseRequest {
-                    dossier_id: id.clone(),
-                    expected_phase: from as i32,
-                    target_phase: to as i32,
-                    track: track as i32,
-                    reason: "volgende stap".into(),
-                })
-                .await
-                .unwrap();
-        }
+        advance_to(&team, &id, pb::Phase::Closed).await;
         let retention = std::time::Duration::from_secs(30 * DAY as u64);
         // Not yet: kept until the retention has passed.
         app.clock.advance(30 * DAY - 1);
@@ -204,20 +132,9 @@ async fn closed_dossiers_are_erased_after_their_retention() {
             db.label()
         );
         assert_eq!(app.broker.erase_expired(retention).await.unwrap(), 0);
-        let status = assert_code(
-            team.clone().get_dossier(read_request(&id, "triage")).await,
-            Code::NotFound,
-        );
-        assert_eq!(error_reason(&status), "ERASED");
-        let entry = app
-            .audit_entries()
-            .await
-            .into_iter()
-            .find(|e| {
-                e.action == pb::AuditAction::DossierErase as i32
-                    && e.decision == pb::Decision::Granted as i32
-            })
-            .unwrap();
+        let read = try_read(&team, &id, "triage").await;
+        assert_refusal(read, Code::NotFound, "ERASED");
+        let entry = app.granted(pb::AuditAction::DossierErase).await;
         assert!(
             entry
                 .attributes

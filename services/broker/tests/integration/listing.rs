@@ -17,12 +17,8 @@ async fn pages(client: &Client, mut request: pb::ListDossiersRequest) -> Vec<(Ve
             page_size: 1,
             page_token: token,
         });
-        let page = client
-            .clone()
-            .list_dossiers(request.clone())
-            .await
-            .unwrap()
-            .into_inner();
+        let page = client.clone().list_dossiers(request.clone()).await;
+        let page = page.unwrap().into_inner();
         let ids = page.dossiers.into_iter().map(|d| d.dossier_id).collect();
         token = page.next_page_token;
         pages.push((ids, !token.is_empty()));
@@ -50,8 +46,9 @@ fn two_pages(pages: &[(Vec<String>, bool)], a: &str, b: &str, label: &str) {
     assert_eq!(seen, want, "{label}");
 }
 
+/// The seeded family registered under `key`, in registration.
 async fn registered(app: &TestApp, key: &str) -> String {
-    app.register_family(key).await.dossier.unwrap().dossier_id
+    app.dossier_in(key, &[], pb::Phase::Registration).await
 }
 
 #[tokio::test]
@@ -88,22 +85,9 @@ async fn case_director_is_me_comes_before_the_page() {
         let politie = app.team("politie");
         let mut ids = Vec::new();
         for (key, director) in [("k1", &me), ("k2", &other), ("k3", &me), ("k4", &other)] {
-            let id = app
-                .family_with(key, &["caw"])
-                .await
-                .dossier
-                .unwrap()
-                .dossier_id;
-            advance_to(&politie, &id, pb::Phase::Assessment).await;
-            politie
-                .clone()
-                .assign_case_director(pb::AssignCaseDirectorRequest {
-                    dossier_id: id.clone(),
-                    user_id: director.clone(),
-                    organisation_id: app.orgs["caw"].clone(),
-                })
-                .await
-                .unwrap();
+            let id = app.dossier_in(key, &["caw"], pb::Phase::Assessment).await;
+            let appoint = appoint(&id, director, &app.orgs["caw"]);
+            politie.clone().assign_case_director(appoint).await.unwrap();
             ids.push(id);
         }
         let mine = app.as_user(&me, "caw", &[Role::Casusregisseur]);

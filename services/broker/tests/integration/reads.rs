@@ -30,12 +30,7 @@ async fn a_registration_is_covered_audited_and_read_back_by_need_to_know() {
 
         // The registrant reads the form back, but not the national number
         // it wrote (contributing it is not reading it).
-        let read = app
-            .as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
-            .get_dossier(read_request(&dossier.dossier_id, "triage"))
-            .await
-            .unwrap()
-            .into_inner();
+        let read = read_by(&app.aanmelder(), &dossier.dossier_id, "triage").await;
         assert_eq!(read.decision, pb::Decision::PartiallyGranted as i32);
         assert_eq!(
             texts(&read, "registration.situation_description"),
@@ -87,24 +82,8 @@ async fn a_registration_is_covered_audited_and_read_back_by_need_to_know() {
                 .count(),
             3
         );
-        let everything: Vec<u8> = {
-            let log = app.audit.log();
-            let size = log.checkpoint().await.unwrap().tree_size;
-            log.leaves(0, size)
-                .await
-                .unwrap()
-                .into_iter()
-                .flat_map(|l| l.entry_bytes)
-                .collect()
-        };
-        for secret in ["Marie", "Peeters", "85073003328", "vreest"] {
-            assert!(
-                !everything
-                    .windows(secret.len())
-                    .any(|w| w == secret.as_bytes()),
-                "{secret} in the audit log"
-            );
-        }
+        app.assert_audit_log_lacks(&["Marie", "Peeters", "85073003328", "vreest"])
+            .await;
     }
 }
 
@@ -115,28 +94,14 @@ async fn organisations_outside_the_circle_learn_nothing_not_even_existence() {
         let registered = app.register_family("k1").await;
         let id = registered.dossier.unwrap().dossier_id;
         let caw = app.team("caw");
-        let status = assert_code(
-            caw.clone().get_dossier(read_request(&id, "triage")).await,
-            Code::PermissionDenied,
-        );
-        assert_eq!(error_reason(&status), "NOT_IN_CIRCLE");
+        let read = try_read(&caw, &id, "triage").await;
+        assert_refusal(read, Code::PermissionDenied, "NOT_IN_CIRCLE");
         // An unknown dossier looks exactly the same.
         let unknown = uuid::Uuid::new_v4().to_string();
-        let status = assert_code(
-            caw.clone()
-                .get_dossier(read_request(&unknown, "triage"))
-                .await,
-            Code::PermissionDenied,
-        );
-        assert_eq!(error_reason(&status), "NOT_IN_CIRCLE");
+        let read = try_read(&caw, &unknown, "triage").await;
+        assert_refusal(read, Code::PermissionDenied, "NOT_IN_CIRCLE");
         // Nor does it appear in their list.
-        let listed = caw
-            .clone()
-            .list_dossiers(pb::ListDossiersRequest::default())
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(listed.dossiers.is_empty(), "{}", db.label());
+        assert!(listed(&caw).await.is_empty(), "{}", db.label());
         let denials = app
             .audit_entries()
             .await
@@ -146,14 +111,8 @@ async fn organisations_outside_the_circle_learn_nothing_not_even_existence() {
         assert_eq!(denials, 2);
         // Coordinators and privacy officers never see content.
         let coordinator = app.as_user("coord", "justitiehuis", &[Role::Coordinator]);
-        let status = assert_code(
-            coordinator
-                .clone()
-                .get_dossier(read_request(&id, "triage"))
-                .await,
-            Code::PermissionDenied,
-        );
-        assert_eq!(error_reason(&status), "ROLE_NOT_PERMITTED");
+        let read = try_read(&coordinator, &id, "triage").await;
+        assert_refusal(read, Code::PermissionDenied, "ROLE_NOT_PERMITTED");
     }
 }
 
@@ -161,81 +120,30 @@ async fn organisations_outside_the_circle_learn_nothing_not_even_existence() {
 async fn each_partner_sees_only_the_fields_it_needs() {
     for db in databases().await {
         let app = spawn(db.url()).await;
-        let registered = app.register_family("k1").await;
-        let id = registered.dossier.unwrap().dossier_id;
+        let id = app
+            .dossier_in("k1", &["ggz", "caw"], pb::Phase::CaseBuilding)
+            .await;
         let politie_team = app.as_user(
             "team-politie",
             "politie",
             &[Role::Aanmelder, Role::TeamMember],
         );
-        for partner in ["ggz", "caw"] {
-            politie_team
-                .clone()
-                .add_participant(pb::AddParticipantRequest {
-                    dossier_id: id.clone(),
-                    organisation_id: app.orgs[partner].clone(),
-                })
-                .await
-                .unwrap();
-        }
-        politie_team
-            .clone()
-            .advance_phase(pb::AdvancePhaseRequest {
-                dossier_id: id.clone(),
-                expected_phase: pb::Phase::Registration as i32,
-                target_phase: pb::Phase::CaseBuilding as i32,
-                track: 0,
-                reason: "Weerhouden voor dossiervorming".into(),
-            })
-            .await
-            .unwrap();
         // GGZ contributes a diagnosis.
-        let diagnosis = pb::FieldValue {
-            kind: Some(pb::field_value::Kind::Text("Depressieve stoornis".into())),
-        };
+        let diagnosis = input("ggz.diagnosis", text_value("Depressieve stoornis"));
         let contributed = app
             .team("ggz")
-            .contribute(pb::ContributeRequest {
-                dossier_id: id.clone(),
-                purpose: "case_building".into(),
-                contributions: vec![pb::ContributionInput {
-                    path: "ggz.diagnosis".into(),
-                    person_id: String::new(),
-                    value: Some(diagnosis),
-                    supersedes_contribution_id: String::new(),
-                }],
-                idempotency_key: String::new(),
-            })
+            .contribute(contribution(&id, "case_building", vec![diagnosis], ""))
             .await
             .unwrap()
             .into_inner();
         assert_eq!(contributed.contributions[0].source_partner_type, "ggz");
         // CAW may not write GGZ's field.
-        let status = assert_code(
-            app.team("caw")
-                .contribute(pb::ContributeRequest {
-                    dossier_id: id.clone(),
-                    purpose: "case_building".into(),
-                    contributions: vec![pb::ContributionInput {
-                        path: "ggz.diagnosis".into(),
-                        person_id: String::new(),
-                        value: Some(pb::FieldValue {
-                            kind: Some(pb::field_value::Kind::Text("x".into())),
-                        }),
-                        supersedes_contribution_id: String::new(),
-                    }],
-                    idempotency_key: String::new(),
-                })
-                .await,
-            Code::PermissionDenied,
-        );
-        assert_eq!(error_reason(&status), "POLICY_DENIED");
+        let theirs = input("ggz.diagnosis", text_value("x"));
+        let write = contribution(&id, "case_building", vec![theirs], "");
+        let refused = app.team("caw").contribute(write).await;
+        assert_refusal(refused, Code::PermissionDenied, "POLICY_DENIED");
 
-        let read = |partner: &'static str| {
-            let mut client = app.team(partner);
-            let request = read_request(&id, "case_building");
-            async move { client.get_dossier(request).await.unwrap().into_inner() }
-        };
+        let read = |partner| read_by_team(&app, partner, &id);
         let ggz = read("ggz").await;
         assert_eq!(texts(&ggz, "ggz.diagnosis"), vec!["Depressieve stoornis"]);
         assert_eq!(
@@ -262,34 +170,12 @@ async fn each_partner_sees_only_the_fields_it_needs() {
         );
 
         // Phases: only the allowed transitions.
-        let status = assert_code(
-            politie_team
-                .clone()
-                .advance_phase(pb::AdvancePhaseRequest {
-                    dossier_id: id.clone(),
-                    expected_phase: pb::Phase::CaseBuilding as i32,
-                    target_phase: pb::Phase::Closed as i32,
-                    track: 0,
-                    reason: "x".into(),
-                })
-                .await,
-            Code::FailedPrecondition,
-        );
-        assert_eq!(error_reason(&status), "INVALID_TRANSITION");
-        let status = assert_code(
-            politie_team
-                .clone()
-                .advance_phase(pb::AdvancePhaseRequest {
-                    dossier_id: id.clone(),
-                    expected_phase: pb::Phase::Registration as i32,
-                    target_phase: pb::Phase::CaseBuilding as i32,
-                    track: 0,
-                    reason: "x".into(),
-                })
-                .await,
-            Code::FailedPrecondition,
-        );
-        assert_eq!(error_reason(&status), "PHASE_CHANGED");
+        let closing = step(&id, pb::Phase::CaseBuilding, pb::Phase::Closed, "x");
+        let refused = politie_team.clone().advance_phase(closing).await;
+        assert_refusal(refused, Code::FailedPrecondition, "INVALID_TRANSITION");
+        let stale = step(&id, pb::Phase::Registration, pb::Phase::CaseBuilding, "x");
+        let refused = politie_team.clone().advance_phase(stale).await;
+        assert_refusal(refused, Code::FailedPrecondition, "PHASE_CHANGED");
     }
 }
 
@@ -300,17 +186,10 @@ async fn an_expired_agreement_releases_nothing() {
         let registered = app.register_family("k1").await;
         let id = registered.dossier.unwrap().dossier_id;
         app.clock.advance(90 * DAY);
-        let status = assert_code(
-            app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
-                .get_dossier(read_request(&id, "triage"))
-                .await,
-            Code::PermissionDenied,
-        );
-        assert_eq!(error_reason(&status), "NO_LEGAL_BASIS");
-        use tonic_types::StatusExt;
-        let info = status.get_error_details().error_info().unwrap().clone();
+        let read = try_read(&app.aanmelder(), &id, "triage").await;
+        let status = assert_refusal(read, Code::PermissionDenied, "NO_LEGAL_BASIS");
         assert_eq!(
-            info.metadata["basis_denial_reason"],
+            error_metadata(&status, "basis_denial_reason"),
             "BASIS_DENIAL_REASON_EXPIRED",
             "{}",
             db.label()
@@ -328,27 +207,15 @@ async fn without_the_audit_log_nothing_is_released_or_stored() {
         let registered = app.register_family("k1").await;
         let id = registered.dossier.unwrap().dossier_id;
         app.sink.set_down(true);
-        let status = assert_code(
-            app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
-                .get_dossier(read_request(&id, "triage"))
-                .await,
-            Code::Unavailable,
-        );
-        assert_eq!(error_reason(&status), "AUDIT_UNAVAILABLE");
+        let read = try_read(&app.aanmelder(), &id, "triage").await;
+        assert_refusal(read, Code::Unavailable, "AUDIT_UNAVAILABLE");
         assert_code(
-            app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
-                .register_dossier(registration("k2"))
-                .await,
+            app.aanmelder().register_dossier(registration("k2")).await,
             Code::Unavailable,
         );
         app.sink.set_down(false);
-        let listed = app
-            .team("politie")
-            .list_dossiers(pb::ListDossiersRequest::default())
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(listed.dossiers.len(), 1, "{}", db.label());
+        let listed = listed(&app.team("politie")).await;
+        assert_eq!(listed.len(), 1, "{}", db.label());
     }
 }
 
@@ -410,13 +277,8 @@ async fn a_policy_activated_while_the_broker_runs_governs_the_very_next_read() {
         let app = spawn(db.url()).await;
         let registered = app.register_family("k1").await;
         let id = registered.dossier.unwrap().dossier_id;
-        let reader = app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder]);
-        let before = reader
-            .clone()
-            .get_dossier(read_request(&id, "triage"))
-            .await
-            .unwrap()
-            .into_inner();
+        let reader = app.aanmelder();
+        let before = read_by(&reader, &id, "triage").await;
         assert_eq!(
             withheld(&before, "persons.national_number"),
             Some(pb::AccessDenialReason::PolicyDenied)
@@ -428,12 +290,7 @@ async fn a_policy_activated_while_the_broker_runs_governs_the_very_next_read() {
                 "aanmelder politie leest rijksregisternummer terug",
             )
             .await;
-        let after = reader
-            .clone()
-            .get_dossier(read_request(&id, "triage"))
-            .await
-            .unwrap()
-            .into_inner();
+        let after = read_by(&reader, &id, "triage").await;
         assert_eq!(after.policy_version, version, "{}", db.label());
         assert_eq!(
             texts(&after, "persons.national_number"),
@@ -449,15 +306,7 @@ async fn a_revoked_agreement_and_an_uninformed_victim_stop_reads() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         // A family where the victim is not informed yet.
-        let mut request = registration("k9");
-        let form = request.form.as_mut().unwrap();
-        form.persons[0].informing = None;
-        let registered = app
-            .as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
-            .register_dossier(request)
-            .await
-            .unwrap()
-            .into_inner();
+        let registered = app.register(uninformed("k9")).await;
         let id = registered.dossier.unwrap().dossier_id;
         let reader = app.as_user(
             "team-politie",
@@ -466,54 +315,25 @@ async fn a_revoked_agreement_and_an_uninformed_victim_stop_reads() {
         );
         // In registration triage reads go on; beyond it the phase, not the
         // purpose declared, says the victim must be informed.
-        reader
-            .clone()
-            .get_dossier(read_request(&id, "triage"))
-            .await
-            .unwrap();
+        read_by(&reader, &id, "triage").await;
         advance_to(&reader, &id, pb::Phase::CaseBuilding).await;
-        let status = assert_code(
-            reader
-                .clone()
-                .get_dossier(read_request(&id, "triage"))
-                .await,
-            Code::FailedPrecondition,
-        );
-        assert_eq!(error_reason(&status), "PURPOSE_NOT_FOR_PHASE");
-        let status = assert_code(
-            reader
-                .clone()
-                .get_dossier(read_request(&id, "case_building"))
-                .await,
-            Code::PermissionDenied,
-        );
-        use tonic_types::StatusExt;
-        let info = status.get_error_details().error_info().unwrap().clone();
+        let read = try_read(&reader, &id, "triage").await;
+        assert_refusal(read, Code::FailedPrecondition, "PURPOSE_NOT_FOR_PHASE");
+        let building = read_request(&id, "case_building");
+        let read = reader.clone().get_dossier(building.clone()).await;
+        let status = assert_code(read, Code::PermissionDenied);
         assert_eq!(
-            info.metadata["basis_denial_reason"],
+            error_metadata(&status, "basis_denial_reason"),
             "BASIS_DENIAL_REASON_CLIENT_NOT_INFORMED"
         );
         // Revoked: nothing at all.
-        app.legal_basis
-            .revoke(
-                &coordinator("coordinator-1"),
-                &app.agreement_id,
-                1,
-                pb::RevocationReason::ProsecutorWithdrew as i32,
-                "Machtiging ingetrokken.",
-            )
-            .await
-            .unwrap();
+        app.revoke_agreement().await;
         let status = assert_code(
-            reader
-                .clone()
-                .get_dossier(read_request(&id, "case_building"))
-                .await,
+            reader.clone().get_dossier(building).await,
             Code::PermissionDenied,
         );
-        let info = status.get_error_details().error_info().unwrap().clone();
         assert_eq!(
-            info.metadata["basis_denial_reason"],
+            error_metadata(&status, "basis_denial_reason"),
             "BASIS_DENIAL_REASON_REVOKED",
             "{}",
             db.label()
@@ -529,14 +349,9 @@ async fn changes_made_elsewhere_govern_the_next_read() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         let id = app.register_family("k1").await.dossier.unwrap().dossier_id;
-        let reader = app.as_user("aanmelder-politie", "politie", &[Role::Aanmelder]);
+        let reader = app.aanmelder();
         for _ in 0..2 {
-            let read = reader
-                .clone()
-                .get_dossier(read_request(&id, "triage"))
-                .await
-                .unwrap()
-                .into_inner();
+            let read = read_by(&reader, &id, "triage").await;
             assert_eq!(texts(&read, "registration.situation_description").len(), 1);
         }
         let pool = app.broker.database().pool();
@@ -548,12 +363,7 @@ async fn changes_made_elsewhere_govern_the_next_read() {
         .execute(pool)
         .await
         .unwrap();
-        let read = reader
-            .clone()
-            .get_dossier(read_request(&id, "triage"))
-            .await
-            .unwrap()
-            .into_inner();
+        let read = read_by(&reader, &id, "triage").await;
         assert!(
             texts(&read, "registration.situation_description").is_empty(),
             "{}",
@@ -565,13 +375,13 @@ async fn changes_made_elsewhere_govern_the_next_read() {
             .execute(pool)
             .await
             .unwrap();
-        let status = assert_code(
-            reader
-                .clone()
-                .get_dossier(read_request(&id, "triage"))
-                .await,
-            Code::PermissionDenied,
-        );
+        let read = try_read(&reader, &id, "triage").await;
+        let status = assert_code(read, Code::PermissionDenied);
         assert_eq!(error_reason(&status), "NOT_IN_CIRCLE", "{}", db.label());
     }
+}
+
+/// `partner`'s team reads a dossier for case_building.
+async fn read_by_team(app: &TestApp, partner: &str, id: &str) -> pb::GetDossierResponse {
+    read_by(&app.team(partner), id, "case_building").await
 }

@@ -10,6 +10,7 @@ use schakel_kit::{auth::Role, testing::databases};
 use schakel_proto::v1 as pb;
 use tonic::Code;
 
+/// Seeds family 000 as `schakel dev` does, twice (the second changes nothing).
 async fn seed(app: &TestApp) -> Seeded {
     let members: HashMap<String, Member> = PARTNERS
         .iter()
@@ -39,12 +40,7 @@ async fn seed(app: &TestApp) -> Seeded {
 /// records the read, naming exactly the fields released and withheld.
 async fn read(app: &TestApp, partner: &str, id: &str) -> pb::GetDossierResponse {
     let before = app.audit_entries().await.len();
-    let response = app
-        .team(partner)
-        .get_dossier(read_request(id, "case_building"))
-        .await
-        .unwrap()
-        .into_inner();
+    let response = read_by(&app.team(partner), id, "case_building").await;
     let entries = app.audit_entries().await;
     assert_eq!(entries.len(), before + 1, "one audit entry per read");
     let entry = entries.last().unwrap();
@@ -124,42 +120,23 @@ async fn the_seed_family_is_shared_by_need_to_know() {
 
         // Outside the circle: nothing, not even that the dossier exists.
         let outsider = app.as_user("team-ocmw", "outsider", &[Role::TeamMember]);
-        let status = assert_code(
-            outsider
-                .clone()
-                .get_dossier(read_request(&id, "case_building"))
-                .await,
-            Code::PermissionDenied,
-        );
+        let read = try_read(&outsider, &id, "case_building").await;
+        let status = assert_code(read, Code::PermissionDenied);
         assert!(!status.message().contains("Wouters"));
-        let listed = outsider
-            .clone()
-            .list_dossiers(pb::ListDossiersRequest::default())
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(listed.dossiers.is_empty(), "{label}");
+        assert!(listed(&outsider).await.is_empty(), "{label}");
 
         // Audit down: UNAVAILABLE and nothing released.
         app.sink.set_down(true);
-        let status = assert_code(
-            app.team("politie")
-                .get_dossier(read_request(&id, "case_building"))
-                .await,
-            Code::Unavailable,
-        );
+        let read = try_read(&app.team("politie"), &id, "case_building").await;
+        let status = assert_code(read, Code::Unavailable);
         assert!(status.details().is_empty() || !status.message().contains("PV"));
         app.sink.set_down(false);
 
         // The agreement expires: every read stops, for every partner.
         app.clock.advance(90 * DAY);
         for partner in ["politie", "ggz", "ocj"] {
-            let status = assert_code(
-                app.team(partner)
-                    .get_dossier(read_request(&id, "case_building"))
-                    .await,
-                Code::PermissionDenied,
-            );
+            let read = try_read(&app.team(partner), &id, "case_building").await;
+            let status = assert_code(read, Code::PermissionDenied);
             assert_eq!(error_reason(&status), "NO_LEGAL_BASIS", "{partner} {label}");
         }
     }
@@ -174,20 +151,16 @@ async fn an_erased_seed_dossier_is_unreadable_but_its_decisions_stay_logged() {
         read(&app, "politie", &id).await;
         let logged = app.audit_entries().await.len();
         app.as_user("dpo-vh", "veilig_huis", &[Role::PrivacyOfficer])
-            .erase_dossier(pb::EraseDossierRequest {
-                dossier_id: id.clone(),
-                reason: pb::ErasureReason::RegisteredInError as i32,
-                reference: "DPO-2026-9".into(),
-            })
+            .erase_dossier(erase(
+                &id,
+                pb::ErasureReason::RegisteredInError,
+                "DPO-2026-9",
+            ))
             .await
             .unwrap();
         for partner in ["politie", "ocj"] {
-            let status = assert_code(
-                app.team(partner)
-                    .get_dossier(read_request(&id, "case_building"))
-                    .await,
-                Code::NotFound,
-            );
+            let read = try_read(&app.team(partner), &id, "case_building").await;
+            let status = assert_code(read, Code::NotFound);
             assert_eq!(error_reason(&status), "ERASED", "{}", db.label());
         }
         let entries = app.audit_entries().await;
@@ -245,45 +218,24 @@ async fn the_seed_family_follows_the_policy_and_the_legal_basis_as_they_change()
             .dossier
             .unwrap()
             .dossier_id;
-        ocj.clone()
-            .get_dossier(read_request(&other, "triage"))
-            .await
-            .unwrap();
+        read_by(&ocj, &other, "triage").await;
         advance_to(&ocj, &other, pb::Phase::CaseBuilding).await;
-        let status = assert_code(
-            ocj.clone()
-                .get_dossier(read_request(&other, "case_building"))
-                .await,
-            Code::PermissionDenied,
-        );
-        use tonic_types::StatusExt;
-        let info = status.get_error_details().error_info().unwrap().clone();
+        let read = try_read(&ocj, &other, "case_building").await;
+        let status = assert_code(read, Code::PermissionDenied);
         assert_eq!(
-            info.metadata["basis_denial_reason"], "BASIS_DENIAL_REASON_CLIENT_NOT_INFORMED",
+            error_metadata(&status, "basis_denial_reason"),
+            "BASIS_DENIAL_REASON_CLIENT_NOT_INFORMED",
             "{label}"
         );
 
         // The procureur withdraws the authorisation: every read stops.
-        app.legal_basis
-            .revoke(
-                &coordinator("coordinator-a"),
-                &app.agreement_id,
-                1,
-                pb::RevocationReason::ProsecutorWithdrew as i32,
-                "Machtiging ingetrokken.",
-            )
-            .await
-            .unwrap();
+        app.revoke_agreement().await;
         for partner in ["politie", "ggz", "ocj"] {
-            let status = assert_code(
-                app.team(partner)
-                    .get_dossier(read_request(&id, "case_building"))
-                    .await,
-                Code::PermissionDenied,
-            );
-            let info = status.get_error_details().error_info().unwrap().clone();
+            let read = try_read(&app.team(partner), &id, "case_building").await;
+            let status = assert_code(read, Code::PermissionDenied);
             assert_eq!(
-                info.metadata["basis_denial_reason"], "BASIS_DENIAL_REASON_REVOKED",
+                error_metadata(&status, "basis_denial_reason"),
+                "BASIS_DENIAL_REASON_REVOKED",
                 "{partner} {label}"
             );
         }

@@ -1,6 +1,7 @@
-//! Helpers of the pipeline tests (issue 12): other Schakel services, a
-//! dossier with a circle, questions, audited refusals, and walking a dossier
-//! through its phases.
+//! Helpers of the pipeline tests (issue 12): other Schakel services, the
+//! seeded family in a phase with a circle, questions, revoking the
+//! agreement, walking a dossier through its phases, and the calls the tests
+//! expect to succeed, answered with what the tests look at.
 
 use super::*;
 
@@ -18,21 +19,52 @@ impl TestApp {
         self.client(token)
     }
 
+    /// The police's aanmelder, who registers the seeded family.
+    pub fn aanmelder(&self) -> Client {
+        self.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
+    }
+
+    /// The police's aanmelder registers `request`.
+    pub async fn register(
+        &self,
+        request: pb::RegisterDossierRequest,
+    ) -> pb::RegisterDossierResponse {
+        let response = self.aanmelder().register_dossier(request).await;
+        response.unwrap().into_inner()
+    }
+
     /// The seeded family registered under `key` by the police, with the
     /// organisations of `partners` added to its circle by the police's team.
     pub async fn family_with(&self, key: &str, partners: &[&str]) -> pb::RegisterDossierResponse {
         let registered = self.register_family(key).await;
         let id = &registered.dossier.as_ref().unwrap().dossier_id;
         for partner in partners {
-            self.team("politie")
-                .add_participant(pb::AddParticipantRequest {
-                    dossier_id: id.clone(),
-                    organisation_id: self.orgs[partner].clone(),
-                })
-                .await
-                .unwrap();
+            let joins = self.joins(id, partner);
+            self.team("politie").add_participant(joins).await.unwrap();
         }
         registered
+    }
+
+    /// [`family_with`](Self::family_with), then moved by the police's team
+    /// into `phase` (see [`advance_to`]; registration stays where it is).
+    pub async fn family_in(
+        &self,
+        key: &str,
+        partners: &[&str],
+        phase: pb::Phase,
+    ) -> pb::RegisterDossierResponse {
+        let registered = self.family_with(key, partners).await;
+        if phase != pb::Phase::Registration {
+            let id = &registered.dossier.as_ref().unwrap().dossier_id;
+            advance_to(&self.team("politie"), id, phase).await;
+        }
+        registered
+    }
+
+    /// The id of the dossier [`family_in`](Self::family_in) makes.
+    pub async fn dossier_in(&self, key: &str, partners: &[&str], phase: pb::Phase) -> String {
+        let registered = self.family_in(key, partners, phase).await;
+        registered.dossier.unwrap().dossier_id
     }
 
     /// A question of the caller's organisation to `to` (a partner) about
@@ -56,71 +88,20 @@ impl TestApp {
         }
     }
 
-    /// Awaits `call`, which must be refused with `code` and ErrorInfo
-    /// `reason`, and returns the status with the audit entry of `action`
-    /// appended meanwhile: decision DENIED, its denial reason as `denied` says.
-    pub async fn refused<T: std::fmt::Debug>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-        code: tonic::Code,
-        reason: &str,
-        action: pb::AuditAction,
-        denied: Denied,
-    ) -> (tonic::Status, pb::AuditEntry) {
-        let mark = self.audit_entries().await.len();
-        let status = assert_code(call.await, code);
-        assert_eq!(error_reason(&status), reason, "{status:?}");
-        let appended = self.audit_entries().await.split_off(mark);
-        let Some(entry) = appended.iter().find(|e| e.action == action as i32).cloned() else {
-            let actions: Vec<_> = appended.iter().map(|e| e.action().as_str_name()).collect();
-            panic!("no {action:?} entry records the {reason} refusal (appended: {actions:?})");
-        };
-        assert_eq!(
-            entry.decision,
-            pb::Decision::Denied as i32,
-            "{reason}: {entry:?}"
-        );
-        let expected = match denied {
-            Denied::As(r) => Some(r),
-            Denied::Precondition => {
-                assert!(
-                    entry
-                        .attributes
-                        .iter()
-                        .any(|a| a.key == "refusal" && a.value == reason),
-                    "attribute refusal={reason} missing: {:?}",
-                    entry.attributes
-                );
-                Some(pb::AccessDenialReason::Precondition)
-            }
-            Denied::Any => None,
-        };
-        if let Some(r) = expected {
-            assert_eq!(entry.denial_reason(), r, "{reason}: {entry:?}");
-        }
-        (status, entry)
+    /// A coordinator revokes the agreement: the procureur withdrew the
+    /// authorisation.
+    pub async fn revoke_agreement(&self) {
+        self.legal_basis
+            .revoke(
+                &coordinator("coordinator-1"),
+                &self.agreement_id,
+                1,
+                pb::RevocationReason::ProsecutorWithdrew as i32,
+                "Machtiging ingetrokken.",
+            )
+            .await
+            .unwrap();
     }
-}
-
-/// The denial reason a refusal's audit entry must carry.
-#[derive(Clone, Copy, Debug)]
-pub enum Denied {
-    /// This reason.
-    As(pb::AccessDenialReason),
-    /// PRECONDITION, with the attribute "refusal" holding the ErrorInfo reason.
-    Precondition,
-    /// Any (the contract names none).
-    Any,
-}
-
-/// An ErrorInfo metadata value of a status ("" when absent).
-pub fn error_metadata(status: &tonic::Status, key: &str) -> String {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .error_info()
-        .and_then(|i| i.metadata.get(key).cloned())
-        .unwrap_or_default()
 }
 
 /// The pseudonymous id of a registered person by the client_ref it had.
@@ -134,41 +115,81 @@ pub fn person(registered: &pb::RegisterDossierResponse, client_ref: &str) -> Str
         .clone()
 }
 
-/// A text value.
-pub fn text_value(t: &str) -> pb::FieldValue {
-    pb::FieldValue {
-        kind: Some(pb::field_value::Kind::Text(t.into())),
-    }
+/// `client` asks `request`: the information request it created.
+pub async fn asked(
+    client: &Client,
+    request: pb::RequestInformationRequest,
+) -> pb::InformationRequest {
+    let response = client.clone().request_information(request).await;
+    response.unwrap().into_inner().information_request.unwrap()
 }
 
-/// Moves a dossier from registration along case_building, assessment and
-/// case_direction (track chain approach) until it is in `target`.
+/// `client` tries to read a dossier (every field) for `purpose`.
+pub async fn try_read(
+    client: &Client,
+    dossier_id: &str,
+    purpose: &str,
+) -> Result<tonic::Response<pb::GetDossierResponse>, tonic::Status> {
+    let request = read_request(dossier_id, purpose);
+    client.clone().get_dossier(request).await
+}
+
+/// `client` reads a dossier (every field) for `purpose`.
+pub async fn read_by(client: &Client, dossier_id: &str, purpose: &str) -> pb::GetDossierResponse {
+    let read = try_read(client, dossier_id, purpose).await;
+    read.unwrap().into_inner()
+}
+
+/// The dossiers `client` lists, unfiltered.
+pub async fn listed(client: &Client) -> Vec<pb::Dossier> {
+    let response = client
+        .clone()
+        .list_dossiers(pb::ListDossiersRequest::default())
+        .await;
+    response.unwrap().into_inner().dossiers
+}
+
+/// The information requests `client` lists with `request`.
+pub async fn questions(
+    client: &Client,
+    request: pb::ListInformationRequestsRequest,
+) -> Vec<pb::InformationRequest> {
+    let response = client.clone().list_information_requests(request).await;
+    response.unwrap().into_inner().information_requests
+}
+
+/// The informing records `client` reads with `request`.
+pub async fn records_by(
+    client: &Client,
+    request: pb::GetInformingStatusRequest,
+) -> Vec<pb::InformingRecord> {
+    let response = client.clone().get_informing_status(request).await;
+    response.unwrap().into_inner().records
+}
+
+/// `client` moves a dossier from `from` to `to` (see [`step`]) after the
+/// team's consultation.
+pub async fn advance(client: &Client, dossier_id: &str, from: pb::Phase, to: pb::Phase) {
+    let step = step(dossier_id, from, to, "teamoverleg");
+    client.clone().advance_phase(step).await.unwrap();
+}
+
+/// Moves a dossier from registration along case_building, assessment,
+/// case_direction (track chain approach), follow_up and closed until it is
+/// in `target`.
 pub async fn advance_to(client: &Client, dossier_id: &str, target: pb::Phase) {
     use pb::Phase::*;
     for (from, to) in [
         (Registration, CaseBuilding),
         (CaseBuilding, Assessment),
         (Assessment, CaseDirection),
+        (CaseDirection, FollowUp),
+        (FollowUp, Closed),
     ] {
-        let track = if to == CaseDirection {
-            pb::Track::ChainApproach
-        } else {
-            pb::Track::Unspecified
-        };
-        client
-            .clone()
-            .advance_phase(pb::AdvancePhaseRequest {
-                dossier_id: dossier_id.into(),
-                expected_phase: from as i32,
-                target_phase: to as i32,
-                track: track as i32,
-                reason: "teamoverleg".into(),
-            })
-            .await
-            .unwrap();
+        advance(client, dossier_id, from, to).await;
         if to == target {
             return;
         }
     }
-    panic!("advance_to goes up to case_direction, not {target:?}");
+    panic!("advance_to goes up to closed, not {target:?}");
 }

@@ -19,9 +19,11 @@ use schakel_legal_basis::LegalBasis;
 use schakel_proto::v1::{self as pb, broker_service_client::BrokerServiceClient};
 use tonic::service::Routes;
 
+mod audit_log;
 mod gates;
+mod messages;
 #[allow(unused_imports)] // the bench uses the harness without these
-pub use gates::*;
+pub use {audit_log::*, gates::*, messages::*};
 
 pub use schakel_broker::Client;
 
@@ -72,6 +74,7 @@ fn url_for(base: &str, dbs: &mut Vec<TestDatabase>) -> String {
     }
 }
 
+/// The harness on `database_url` (PostgreSQL, or fresh SQLite files).
 pub async fn spawn(database_url: &str) -> TestApp {
     let clock = Clock::manual(T0);
     let mut dbs = Vec::new();
@@ -277,11 +280,7 @@ impl TestApp {
 
     /// The police's aanmelder registers the seeded family under `key`.
     pub async fn register_family(&self, key: &str) -> pb::RegisterDossierResponse {
-        self.as_user("aanmelder-politie", "politie", &[Role::Aanmelder])
-            .register_dossier(registration(key))
-            .await
-            .unwrap()
-            .into_inner()
+        self.register(registration(key)).await
     }
 
     pub fn team(&self, partner: &str) -> Client {
@@ -294,15 +293,7 @@ impl TestApp {
     }
 }
 
-fn informed() -> pb::InformingDetails {
-    pb::InformingDetails {
-        state: pb::InformingState::Informed as i32,
-        informed_at: Some(to_timestamp(T0)),
-        method: pb::InformingMethod::InPerson as i32,
-        ..Default::default()
-    }
-}
-
+/// Deferred for the victim's safety, to review after 30 days.
 fn deferred() -> pb::InformingDetails {
     pb::InformingDetails {
         state: pb::InformingState::Deferred as i32,
@@ -357,10 +348,15 @@ pub fn registration(key: &str) -> pb::RegisterDossierRequest {
                     "marie",
                     &[pb::PersonRole::Slachtoffer],
                     "Marie",
-                    Some(informed()),
+                    Some(informed(pb::InformingMethod::InPerson)),
                 ),
                 person("tom", &[pb::PersonRole::Pleger], "Tom", Some(deferred())),
-                person("lotte", &[pb::PersonRole::Kind], "Lotte", Some(informed())),
+                person(
+                    "lotte",
+                    &[pb::PersonRole::Kind],
+                    "Lotte",
+                    Some(informed(pb::InformingMethod::InPerson)),
+                ),
             ],
             relations: vec![],
             additional_fields: vec![],
@@ -383,6 +379,7 @@ pub fn texts(response: &pb::GetDossierResponse, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why a field was withheld from a read, if it was.
 pub fn withheld(response: &pb::GetDossierResponse, path: &str) -> Option<pb::AccessDenialReason> {
     response
         .withheld
@@ -391,6 +388,7 @@ pub fn withheld(response: &pb::GetDossierResponse, path: &str) -> Option<pb::Acc
         .map(|w| pb::AccessDenialReason::try_from(w.reason).unwrap())
 }
 
+/// A read of every field of a dossier (no persons, no history) for `purpose`.
 pub fn read_request(dossier_id: &str, purpose: &str) -> pb::GetDossierRequest {
     pb::GetDossierRequest {
         dossier_id: dossier_id.into(),
