@@ -59,10 +59,8 @@ pub(crate) async fn list(
     call: &Call,
     req: pb::ListDossiersRequest,
 ) -> Outcome<pb::ListDossiersResponse> {
-    let (limit, token) = validate::page(req.page.as_ref())?;
+    let (limit, cursor) = Cursor::page(req.page.as_ref())?;
     let filter = filter(call, &req)?;
-    let cursor = Cursor::parse(&token)
-        .ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
     let pool = broker.inner.db.pool();
     let (mut pager, mut listed) = (Pager::new(limit, cursor), Vec::new());
     while let Some(at) = pager.next() {
@@ -78,11 +76,9 @@ pub(crate) async fn list(
         }
     }
     let more = pager.more();
-    // One entry per listed dossier, appended together (one group commit).
+    // One entry per listed dossier.
     let (dossiers, scopes): (Vec<pb::Dossier>, Vec<_>) = listed.into_iter().unzip();
-    let indexes =
-        futures::future::try_join_all(scopes.into_iter().map(|s| broker.record(call, s))).await?;
-    let mut audit_index = indexes.into_iter().max().unwrap_or_default();
+    let audit_index = broker.record_each(call, scopes, call.scope("")).await?;
     let next_page_token = match (more, dossiers.last()) {
         (true, Some(last)) => Cursor::token(
             last.registered_at.map_or(0, |t| t.seconds),
@@ -90,9 +86,6 @@ pub(crate) async fn list(
         ),
         _ => String::new(),
     };
-    if dossiers.is_empty() {
-        audit_index = broker.record(call, call.scope("")).await?;
-    }
     Ok(pb::ListDossiersResponse {
         dossiers,
         next_page_token,

@@ -207,30 +207,35 @@ async fn retry(
     dossier_id: &str,
     req: &pb::RegisterDossierRequest,
 ) -> Outcome<pb::RegisterDossierResponse> {
-    let covered = broker
-        .member(call, dossier_id)
-        .await?
-        .covered(broker, None)
-        .await?;
+    let covered = broker.covered(call, dossier_id, None).await?;
     let mut scope = covered.scope();
     scope.person_ids = covered.dossier().person_ids();
-    match covered
-        .kept::<pb::RegisterDossierResponse>(broker, &req.idempotency_key, req)
-        .await?
-    {
-        Kept::Replayed(mut reply) => {
-            // The persons as registered; the dossier as it stands now.
-            reply.dossier = Some(covered.dossier().to_proto());
-            broker.replayed(call, scope, reply).await
-        }
-        Kept::Fresh(_) => {
-            let message = "this dossier was registered before replies were kept: read it instead";
-            Err(
-                crate::pipeline::Refusal::precondition(scope, "IDEMPOTENCY_KEY_REUSED", message)
-                    .into(),
-            )
-        }
-    }
+    let kept = covered.kept::<pb::RegisterDossierResponse>(broker, &req.idempotency_key, req);
+    let reply = match kept.await? {
+        // The persons as registered; the dossier as it stands now.
+        Kept::Replayed(reply) => reply,
+        // Registered before replies were kept (an older data directory):
+        // the persons without their client references, as the broker then said.
+        Kept::Fresh(_) => pb::RegisterDossierResponse {
+            persons: (covered.dossier().person_ids().into_iter())
+                .map(|person_id| pb::RegisteredPerson {
+                    client_ref: String::new(),
+                    person_id,
+                })
+                .collect(),
+            legal_basis: Some(covered.dossier().row.basis.clone()),
+            policy_version: call.policy.version,
+            ..Default::default()
+        },
+    };
+    let dossier = Some(covered.dossier().to_proto());
+    broker
+        .replayed(
+            call,
+            scope,
+            pb::RegisterDossierResponse { dossier, ..reply },
+        )
+        .await
 }
 
 fn new_dossier(

@@ -210,6 +210,24 @@ impl Broker {
         Ok(self.append(call, scope, decision).await?)
     }
 
+    /// Records one granted entry per item shown (appended together, one
+    /// group commit), or `none` when nothing was shown; the highest index.
+    pub(crate) async fn record_each(
+        &self,
+        call: &Call,
+        scopes: Vec<Scope>,
+        none: Scope,
+    ) -> Outcome<u64> {
+        let scopes = if scopes.is_empty() {
+            vec![none]
+        } else {
+            scopes
+        };
+        let appends = scopes.into_iter().map(|s| self.record(call, s));
+        let indexes = futures::future::try_join_all(appends).await?;
+        Ok(indexes.into_iter().max().unwrap_or_default())
+    }
+
     /// Appends the entry of a decision (the one place the broker does).
     pub(crate) async fn append(
         &self,

@@ -83,10 +83,8 @@ pub(crate) async fn list(
     call: &Call,
     req: pb::ListInformationRequestsRequest,
 ) -> Outcome<pb::ListInformationRequestsResponse> {
-    let (limit, token) = validate::page(req.page.as_ref())?;
+    let (limit, cursor) = Cursor::page(req.page.as_ref())?;
     let filter = filter(call, &req)?;
-    let cursor = Cursor::parse(&token)
-        .ok_or_else(|| Invalid::new("page.page_token", "not a page token of this service"))?;
     let pool = broker.inner.db.pool();
     let mut gates: HashMap<String, Option<Covered<'_>>> = HashMap::new();
     let (mut pager, mut shown) = (Pager::new(limit, cursor), Vec::new());
@@ -111,13 +109,9 @@ pub(crate) async fn list(
         ),
         _ => String::new(),
     };
-    let mut scopes = scopes;
-    if scopes.is_empty() {
-        scopes.push(call.scope(&filter.dossier_id));
-    }
-    let indexes =
-        futures::future::try_join_all(scopes.into_iter().map(|s| broker.record(call, s))).await?;
-    let audit_index = indexes.into_iter().max().unwrap_or_default();
+    let audit_index = broker
+        .record_each(call, scopes, call.scope(&filter.dossier_id))
+        .await?;
     Ok(pb::ListInformationRequestsResponse {
         information_requests,
         next_page_token,

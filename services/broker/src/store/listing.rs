@@ -37,6 +37,21 @@ impl Cursor {
         })
     }
 
+    /// The size and start of a requested page (INVALID_ARGUMENT for a size
+    /// past 500 or a token this service did not give).
+    pub fn page(
+        page: Option<&schakel_proto::v1::PageRequest>,
+    ) -> Result<(i64, Cursor), schakel_kit::validate::Invalid> {
+        let (limit, token) = schakel_kit::validate::page(page)?;
+        let cursor = Cursor::parse(&token).ok_or_else(|| {
+            schakel_kit::validate::Invalid::new(
+                "page.page_token",
+                "not a page token of this service",
+            )
+        })?;
+        Ok((limit, cursor))
+    }
+
     /// The page token that resumes after (at, id).
     pub fn token(at: i64, id: &str) -> String {
         format!("{at}:{id}")

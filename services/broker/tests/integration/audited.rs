@@ -172,3 +172,34 @@ async fn phase_and_circle_changes_keep_their_reasons() {
         assert!(theirs.history.is_empty(), "{:?}", theirs.history);
     }
 }
+
+/// A dossier registered before replies were kept (an older database: no
+/// kept reply) still answers its retry, with its persons, as an audited decision.
+#[tokio::test]
+async fn a_registration_retry_without_a_kept_reply_still_finds_the_dossier() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let first = app.register_family("k-old").await;
+        sqlx::query("DELETE FROM replies")
+            .execute(app.broker.database().pool())
+            .await
+            .unwrap();
+        let again = app.register_family("k-old").await;
+        let id = first.dossier.clone().unwrap().dossier_id;
+        assert_eq!(
+            again.dossier.clone().unwrap().dossier_id,
+            id,
+            "{}",
+            db.label()
+        );
+        let ids = |r: &pb::RegisterDossierResponse| {
+            let mut ids: Vec<String> = r.persons.iter().map(|p| p.person_id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&again), ids(&first));
+        let entry = app.entry_at(again.audit_index).await;
+        assert_eq!(entry.action, pb::AuditAction::DossierRegister as i32);
+        assert_eq!(entry.target.unwrap().dossier_id, id);
+    }
+}
