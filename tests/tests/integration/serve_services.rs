@@ -688,11 +688,13 @@ fn serve_and_administer(database_url: &str, label: &str) {
     }
 
     // The audit process dies: reads fail UNAVAILABLE and release nothing.
-    let released = runtime.block_on(read(&mut client, &dossier_id)).unwrap();
+    let released = runtime
+        .block_on(read(&mut client, &dossier_id, "case_building"))
+        .unwrap();
     audit.kill().unwrap();
     audit.wait().unwrap();
     let refused = runtime
-        .block_on(read(&mut client, &dossier_id))
+        .block_on(read(&mut client, &dossier_id, "case_building"))
         .unwrap_err();
     assert_eq!(
         refused.code(),
@@ -703,7 +705,9 @@ fn serve_and_administer(database_url: &str, label: &str) {
     // privacy officer's verification finds no gap.
     let mut audit = serve(&config, "audit", audit_port);
     runtime.block_on(wait_serving(&audit_url, &pki.pki.ca));
-    let again = runtime.block_on(read(&mut client, &dossier_id)).unwrap();
+    let again = runtime
+        .block_on(read(&mut client, &dossier_id, "case_building"))
+        .unwrap();
     assert_eq!(again, released, "{label}");
     let verified = stdout_ok(&dpo(&[
         "audit",
@@ -751,12 +755,17 @@ fn broker_client(url: &str, ca: &Path, token: String) -> Broker {
     )
 }
 
-/// Reads a dossier in case building: the released paths, or the refusal.
-async fn read(client: &mut Broker, dossier_id: &str) -> Result<Vec<String>, tonic::Status> {
+/// Reads a dossier under `purpose` (one its phase allows): the released
+/// paths, or the refusal.
+async fn read(
+    client: &mut Broker,
+    dossier_id: &str,
+    purpose: &str,
+) -> Result<Vec<String>, tonic::Status> {
     let read = client
         .get_dossier(schakel_proto::v1::GetDossierRequest {
             dossier_id: dossier_id.into(),
-            purpose: "case_building".into(),
+            purpose: purpose.into(),
             ..Default::default()
         })
         .await?
@@ -946,7 +955,7 @@ async fn register_and_read(client: &mut Broker) -> (String, Vec<String>) {
         .unwrap()
         .into_inner();
     let id = registered.dossier.unwrap().dossier_id;
-    let released = read(client, &id).await.unwrap();
+    let released = read(client, &id, "triage").await.unwrap();
     (id, released)
 }
 
