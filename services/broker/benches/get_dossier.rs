@@ -13,7 +13,8 @@
 //! and appends every read durably to the audit log (SQLite, synchronous=FULL).
 //!
 //! `cargo bench -p schakel-broker --bench get_dossier` (add `-- --quick` for
-//! one-second runs).
+//! one-second runs, `-- --clients 16` for one level of concurrency,
+//! `-- --only-dossier` to run GetDossier alone, e.g. under a profiler).
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs, dead_code)]
 
 #[path = "../tests/integration/common/mod.rs"]
@@ -239,9 +240,19 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The allocator the `schakel` binary runs with (see its `main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only_dossier = args.iter().any(|a| a == "--only-dossier");
+    let levels: Vec<usize> = match args.iter().position(|a| a == "--clients") {
+        Some(i) => vec![args[i + 1].parse().expect("--clients takes a number")],
+        None => vec![1, 16, 64],
+    };
     let seconds = if quick { 1.0 } else { 5.0 };
     let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
     let app = spawn(db.url()).await;
@@ -313,13 +324,21 @@ async fn main() {
     .unwrap();
     assert_eq!(check.encoded_len(), payload_len);
 
-    for clients in [1usize, 16, 64] {
+    for clients in levels {
         let reader = |i: usize| {
             let mut client = broker(&format!("team-politie-{i}"), &team);
             let request = read_request(&id, "triage");
             async move { measure!(seconds, client.get_dossier(request.clone())) }
         };
         let (rate, p50, p99) = run(clients, reader).await;
+        if only_dossier {
+            println!(
+                "{clients:>2} clients: GetDossier {rate:>7.0}/s p50 {:>6.2} ms p99 {:>6.2} ms",
+                ms(p50),
+                ms(p99)
+            );
+            continue;
+        }
         // The same-size baseline right after GetDossier, so that the two
         // terms of the ratio see the same load on this shared machine.
         let same_size = |i: usize| {
