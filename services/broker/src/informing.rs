@@ -21,6 +21,7 @@ impl Broker {
         dossier_id: &str,
         people: Vec<(String, Option<pb::InformingDetails>)>,
     ) -> Outcome<()> {
+        let mut forwarded = false;
         for (person_id, details) in people {
             if let Some(details) = details.filter(|d| d.state != 0) {
                 self.inner
@@ -33,7 +34,11 @@ impl Broker {
                         trace_id: schakel_kit::audit::current_trace_id(),
                     })
                     .await?;
+                forwarded = true;
             }
+        }
+        if forwarded {
+            self.refresh_informing_review(dossier_id).await?;
         }
         Ok(())
     }
@@ -76,6 +81,7 @@ pub(crate) async fn update(
             trace_id: schakel_kit::audit::current_trace_id(),
         })
         .await?;
+    broker.refresh_informing_review(&record.dossier_id).await?;
     Ok(pb::UpdateInformingResponse {
         record: Some(record),
         audit_index,

@@ -25,9 +25,11 @@ pub mod json;
 pub mod keys;
 pub mod lookup;
 pub mod national_number;
+mod notices;
 mod oversight;
 pub mod phase;
 mod pipeline;
+pub mod process;
 pub mod remote;
 mod requests;
 mod rpc;
@@ -64,6 +66,9 @@ pub(crate) struct Inner {
     pub(crate) keys: keys::Keyring,
     pub(crate) directory: Arc<dyn Directory>,
     pub(crate) cache: cache::Cache,
+    pub(crate) process: process::ProcessConfig,
+    /// Woken whenever this instance writes notices (WatchEvents streams).
+    pub(crate) noticed: tokio::sync::Notify,
 }
 
 /// What the broker is built on: the services it asks.
@@ -99,6 +104,8 @@ pub struct BrokerConfig {
     /// retention job erases it (seconds; default 5 years).
     #[serde(with = "schakel_kit::config::secs")]
     pub retention: std::time::Duration,
+    /// The chain process's periods.
+    pub process: process::ProcessConfig,
 }
 
 impl Default for BrokerConfig {
@@ -107,6 +114,7 @@ impl Default for BrokerConfig {
             master_key_file: None,
             previous_master_key_files: Vec::new(),
             retention: std::time::Duration::from_secs(5 * 365 * 24 * 3600),
+            process: process::ProcessConfig::default(),
         }
     }
 }
@@ -188,8 +196,20 @@ impl Broker {
                 keys,
                 directory: with.directory,
                 cache: Default::default(),
+                process: Default::default(),
+                noticed: Default::default(),
             }),
         })
+    }
+
+    /// The same broker with the chain process's periods set (before it is
+    /// cloned or served).
+    pub fn with_process(mut self, process: process::ProcessConfig) -> anyhow::Result<Self> {
+        process.validate()?;
+        let inner = Arc::get_mut(&mut self.inner)
+            .ok_or_else(|| anyhow::anyhow!("the process is set before the broker is shared"))?;
+        inner.process = process;
+        Ok(self)
     }
 
     /// The tonic service with the message size limits applied.

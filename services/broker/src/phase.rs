@@ -1,6 +1,7 @@
 //! The phases of a dossier and the only transitions allowed:
 //! `registration` → `case_building` → `assessment` → `case_direction` →
-//! `follow_up` → `closed`, and `assessment` → `not_retained` (advice only).
+//! `follow_up` → `closed`, `assessment` → `not_retained` (advice only), and
+//! `follow_up` → `case_direction` when there is new violence.
 
 use schakel_proto::v1::Phase;
 
@@ -14,6 +15,7 @@ pub fn allowed(from: Phase, to: Phase) -> bool {
             | (Phase::Assessment, Phase::NotRetained)
             | (Phase::CaseDirection, Phase::FollowUp)
             | (Phase::FollowUp, Phase::Closed)
+            | (Phase::FollowUp, Phase::CaseDirection)
     )
 }
 
@@ -78,6 +80,7 @@ mod tests {
                 (Phase::Assessment, Phase::CaseDirection),
                 (Phase::Assessment, Phase::NotRetained),
                 (Phase::CaseDirection, Phase::FollowUp),
+                (Phase::FollowUp, Phase::CaseDirection),
                 (Phase::FollowUp, Phase::Closed),
             ]
         );

@@ -17,6 +17,8 @@ pub(crate) enum Class {
     /// Privacy officers (users of a partner); never Schakel's own services:
     /// the retention job runs inside the broker.
     Oversight,
+    /// Coordinators (users): aggregate figures, never a dossier.
+    Coordinator,
 }
 
 /// Whether the client system must have been informed (victims informed,
@@ -63,12 +65,16 @@ pub(crate) enum Rpc {
     CancelInformationRequest,
     EraseDossier,
     LookupDataSubject,
+    RecordReview,
+    GetWeeklyTable,
+    WatchEvents,
+    GetFigures,
 }
 
 impl Rpc {
     /// Every RPC.
     #[cfg(test)]
-    pub(crate) const ALL: [Rpc; 19] = [
+    pub(crate) const ALL: [Rpc; 23] = [
         Rpc::RegisterDossier,
         Rpc::GetDossier,
         Rpc::ListDossiers,
@@ -88,12 +94,16 @@ impl Rpc {
         Rpc::CancelInformationRequest,
         Rpc::EraseDossier,
         Rpc::LookupDataSubject,
+        Rpc::RecordReview,
+        Rpc::GetWeeklyTable,
+        Rpc::WatchEvents,
+        Rpc::GetFigures,
     ];
 
     /// The RPC's gates.
     pub(crate) fn row(self) -> Row {
         use AuditAction as A;
-        use Class::{Content, Oversight, Registrar};
+        use Class::{Content, Coordinator, Oversight, Registrar};
         use Informing::{ByPhase, NotRequired};
         let (action, class, team, informing) = match self {
             Rpc::RegisterDossier => (A::DossierRegister, Registrar, false, NotRequired),
@@ -117,6 +127,10 @@ impl Rpc {
             Rpc::CancelInformationRequest => (A::InformationRequestCancel, Content, false, ByPhase),
             Rpc::EraseDossier => (A::DossierErase, Oversight, false, NotRequired),
             Rpc::LookupDataSubject => (A::DataSubjectLookup, Oversight, false, NotRequired),
+            Rpc::RecordReview => (A::TrackReview, Content, true, NotRequired),
+            Rpc::GetWeeklyTable => (A::WeeklyTableRead, Content, false, NotRequired),
+            Rpc::WatchEvents => (A::EventDeliver, Content, false, NotRequired),
+            Rpc::GetFigures => (A::FiguresRead, Coordinator, false, NotRequired),
         };
         Row {
             action,
@@ -148,6 +162,10 @@ impl Rpc {
             Rpc::CancelInformationRequest => "CancelInformationRequest",
             Rpc::EraseDossier => "EraseDossier",
             Rpc::LookupDataSubject => "LookupDataSubject",
+            Rpc::RecordReview => "RecordReview",
+            Rpc::GetWeeklyTable => "GetWeeklyTable",
+            Rpc::WatchEvents => "WatchEvents",
+            Rpc::GetFigures => "GetFigures",
         }
     }
 }
@@ -190,5 +208,10 @@ mod tests {
             .filter(|r| r.row().class == Class::Oversight)
             .collect();
         assert_eq!(oversight, [Rpc::EraseDossier, Rpc::LookupDataSubject]);
+        let coordinator: Vec<Rpc> = Rpc::ALL
+            .into_iter()
+            .filter(|r| r.row().class == Class::Coordinator)
+            .collect();
+        assert_eq!(coordinator, [Rpc::GetFigures]);
     }
 }

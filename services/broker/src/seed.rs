@@ -164,6 +164,7 @@ impl SeedDossier {
                 target_phase: target as i32,
                 track: pb::Track::Unspecified as i32,
                 reason: "Aanmelding volledig; dossiervorming start.".into(),
+                ..Default::default()
             })
             .await
             .context("advancing the seed dossier")?;

@@ -5,12 +5,16 @@
 use schakel_proto::v1::{self as pb, broker_service_server::BrokerService};
 use tonic::{Request, Response, Status};
 
-use crate::{Broker, circle, contribute, dossier, informing, oversight, pipeline::serve, requests};
+use crate::{
+    Broker, circle, contribute, dossier, informing, notices, oversight, pipeline::serve, requests,
+};
 
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl BrokerService for Broker {
+    type WatchEventsStream = notices::Events;
+
     async fn register_dossier(
         &self,
         request: Request<pb::RegisterDossierRequest>,
@@ -144,5 +148,29 @@ impl BrokerService for Broker {
         request: Request<pb::LookupDataSubjectRequest>,
     ) -> Reply<pb::LookupDataSubjectResponse> {
         serve!(self, LookupDataSubject, request, oversight::lookup::lookup)
+    }
+    async fn record_review(
+        &self,
+        request: Request<pb::RecordReviewRequest>,
+    ) -> Reply<pb::RecordReviewResponse> {
+        serve!(self, RecordReview, request, dossier::review::review)
+    }
+    async fn get_weekly_table(
+        &self,
+        request: Request<pb::GetWeeklyTableRequest>,
+    ) -> Reply<pb::GetWeeklyTableResponse> {
+        serve!(self, GetWeeklyTable, request, dossier::table::table)
+    }
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Reply<Self::WatchEventsStream> {
+        serve!(self, WatchEvents, request, notices::watch)
+    }
+    async fn get_figures(
+        &self,
+        request: Request<pb::GetFiguresRequest>,
+    ) -> Reply<pb::GetFiguresResponse> {
+        serve!(self, GetFigures, request, dossier::figures::figures)
     }
 }

@@ -54,6 +54,9 @@ pub enum AdminCommand {
     /// Information requests (vraag tot infodeling): create, list, answer, decline.
     #[command(subcommand)]
     Request(Box<crate::dossier_cli::RequestCommand>),
+    /// The chain process: the weekly table, track reviews, events, the figures.
+    #[command(subcommand)]
+    Chain(Box<crate::chain_cli::ChainCommand>),
 }
 
 #[derive(clap::Subcommand)]
@@ -226,6 +229,9 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
     if let AdminCommand::Request(command) = command {
         return crate::dossier_cli::run_request(connection, *command).await;
     }
+    if let AdminCommand::Chain(command) = command {
+        return crate::chain_cli::run(connection, *command).await;
+    }
     let mut identity = connection.identity().await?;
     match command {
         AdminCommand::Login
@@ -234,7 +240,8 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         | AdminCommand::Agreement(_)
         | AdminCommand::Policy(_)
         | AdminCommand::Dossier(_)
-        | AdminCommand::Request(_) => {}
+        | AdminCommand::Request(_)
+        | AdminCommand::Chain(_) => {}
         AdminCommand::Whoami => {
             let me = identity.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
             let actor = me.actor.unwrap_or_default();

@@ -42,6 +42,7 @@ pub struct Settings {
     pub auth: AuthConfig,
     pub audit: AuditConfig,
     pub retention: std::time::Duration,
+    pub process: schakel_broker::process::ProcessConfig,
 }
 
 impl AllServices {
@@ -89,9 +90,11 @@ impl AllServices {
                 directory,
             },
         )
-        .await?;
+        .await?
+        .with_process(settings.process.clone())?;
         audit.spawn_retention();
         broker.spawn_retention(settings.retention);
+        broker.spawn_sweeper();
         Ok(Self {
             identity,
             audit,

@@ -66,6 +66,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             auth: auth.clone(),
             audit: AuditConfig::default(),
             retention: schakel_broker::BrokerConfig::default().retention,
+            process: Default::default(),
         },
         Keys {
             identity_master: MasterKey::from_base64(&master)?,

@@ -67,6 +67,10 @@ pub enum DossierCommand {
         /// Why (kept in the dossier, not in the audit log).
         #[arg(long)]
         reason: String,
+        /// The reason code (kept in the audit log too): no_new_violence,
+        /// new_violence, family_moved, family_withdrew, transferred, goals_confirmed.
+        #[arg(long)]
+        reason_code: Option<String>,
     },
     /// Add an organisation to, or remove it from, the need-to-know circle.
     Participant {
@@ -222,7 +226,7 @@ fn track_name(value: i32) -> String {
     enum_short(value, pb::Track::as_str_name, "TRACK_")
 }
 
-fn print_dossier_line(d: &pb::Dossier) {
+pub(crate) fn print_dossier_line(d: &pb::Dossier) {
     println!(
         "{}\t{}\t{}\t{}\t{}\t{} participants",
         d.dossier_id,
@@ -395,7 +399,19 @@ pub async fn run_dossier(connection: &Connection, command: DossierCommand) -> an
             to,
             track: decided,
             reason,
+            reason_code,
         } => {
+            let reason_code = reason_code
+                .map(|code| {
+                    enum_value(
+                        "PHASE_REASON",
+                        &code,
+                        pb::PhaseReason::from_str_name,
+                        "--reason-code",
+                    )
+                })
+                .transpose()?
+                .unwrap_or_default();
             let response = broker
                 .advance_phase(pb::AdvancePhaseRequest {
                     dossier_id,
@@ -403,6 +419,7 @@ pub async fn run_dossier(connection: &Connection, command: DossierCommand) -> an
                     target_phase: phase(&to)? as i32,
                     track: decided.map(track).transpose()?.unwrap_or_default() as i32,
                     reason,
+                    reason_code: reason_code as i32,
                 })
                 .await?
                 .into_inner();

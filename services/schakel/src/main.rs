@@ -10,6 +10,7 @@ mod agreement_cli;
 mod all;
 mod audit_cli;
 mod bootstrap;
+mod chain_cli;
 mod connect;
 mod dev;
 mod dossier_cli;

@@ -289,8 +289,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     directory: Arc::new(RemoteDirectory::new(identity, context())),
                 },
             )
-            .await?;
+            .await?
+            .with_process(config.broker.process.clone())?;
             broker.spawn_retention(config.broker.retention);
+            broker.spawn_sweeper();
             (
                 Routes::new(broker.into_server(&limits)),
                 schakel_broker::SERVICE_NAME,
@@ -321,6 +323,7 @@ async fn serve_all(config: ServeConfig) -> anyhow::Result<()> {
         auth: config.auth.clone(),
         audit: config.audit.clone(),
         retention: config.broker.retention,
+        process: config.broker.process.clone(),
     };
     let services = crate::all::AllServices::connect(
         |service| Ok(config.database_url(service)?),

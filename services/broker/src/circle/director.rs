@@ -66,7 +66,7 @@ pub(crate) async fn assign(
     let mut loaded = covered.dossier().clone();
     loaded.participants.extend(joining);
     loaded.row.case_director = Some((user, org, call.now, by.clone()));
-    let dossier = Some(loaded.to_proto());
+    let dossier = Some(loaded.to_proto(call.now));
     Ok(pb::AssignCaseDirectorResponse {
         dossier,
         audit_index,

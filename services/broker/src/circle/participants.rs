@@ -88,7 +88,7 @@ pub(crate) async fn add(
     let mut loaded = covered.dossier().clone();
     loaded.participants.push(participant);
     Ok(pb::AddParticipantResponse {
-        dossier: Some(loaded.to_proto()),
+        dossier: Some(loaded.to_proto(call.now)),
         audit_index,
     })
 }
@@ -128,7 +128,7 @@ pub(crate) async fn remove(
     let mut loaded = covered.dossier().clone();
     loaded.participants.retain(|p| p.organisation_id != org);
     Ok(pb::RemoveParticipantResponse {
-        dossier: Some(loaded.to_proto()),
+        dossier: Some(loaded.to_proto(call.now)),
         audit_index,
     })
 }

@@ -50,6 +50,8 @@ fn filter(call: &Call, req: &pb::ListDossiersRequest) -> Outcome<DossierFilter> 
         },
         registered_from: from.unwrap_or(i64::MIN),
         registered_until: until.unwrap_or(i64::MAX),
+        review_overdue_at: req.review_overdue.then_some(call.now),
+        informing_overdue_at: req.informing_review_overdue.then_some(call.now),
     })
 }
 
@@ -97,5 +99,5 @@ pub(crate) async fn list(
 /// the circle and basis gates for it; `None` (left out) otherwise.
 async fn listable(broker: &Broker, call: &Call, id: &str) -> Outcome<Option<(pb::Dossier, Scope)>> {
     let covered = broker.covered_or_none(call, id).await?;
-    Ok(covered.map(|c| (c.dossier().to_proto(), c.scope())))
+    Ok(covered.map(|c| (c.dossier().to_proto(call.now), c.scope())))
 }

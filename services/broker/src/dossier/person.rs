@@ -120,7 +120,7 @@ pub(crate) async fn add_person(
     loaded.persons.push((person_id.clone(), roles));
     let mut reply = pb::AddPersonResponse {
         person_id: person_id.clone(),
-        dossier: Some(loaded.to_proto()),
+        dossier: Some(loaded.to_proto(call.now)),
         policy_version: call.policy.version,
         legal_basis: Some(covered.basis().clone()),
         audit_index: 0,

@@ -44,7 +44,7 @@ pub(crate) async fn read(
         .append(call, scope, (decision, denial_of(decision)))
         .await?;
     Ok(pb::GetDossierResponse {
-        dossier: Some(covered.dossier().to_proto()),
+        dossier: Some(covered.dossier().to_proto(call.now)),
         released,
         withheld: decided.withheld,
         decision: decision as i32,

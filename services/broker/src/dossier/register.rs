@@ -228,7 +228,7 @@ async fn retry(
             ..Default::default()
         },
     };
-    let dossier = Some(covered.dossier().to_proto());
+    let dossier = Some(covered.dossier().to_proto(call.now));
     broker
         .replayed(
             call,
@@ -260,6 +260,7 @@ fn new_dossier(
         updated_at: now,
         revision: 1,
         key: Some(key),
+        ..Default::default()
     };
     let participant = pb::DossierParticipant {
         organisation_id: call.caller.organisation_id.clone(),
@@ -283,7 +284,7 @@ fn reply_of(new: &New<'_>, call: &Call) -> pb::RegisterDossierResponse {
         person_id: refs[&p.client_ref].clone(),
     });
     pb::RegisterDossierResponse {
-        dossier: Some(new.loaded.to_proto()),
+        dossier: Some(new.loaded.to_proto(call.now)),
         persons: persons.collect(),
         legal_basis: Some(new.loaded.row.basis.clone()),
         policy_version: call.policy.version,

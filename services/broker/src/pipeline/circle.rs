@@ -17,9 +17,13 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    /// The metadata any circle member may see.
-    pub(crate) fn to_proto(&self) -> pb::Dossier {
+    /// The metadata any circle member may see, with the chain process's
+    /// dates and whether they came by `now`.
+    pub(crate) fn to_proto(&self, now: i64) -> pb::Dossier {
         let d = &self.row;
+        let stamp = |t: Option<i64>| t.map(to_timestamp);
+        let came = |t: Option<i64>| t.is_some_and(|t| t <= now);
+        let phase = self.phase();
         pb::Dossier {
             dossier_id: d.dossier_id.clone(),
             district: d.district.clone(),
@@ -41,11 +45,18 @@ impl Loaded {
                 }),
             registration_basis: Some(d.basis.clone()),
             person_ids: self.person_ids(),
-            follow_up_check_at: None,
-            closed_at: None,
+            follow_up_check_at: stamp(d.follow_up_check_at),
+            closed_at: stamp(d.closed_at),
             erase_after: None,
             updated_at: Some(to_timestamp(d.updated_at)),
             revision: d.revision as u64,
+            track_since: stamp(d.track_since),
+            review_due_at: stamp(d.review_due_at),
+            review_overdue: phase == pb::Phase::CaseDirection && came(d.review_due_at),
+            informing_review_at: stamp(d.informing_review_at),
+            informing_review_overdue: !crate::phase::is_final(phase)
+                && came(d.informing_review_at),
+            follow_up_check_due: phase == pb::Phase::FollowUp && came(d.follow_up_check_at),
         }
     }
 

@@ -85,6 +85,7 @@ pub(crate) type Outcome<T> = Result<T, Failure>;
 
 /// One admitted call: who, for whom, which RPC, under which policy version
 /// and at which moment. Only [`Broker::admit`] (and the retention job) make one.
+#[derive(Clone)]
 pub(crate) struct Call {
     pub(crate) caller: Caller,
     pub(crate) on_behalf_of: String,
@@ -108,6 +109,17 @@ impl Call {
                 person && (c.has_role(Role::Aanmelder) || c.has_role(Role::TeamMember))
             }
             Class::Oversight => c.kind == PrincipalKind::User && c.has_role(Role::PrivacyOfficer),
+            Class::Coordinator => c.kind == PrincipalKind::User && c.has_role(Role::Coordinator),
+        }
+    }
+
+    /// The same caller and RPC under the policy in force and the time now
+    /// (for each event of a long-lived stream).
+    pub(crate) fn renewed(&self, broker: &Broker) -> Self {
+        Call {
+            policy: broker.inner.policy.current(),
+            now: broker.inner.clock.now(),
+            ..self.clone()
         }
     }
 

@@ -17,6 +17,7 @@ pub(crate) struct Unit<'c> {
     dossier_id: String,
     key: Option<SecretKey>,
     events: Vec<pb::DossierEvent>,
+    notices: Vec<store::Notice>,
     seq: Option<i64>,
 }
 
@@ -59,6 +60,20 @@ impl<'c> Unit<'c> {
         self.events.push(event);
     }
 
+    /// Raises a notice for WatchEvents with this change (`audience` "": the
+    /// whole circle).
+    pub(crate) fn notice(&mut self, kind: pb::BrokerEventKind, audience: &str, fill: impl FnOnce(&mut store::Notice)) {
+        let mut notice = store::Notice {
+            dossier_id: self.dossier_id.clone(),
+            kind: kind as i32,
+            audience: audience.to_owned(),
+            at: self.call.now,
+            ..Default::default()
+        };
+        fill(&mut notice);
+        self.notices.push(notice);
+    }
+
     /// Appends the entry of `scope` (granted), then commits; the audit index.
     pub(crate) async fn commit(mut self, broker: &Broker, scope: Scope) -> Outcome<u64> {
         let index = broker.record(self.call, scope).await?;
@@ -74,7 +89,12 @@ impl<'c> Unit<'c> {
             store::insert_event(&mut self.tx, &self.dossier_id, &id, self.call.now, &sealed)
                 .await?;
         }
+        let backend = broker.inner.db.backend();
+        let raised = store::insert_notices(&mut self.tx, backend, &self.notices).await?;
         self.tx.commit().await?;
+        if raised > 0 {
+            broker.inner.noticed.notify_waiters();
+        }
         Ok(index)
     }
 }
@@ -108,6 +128,7 @@ impl Broker {
             dossier_id: dossier_id.to_owned(),
             key,
             events: Vec::new(),
+            notices: Vec::new(),
             seq: None,
         })
     }

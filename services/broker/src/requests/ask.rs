@@ -112,6 +112,9 @@ pub(crate) async fn ask(
     scope.resource_id = row.request_id.clone();
     let mut unit = covered.begin(broker).await?;
     store::insert_request(unit.conn(), &row).await?;
+    unit.notice(pb::BrokerEventKind::RequestReceived, &to, |n| {
+        (n.request_id, n.due_at) = (row.request_id.clone(), Some(due));
+    });
     let information_request = Some(request);
     let mut reply = pb::RequestInformationResponse {
         information_request,

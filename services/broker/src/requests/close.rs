@@ -135,6 +135,14 @@ async fn close(
             Refusal::precondition(scope, "NOT_OPEN", "the request changed meanwhile").into(),
         );
     }
+    let kind = if declining {
+        pb::BrokerEventKind::RequestDeclined
+    } else {
+        pb::BrokerEventKind::RequestCancelled
+    };
+    unit.notice(kind, &scope.organisation, |n| {
+        (n.request_id, n.due_at) = (row.request_id.clone(), Some(row.due_at));
+    });
     let audit_index = unit.commit(broker, scope).await?;
     Ok((request, audit_index))
 }

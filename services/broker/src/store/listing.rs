@@ -84,6 +84,27 @@ pub struct DossierFilter {
     pub registered_from: i64,
     /// See `registered_from`.
     pub registered_until: i64,
+    /// Only dossiers in case_direction whose track review was due by then.
+    pub review_overdue_at: Option<i64>,
+    /// Only open dossiers with a deferred informing to review by then.
+    pub informing_overdue_at: Option<i64>,
+}
+
+/// The SQL conditions of the overdue filters (numbers only, no input text).
+fn overdue(filter: &DossierFilter) -> String {
+    use schakel_proto::v1::Phase;
+    let mut sql = String::new();
+    if let Some(at) = filter.review_overdue_at {
+        let phase = Phase::CaseDirection as i32;
+        sql += &format!(" AND d.phase = {phase} AND d.review_due_at <= {at}");
+    }
+    if let Some(at) = filter.informing_overdue_at {
+        let (closed, not_retained) = (Phase::Closed as i32, Phase::NotRetained as i32);
+        sql += &format!(
+            " AND d.informing_review_at <= {at} AND d.phase NOT IN ({closed}, {not_retained})"
+        );
+    }
+    sql
 }
 
 /// At most `limit` dossiers (not erased) after `cursor` matching `filter`,
@@ -100,10 +121,11 @@ pub async fn dossier_page(
          AND p.organisation_id = $1) \
          AND ($2 = '' OR d.district = $2) AND ($3 = '' OR d.case_director_user = $3) \
          AND d.registered_at >= $4 AND d.registered_at < $5 \
-         AND (d.registered_at < $6 OR (d.registered_at = $6 AND d.dossier_id < $7)){}{} \
+         AND (d.registered_at < $6 OR (d.registered_at = $6 AND d.dossier_id < $7)){}{}{} \
          ORDER BY d.registered_at DESC, d.dossier_id DESC LIMIT $8",
         any_of("d.phase", &filter.phases),
         any_of("d.track", &filter.tracks),
+        overdue(filter),
     );
     let rows = sqlx::query(&sql)
         .bind(&filter.organisation_id)

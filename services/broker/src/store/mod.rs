@@ -9,19 +9,23 @@ use crate::keys::WrappedKey;
 mod circle;
 mod content;
 mod events;
+mod figures;
 mod listing;
+mod notices;
 mod replies;
 mod requests;
 
 pub use circle::*;
 pub use content::*;
 pub use events::*;
+pub use figures::*;
 pub use listing::*;
+pub use notices::*;
 pub use replies::*;
 pub use requests::*;
 
 /// A dossier's row.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DossierRow {
     /// Opaque id.
     pub dossier_id: String,
@@ -49,11 +53,22 @@ pub struct DossierRow {
     pub revision: i64,
     /// The data key, sealed (None once erased).
     pub key: Option<WrappedKey>,
+    /// In follow_up: the six-month check date.
+    pub follow_up_check_at: Option<i64>,
+    /// Once closed or not retained.
+    pub closed_at: Option<i64>,
+    /// When the decided track started.
+    pub track_since: Option<i64>,
+    /// The next planned track review.
+    pub review_due_at: Option<i64>,
+    /// The earliest review date of a deferred informing.
+    pub informing_review_at: Option<i64>,
 }
 
 pub(super) const DOSSIER_COLUMNS: &str = "dossier_id, district, requested_track, track, phase, phase_since, \
      registered_at, registering_org, basis_agreement_id, basis_version, case_director_user, \
-     case_director_org, case_director_at, case_director_by, updated_at, revision, key_id, wrapped_key";
+     case_director_org, case_director_at, case_director_by, updated_at, revision, key_id, wrapped_key, \
+     follow_up_check_at, closed_at, track_since, review_due_at, informing_review_at";
 
 pub(super) fn dossier_from_row(row: &AnyRow) -> anyhow::Result<DossierRow> {
     let int =
@@ -91,6 +106,11 @@ pub(super) fn dossier_from_row(row: &AnyRow) -> anyhow::Result<DossierRow> {
         key: key_id
             .zip(wrapped)
             .map(|(key_id, sealed)| WrappedKey { key_id, sealed }),
+        follow_up_check_at: row.try_get("follow_up_check_at")?,
+        closed_at: row.try_get("closed_at")?,
+        track_since: row.try_get("track_since")?,
+        review_due_at: row.try_get("review_due_at")?,
+        informing_review_at: row.try_get("informing_review_at")?,
     })
 }
 
@@ -170,28 +190,27 @@ pub async fn touch(conn: &mut AnyConnection, id: &str, now: i64) -> anyhow::Resu
     Ok(done.rows_affected() == 1)
 }
 
-/// Moves a dossier from phase `from` to `to` (and sets the decided track
-/// when given). Returns false when it is no longer in `from`.
+/// Moves a dossier from phase `from` to the phase of `to`, with the dates
+/// that come with it (track, its start and review, follow-up check, close),
+/// as `to` holds them. Returns false when it is no longer in `from`.
 pub async fn set_phase(
     conn: &mut AnyConnection,
-    id: &str,
     from: i32,
-    to: i32,
-    track: Option<i32>,
-    now: i64,
+    to: &DossierRow,
 ) -> anyhow::Result<bool> {
     let done = sqlx::query(
-        "UPDATE dossiers SET phase = $1, phase_since = $2, track = COALESCE($3, track), \
-         closed_at = CASE WHEN $4 = 1 THEN $2 ELSE closed_at END \
-         WHERE dossier_id = $5 AND phase = $6",
+        "UPDATE dossiers SET phase = $1, phase_since = $2, track = $3, track_since = $4, \
+         review_due_at = $5, follow_up_check_at = $6, closed_at = $7 \
+         WHERE dossier_id = $8 AND phase = $9",
     )
-    .bind(i64::from(to))
-    .bind(now)
-    .bind(track.map(i64::from))
-    .bind(i64::from(crate::phase::is_final(
-        pb::Phase::try_from(to).unwrap_or(pb::Phase::Unspecified),
-    )))
-    .bind(id)
+    .bind(i64::from(to.phase))
+    .bind(to.phase_since)
+    .bind(i64::from(to.track))
+    .bind(to.track_since)
+    .bind(to.review_due_at)
+    .bind(to.follow_up_check_at)
+    .bind(to.closed_at)
+    .bind(&to.dossier_id)
     .bind(i64::from(from))
     .execute(&mut *conn)
     .await?;
