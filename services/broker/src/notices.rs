@@ -51,7 +51,9 @@ impl Broker {
         let lead = self.inner.process.reminder_seconds();
         let mut tx = self.inner.db.pool().begin().await?;
         let mut notices = Vec::new();
-        for r in store::open_requests_due(&mut tx, now.saturating_add(lead), Within::default()).await? {
+        for r in
+            store::open_requests_due(&mut tx, now.saturating_add(lead), Within::default()).await?
+        {
             let (id, at) = (&r.request_id, r.due_at);
             let request = |mut n: Notice| {
                 n.request_id = id.clone();
@@ -59,7 +61,13 @@ impl Broker {
             };
             if at > now {
                 let key = format!("due_soon:{id}:{at}");
-                notices.push(request(due(&r.dossier_id, K::RequestDueSoon, &r.to_org, at, key)));
+                notices.push(request(due(
+                    &r.dossier_id,
+                    K::RequestDueSoon,
+                    &r.to_org,
+                    at,
+                    key,
+                )));
                 continue;
             }
             for org in [&r.from_org, &r.to_org] {
@@ -78,7 +86,9 @@ impl Broker {
             (DueDate::InformingReview, K::InformingReviewDue, "informing"),
         ];
         for (date, kind, label) in dates {
-            for (id, at) in store::dates_due(&mut tx, date, now.saturating_add(1), Within::default()).await? {
+            for (id, at) in
+                store::dates_due(&mut tx, date, now.saturating_add(1), Within::default()).await?
+            {
                 notices.push(due(&id, kind, "", at, format!("{label}:{id}:{at}")));
             }
         }
@@ -219,14 +229,20 @@ impl Follower {
     /// The event, when the caller passes the gates for its dossier now (its
     /// delivery recorded); None (left out) otherwise.
     async fn delivered(&self, call: &Call, notice: &Notice) -> Outcome<Option<pb::BrokerEvent>> {
-        let Some(covered) = self.broker.covered_or_none(call, &notice.dossier_id).await? else {
+        let Some(covered) = self
+            .broker
+            .covered_or_none(call, &notice.dossier_id)
+            .await?
+        else {
             return Ok(None);
         };
-        let kind = pb::BrokerEventKind::try_from(notice.kind)
-            .unwrap_or(pb::BrokerEventKind::Unspecified);
+        let kind =
+            pb::BrokerEventKind::try_from(notice.kind).unwrap_or(pb::BrokerEventKind::Unspecified);
         let mut scope = covered.scope();
         scope.resource_id = notice.request_id.clone();
-        scope.attributes.push(("event", kind.as_str_name().to_owned()));
+        scope
+            .attributes
+            .push(("event", kind.as_str_name().to_owned()));
         let audit_index = self.broker.record(call, scope).await?;
         Ok(Some(pb::BrokerEvent {
             cursor: notice.seq as u64,

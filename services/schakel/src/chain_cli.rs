@@ -77,9 +77,17 @@ fn print_event(e: &pb::BrokerEvent) {
         "{}\t{}\t{}\t{}\t{}\tdue {}",
         e.cursor,
         show_time(e.at.as_ref()),
-        enum_short(e.kind, pb::BrokerEventKind::as_str_name, "BROKER_EVENT_KIND_"),
+        enum_short(
+            e.kind,
+            pb::BrokerEventKind::as_str_name,
+            "BROKER_EVENT_KIND_"
+        ),
         e.dossier_id,
-        if e.request_id.is_empty() { "-" } else { &e.request_id },
+        if e.request_id.is_empty() {
+            "-"
+        } else {
+            &e.request_id
+        },
         show_time(e.due_at.as_ref()),
     );
 }
@@ -172,11 +180,20 @@ pub async fn run(connection: &Connection, command: ChainCommand) -> anyhow::Resu
             let group_by = by
                 .iter()
                 .map(|d| {
-                    enum_value("FIGURE_DIMENSION", d, pb::FigureDimension::from_str_name, "--by")
+                    enum_value(
+                        "FIGURE_DIMENSION",
+                        d,
+                        pb::FigureDimension::from_str_name,
+                        "--by",
+                    )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let period =
-                enum_value("FIGURE_PERIOD", &period, pb::FigurePeriod::from_str_name, "--period")?;
+            let period = enum_value(
+                "FIGURE_PERIOD",
+                &period,
+                pb::FigurePeriod::from_str_name,
+                "--period",
+            )?;
             let figures = broker
                 .get_figures(pb::GetFiguresRequest {
                     registered: Some(pb::TimeRange {

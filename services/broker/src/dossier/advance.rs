@@ -69,7 +69,12 @@ fn reason_code(
 ) -> Outcome<pb::PhaseReason> {
     use pb::{Phase as P, PhaseReason as R};
     let code = R::try_from(code).map_err(|_| Invalid::new("reason_code", "unknown reason code"))?;
-    let early = [R::FamilyMoved, R::FamilyWithdrew, R::Transferred, R::GoalsConfirmed];
+    let early = [
+        R::FamilyMoved,
+        R::FamilyWithdrew,
+        R::Transferred,
+        R::GoalsConfirmed,
+    ];
     let required = |codes: &str| -> Outcome<pb::PhaseReason> {
         let message = format!("this change of phase needs reason_code {codes}");
         Err(Refusal::precondition(covered.scope(), "REASON_CODE_REQUIRED", &message).into())

@@ -129,6 +129,15 @@ fn cell(parts: Vec<Part>, dimensions: &[pb::FigureDimension], count: u32) -> pb:
     cell
 }
 
+/// An enum value's name without its type prefix, e.g. "PERIOD" (audit
+/// attributes are codes of at most 128 characters).
+pub(crate) fn short(name: &str) -> &str {
+    ["FIGURE_DIMENSION_", "AGENDA_ITEM_"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name)
+}
+
 /// GetFigures.
 pub(crate) async fn figures(
     broker: &Broker,
@@ -136,8 +145,13 @@ pub(crate) async fn figures(
     req: pb::GetFiguresRequest,
 ) -> Outcome<pb::GetFiguresResponse> {
     let asked = asked(&req)?;
-    let rows = store::counted(broker.inner.db.pool(), asked.from, asked.until, &asked.district)
-        .await?;
+    let rows = store::counted(
+        broker.inner.db.pool(),
+        asked.from,
+        asked.until,
+        &asked.district,
+    )
+    .await?;
     let mut counts: BTreeMap<Vec<Part>, u32> = BTreeMap::new();
     for row in &rows {
         *counts.entry(key(row, &asked)).or_default() += 1;
@@ -148,8 +162,17 @@ pub(crate) async fn figures(
         .collect();
     let (total, total_suppressed) = shown(u32::try_from(rows.len()).unwrap_or(u32::MAX));
     let mut scope = call.scope("");
-    let names: Vec<&str> = asked.dimensions.iter().map(|d| d.as_str_name()).collect();
-    scope.attributes.push(("group_by", names.join(",")));
+    let names: Vec<&str> = asked
+        .dimensions
+        .iter()
+        .map(|d| short(d.as_str_name()))
+        .collect();
+    let grouped = if names.is_empty() {
+        "TOTAL".to_owned()
+    } else {
+        names.join("+")
+    };
+    scope.attributes.push(("group_by", grouped));
     let audit_index = broker.record(call, scope).await?;
     Ok(pb::GetFiguresResponse {
         cells,

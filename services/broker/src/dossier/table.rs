@@ -27,7 +27,8 @@ async fn agenda(
 ) -> Outcome<Vec<(String, Vec<pb::AgendaItem>)>> {
     let mut conn = broker.inner.db.pool().acquire().await?;
     let mut agenda: Vec<(String, Vec<pb::AgendaItem>)> = Vec::new();
-    let mut add = |id: String, item: pb::AgendaItem| match agenda.iter_mut().find(|(d, _)| *d == id) {
+    let mut add = |id: String, item: pb::AgendaItem| match agenda.iter_mut().find(|(d, _)| *d == id)
+    {
         Some((_, items)) => items.push(item),
         None => agenda.push((id, vec![item])),
     };
@@ -70,8 +71,10 @@ pub(crate) async fn table(
     for (id, items) in agenda(broker, within, until).await? {
         if let Some((dossier, scope)) = gate(broker, call, &mut gated, &id).await? {
             let mut scope = scope.clone();
-            let names = items.iter().map(|i| i.as_str_name()).collect::<Vec<_>>();
-            scope.attributes.push(("agenda", names.join(",")));
+            let names = items.iter().map(|i| super::figures::short(i.as_str_name()));
+            scope
+                .attributes
+                .push(("agenda", names.collect::<Vec<_>>().join("+")));
             scopes.push(scope);
             let items = items.into_iter().map(|i| i as i32).collect();
             dossiers.push(pb::WeeklyTableDossier {
@@ -80,7 +83,12 @@ pub(crate) async fn table(
             });
         }
     }
-    dossiers.sort_by_key(|d| d.dossier.as_ref().and_then(|d| d.registered_at).map(|t| t.seconds));
+    dossiers.sort_by_key(|d| {
+        d.dossier
+            .as_ref()
+            .and_then(|d| d.registered_at)
+            .map(|t| t.seconds)
+    });
     let mut overdue_requests = Vec::new();
     let mut conn = broker.inner.db.pool().acquire().await?;
     for r in store::open_requests_due(&mut conn, from, within).await? {

@@ -54,8 +54,7 @@ impl Loaded {
             review_due_at: stamp(d.review_due_at),
             review_overdue: phase == pb::Phase::CaseDirection && came(d.review_due_at),
             informing_review_at: stamp(d.informing_review_at),
-            informing_review_overdue: !crate::phase::is_final(phase)
-                && came(d.informing_review_at),
+            informing_review_overdue: !crate::phase::is_final(phase) && came(d.informing_review_at),
             follow_up_check_due: phase == pb::Phase::FollowUp && came(d.follow_up_check_at),
         }
     }

@@ -62,7 +62,12 @@ impl<'c> Unit<'c> {
 
     /// Raises a notice for WatchEvents with this change (`audience` "": the
     /// whole circle).
-    pub(crate) fn notice(&mut self, kind: pb::BrokerEventKind, audience: &str, fill: impl FnOnce(&mut store::Notice)) {
+    pub(crate) fn notice(
+        &mut self,
+        kind: pb::BrokerEventKind,
+        audience: &str,
+        fill: impl FnOnce(&mut store::Notice),
+    ) {
         let mut notice = store::Notice {
             dossier_id: self.dossier_id.clone(),
             kind: kind as i32,

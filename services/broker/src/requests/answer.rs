@@ -108,9 +108,13 @@ pub(crate) async fn answer(
             Refusal::precondition(scope, "NOT_OPEN", "the request is no longer open").into(),
         );
     }
-    unit.notice(pb::BrokerEventKind::RequestAnswered, &opened.row.from_org, |n| {
-        (n.request_id, n.due_at) = (id.clone(), Some(opened.row.due_at));
-    });
+    unit.notice(
+        pb::BrokerEventKind::RequestAnswered,
+        &opened.row.from_org,
+        |n| {
+            (n.request_id, n.due_at) = (id.clone(), Some(opened.row.due_at));
+        },
+    );
     contribute::concerned(&mut scope, &saved);
     (scope.resource_id, scope.organisation) = (id.clone(), opened.row.from_org.clone());
     let mut reply = pb::AnswerInformationRequestResponse {

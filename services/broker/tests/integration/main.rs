@@ -4,6 +4,7 @@
 mod common;
 
 mod audited;
+mod chain;
 mod erasure;
 mod gates_basis;
 mod gates_circle;

@@ -5,7 +5,8 @@
 use super::*;
 
 /// A request to move a dossier from `from` to `to` for `reason`: track
-/// chain approach into case_direction, no track otherwise.
+/// chain approach into case_direction, no track otherwise; closing from
+/// follow-up (before its check date) with GOALS_CONFIRMED.
 pub fn step(
     dossier_id: &str,
     from: pb::Phase,
@@ -23,6 +24,11 @@ pub fn step(
         target_phase: to as i32,
         track: track as i32,
         reason: reason.into(),
+        reason_code: if (from, to) == (pb::Phase::FollowUp, pb::Phase::Closed) {
+            pb::PhaseReason::GoalsConfirmed as i32
+        } else {
+            pb::PhaseReason::Unspecified as i32
+        },
     }
 }
 

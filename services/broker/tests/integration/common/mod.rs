@@ -33,6 +33,12 @@ pub use schakel_kit::testing::{assert_code, bad_field, error_reason};
 /// 2026-01-05T00:00:00Z.
 pub const T0: i64 = 1_767_571_200;
 pub const DAY: i64 = 24 * 3600;
+/// The harness's chain process (shorter than the defaults, so that dates
+/// come within the test agreement's 90 days): follow-up check after 20
+/// days, spoor 2 reviewed every 15 days, spoor 3 every 10.
+pub const FOLLOW_UP: i64 = 20 * DAY;
+pub const SPOOR_2_REVIEW: i64 = 15 * DAY;
+pub const SPOOR_3_REVIEW: i64 = 10 * DAY;
 pub const PARTNERS: [&str; 8] = [
     "politie",
     "parket",
@@ -175,6 +181,13 @@ pub async fn spawn(database_url: &str) -> TestApp {
         },
     )
     .await
+    .unwrap()
+    .with_process(schakel_broker::process::ProcessConfig {
+        follow_up_check: std::time::Duration::from_secs(FOLLOW_UP as u64),
+        case_support_review: std::time::Duration::from_secs(SPOOR_2_REVIEW as u64),
+        chain_approach_review: std::time::Duration::from_secs(SPOOR_3_REVIEW as u64),
+        ..Default::default()
+    })
     .unwrap();
     let pki = TestPki::new();
     let issuer = TestIssuer::new();
