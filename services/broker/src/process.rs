@@ -110,7 +110,7 @@ mod tests {
         );
         assert_eq!(config.review_period(pb::Track::Consult as i32), None);
         assert_eq!(config.review_period(99), None);
-        config.validate().unwrap();
+        config.validate().expect("the defaults are valid");
         let zero = ProcessConfig {
             sweep_every: Duration::ZERO,
             ..config

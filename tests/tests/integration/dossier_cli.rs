@@ -239,6 +239,43 @@ fn professionals_work_dossiers_and_requests_from_the_command_line() {
         ["withheld\tpolice.interventions\tpolicy_denied"]
     );
 
+    // The chain process: the police's feed, the week's table, the figures.
+    let feed = stdout_ok(&server.cli_as("team.politie", &["chain", "watch", "--count", "1"]));
+    assert_eq!(feed.lines().count(), 1, "{feed}");
+    assert!(
+        feed.starts_with("1\t"),
+        "the feed starts at cursor 1: {feed}"
+    );
+    let table = caw(&["chain", "table", "--district", "leuven"]);
+    assert!(table.starts_with("week "), "{table}");
+    let figures = stdout_ok(&server.cli_as(
+        "coordinator",
+        &[
+            "chain",
+            "figures",
+            "--from",
+            "2021-01-01",
+            "--until",
+            "2031-01-01",
+            "--by",
+            "registering_partner_type",
+        ],
+    ));
+    assert!(figures.contains("caw\t<5"), "{figures}");
+    assert!(figures.ends_with("total\t<5\n"), "{figures}");
+    let refused = server.cli_as(
+        "team.politie",
+        &[
+            "chain",
+            "figures",
+            "--from",
+            "2021-01-01",
+            "--until",
+            "2031-01-01",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+
     // A restart seeds nothing twice.
     server.stop();
     let again = DevServer::start(&data);

@@ -820,6 +820,7 @@ async fn case_building(
         target_phase: pb::Phase::CaseBuilding as i32,
         track: 0,
         reason: "Aanmelding volledig.".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
