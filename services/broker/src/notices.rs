@@ -42,6 +42,33 @@ fn due(
     }
 }
 
+/// The notices of open requests due before `now + lead`: a reminder to the
+/// addressee before the due date; after it, overdue to both parties and an
+/// escalation to the casusregisseur's organisation.
+fn request_notices(due_requests: Vec<store::DueRequest>, now: i64) -> Vec<Notice> {
+    use pb::BrokerEventKind as K;
+    let mut notices = Vec::new();
+    for r in due_requests {
+        let (id, at) = (&r.request_id, r.due_at);
+        let mut raise = |kind, audience: &str, key: String| {
+            let mut notice = due(&r.dossier_id, kind, audience, at, key);
+            notice.request_id = id.clone();
+            notices.push(notice);
+        };
+        if at > now {
+            raise(K::RequestDueSoon, &r.to_org, format!("due_soon:{id}:{at}"));
+            continue;
+        }
+        for org in [&r.from_org, &r.to_org] {
+            raise(K::RequestOverdue, org, format!("overdue:{id}:{org}"));
+        }
+        if let Some(director) = &r.director_org {
+            raise(K::RequestEscalated, director, format!("escalated:{id}"));
+        }
+    }
+    notices
+}
+
 impl Broker {
     /// Raises the notices whose dates came by now (each once, whichever
     /// instance sweeps); how many were new.
@@ -50,45 +77,17 @@ impl Broker {
         let now = self.inner.clock.now();
         let lead = self.inner.process.reminder_seconds();
         let mut tx = self.inner.db.pool().begin().await?;
-        let mut notices = Vec::new();
-        for r in
-            store::open_requests_due(&mut tx, now.saturating_add(lead), Within::default()).await?
-        {
-            let (id, at) = (&r.request_id, r.due_at);
-            let request = |mut n: Notice| {
-                n.request_id = id.clone();
-                n
-            };
-            if at > now {
-                let key = format!("due_soon:{id}:{at}");
-                notices.push(request(due(
-                    &r.dossier_id,
-                    K::RequestDueSoon,
-                    &r.to_org,
-                    at,
-                    key,
-                )));
-                continue;
-            }
-            for org in [&r.from_org, &r.to_org] {
-                let key = format!("overdue:{id}:{org}");
-                notices.push(request(due(&r.dossier_id, K::RequestOverdue, org, at, key)));
-            }
-            if let Some(director) = &r.director_org {
-                let key = format!("escalated:{id}");
-                let escalated = due(&r.dossier_id, K::RequestEscalated, director, at, key);
-                notices.push(request(escalated));
-            }
-        }
+        let due_requests =
+            store::open_requests_due(&mut tx, now.saturating_add(lead), Within::default()).await?;
+        let mut notices = request_notices(due_requests, now);
         let dates = [
             (DueDate::Review, K::ReviewDue, "review"),
             (DueDate::FollowUpCheck, K::FollowUpCheckDue, "follow_up"),
             (DueDate::InformingReview, K::InformingReviewDue, "informing"),
         ];
         for (date, kind, label) in dates {
-            for (id, at) in
-                store::dates_due(&mut tx, date, now.saturating_add(1), Within::default()).await?
-            {
+            let came = now.saturating_add(1);
+            for (id, at) in store::dates_due(&mut tx, date, came, Within::default()).await? {
                 notices.push(due(&id, kind, "", at, format!("{label}:{id}:{at}")));
             }
         }

@@ -108,41 +108,103 @@ fn print_cell(cell: &pb::FigureCell, by: &[pb::FigureDimension]) {
     println!("{}", columns.join("\t"));
 }
 
+type Broker = schakel_broker::Client;
+
+async fn table(broker: &mut Broker, district: String, date: Option<String>) -> anyhow::Result<()> {
+    let date = date.map(|d| parse_time("date", &d)).transpose()?;
+    let table = broker
+        .get_weekly_table(pb::GetWeeklyTableRequest { district, date })
+        .await?
+        .into_inner();
+    println!(
+        "week {} - {}",
+        show_time(table.from.as_ref()),
+        show_time(table.until.as_ref())
+    );
+    for d in &table.dossiers {
+        let items: Vec<String> = d
+            .items
+            .iter()
+            .map(|i| enum_short(*i, pb::AgendaItem::as_str_name, "AGENDA_ITEM_"))
+            .collect();
+        print!("{}\t", items.join(","));
+        print_dossier_line(d.dossier.as_ref().unwrap_or(&pb::Dossier::default()));
+    }
+    for r in &table.overdue_requests {
+        println!(
+            "overdue request\t{}\t{}\t{} -> {}\tdue {}",
+            r.request_id,
+            r.dossier_id,
+            r.from_organisation_id,
+            r.to_organisation_id,
+            show_time(r.due_at.as_ref())
+        );
+    }
+    Ok(())
+}
+
+async fn watch(
+    broker: &mut Broker,
+    request: pb::WatchEventsRequest,
+    count: Option<usize>,
+) -> anyhow::Result<()> {
+    let mut stream = broker.watch_events(request).await?.into_inner();
+    let mut seen = 0;
+    while count.is_none_or(|n| seen < n) {
+        let Some(event) = stream.message().await? else {
+            break;
+        };
+        print_event(&event);
+        seen += 1;
+    }
+    Ok(())
+}
+
+async fn figures(
+    broker: &mut Broker,
+    registered: pb::TimeRange,
+    by: &[String],
+    period: &str,
+    district: String,
+) -> anyhow::Result<()> {
+    let group_by = by
+        .iter()
+        .map(|d| {
+            enum_value(
+                "FIGURE_DIMENSION",
+                d,
+                pb::FigureDimension::from_str_name,
+                "--by",
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let period = enum_value(
+        "FIGURE_PERIOD",
+        period,
+        pb::FigurePeriod::from_str_name,
+        "--period",
+    )?;
+    let figures = broker
+        .get_figures(pb::GetFiguresRequest {
+            registered: Some(registered),
+            group_by: group_by.iter().map(|d| *d as i32).collect(),
+            period: period as i32,
+            district,
+        })
+        .await?
+        .into_inner();
+    for cell in &figures.cells {
+        print_cell(cell, &group_by);
+    }
+    println!("total\t{}", count(figures.total, figures.total_suppressed));
+    Ok(())
+}
+
 /// Runs a chain command.
 pub async fn run(connection: &Connection, command: ChainCommand) -> anyhow::Result<()> {
     let mut broker = connection.broker().await?;
     match command {
-        ChainCommand::Table { district, date } => {
-            let date = date.map(|d| parse_time("date", &d)).transpose()?;
-            let table = broker
-                .get_weekly_table(pb::GetWeeklyTableRequest { district, date })
-                .await?
-                .into_inner();
-            println!(
-                "week {} - {}",
-                show_time(table.from.as_ref()),
-                show_time(table.until.as_ref())
-            );
-            for d in &table.dossiers {
-                let items: Vec<String> = d
-                    .items
-                    .iter()
-                    .map(|i| enum_short(*i, pb::AgendaItem::as_str_name, "AGENDA_ITEM_"))
-                    .collect();
-                print!("{}\t", items.join(","));
-                print_dossier_line(d.dossier.as_ref().unwrap_or(&pb::Dossier::default()));
-            }
-            for r in &table.overdue_requests {
-                println!(
-                    "overdue request\t{}\t{}\t{} -> {}\tdue {}",
-                    r.request_id,
-                    r.dossier_id,
-                    r.from_organisation_id,
-                    r.to_organisation_id,
-                    show_time(r.due_at.as_ref())
-                );
-            }
-        }
+        ChainCommand::Table { district, date } => table(&mut broker, district, date).await,
         ChainCommand::Review { dossier_id, reason } => {
             let reviewed = broker
                 .record_review(pb::RecordReviewRequest { dossier_id, reason })
@@ -150,6 +212,7 @@ pub async fn run(connection: &Connection, command: ChainCommand) -> anyhow::Resu
                 .into_inner();
             let dossier = reviewed.dossier.unwrap_or_default();
             println!("next review {}", show_time(dossier.review_due_at.as_ref()));
+            Ok(())
         }
         ChainCommand::Watch {
             after,
@@ -160,15 +223,7 @@ pub async fn run(connection: &Connection, command: ChainCommand) -> anyhow::Resu
                 after,
                 dossier_id: dossier,
             };
-            let mut stream = broker.watch_events(request).await?.into_inner();
-            let mut seen = 0;
-            while count.is_none_or(|n| seen < n) {
-                let Some(event) = stream.message().await? else {
-                    break;
-                };
-                print_event(&event);
-                seen += 1;
-            }
+            watch(&mut broker, request, count).await
         }
         ChainCommand::Figures {
             from,
@@ -177,40 +232,11 @@ pub async fn run(connection: &Connection, command: ChainCommand) -> anyhow::Resu
             period,
             district,
         } => {
-            let group_by = by
-                .iter()
-                .map(|d| {
-                    enum_value(
-                        "FIGURE_DIMENSION",
-                        d,
-                        pb::FigureDimension::from_str_name,
-                        "--by",
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let period = enum_value(
-                "FIGURE_PERIOD",
-                &period,
-                pb::FigurePeriod::from_str_name,
-                "--period",
-            )?;
-            let figures = broker
-                .get_figures(pb::GetFiguresRequest {
-                    registered: Some(pb::TimeRange {
-                        from: Some(parse_time("from", &from)?),
-                        until: Some(parse_time("until", &until)?),
-                    }),
-                    group_by: group_by.iter().map(|d| *d as i32).collect(),
-                    period: period as i32,
-                    district,
-                })
-                .await?
-                .into_inner();
-            for cell in &figures.cells {
-                print_cell(cell, &group_by);
-            }
-            println!("total\t{}", count(figures.total, figures.total_suppressed));
+            let registered = pb::TimeRange {
+                from: Some(parse_time("from", &from)?),
+                until: Some(parse_time("until", &until)?),
+            };
+            figures(&mut broker, registered, &by, &period, district).await
         }
     }
-    Ok(())
 }

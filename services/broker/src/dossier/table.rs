@@ -48,6 +48,55 @@ async fn agenda(
     Ok(agenda)
 }
 
+/// What one table shows, with the scope of each item's audit entry.
+#[derive(Default)]
+struct Shown {
+    gated: HashMap<String, Option<(pb::Dossier, Scope)>>,
+    scopes: Vec<Scope>,
+    dossiers: Vec<pb::WeeklyTableDossier>,
+    overdue_requests: Vec<pb::OverdueRequest>,
+}
+
+impl Shown {
+    async fn dossier(
+        &mut self,
+        broker: &Broker,
+        call: &Call,
+        id: &str,
+        items: Vec<pb::AgendaItem>,
+    ) -> Outcome<()> {
+        if let Some((dossier, scope)) = gate(broker, call, &mut self.gated, id).await? {
+            let mut scope = scope.clone();
+            let names = items.iter().map(|i| super::figures::short(i.as_str_name()));
+            scope
+                .attributes
+                .push(("agenda", names.collect::<Vec<_>>().join("+")));
+            self.scopes.push(scope);
+            self.dossiers.push(pb::WeeklyTableDossier {
+                dossier: Some(dossier.clone()),
+                items: items.into_iter().map(|i| i as i32).collect(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn request(&mut self, broker: &Broker, call: &Call, r: store::DueRequest) -> Outcome<()> {
+        if let Some((_, scope)) = gate(broker, call, &mut self.gated, &r.dossier_id).await? {
+            let mut scope = scope.clone();
+            scope.resource_id = r.request_id.clone();
+            self.scopes.push(scope);
+            self.overdue_requests.push(pb::OverdueRequest {
+                request_id: r.request_id,
+                dossier_id: r.dossier_id,
+                from_organisation_id: r.from_org,
+                to_organisation_id: r.to_org,
+                due_at: Some(to_timestamp(r.due_at)),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// GetWeeklyTable.
 pub(crate) async fn table(
     broker: &Broker,
@@ -60,57 +109,30 @@ pub(crate) async fn table(
         None => call.now,
     };
     let until = from.saturating_add(WEEK);
-    let org = call.caller.organisation_id.as_str();
     let within = Within {
         district: Some(&district),
-        org: Some(org),
+        org: Some(&call.caller.organisation_id),
     };
-    let mut gated: HashMap<String, Option<(pb::Dossier, Scope)>> = HashMap::new();
-    let mut scopes = Vec::new();
-    let mut dossiers = Vec::new();
+    let mut shown = Shown::default();
     for (id, items) in agenda(broker, within, until).await? {
-        if let Some((dossier, scope)) = gate(broker, call, &mut gated, &id).await? {
-            let mut scope = scope.clone();
-            let names = items.iter().map(|i| super::figures::short(i.as_str_name()));
-            scope
-                .attributes
-                .push(("agenda", names.collect::<Vec<_>>().join("+")));
-            scopes.push(scope);
-            let items = items.into_iter().map(|i| i as i32).collect();
-            dossiers.push(pb::WeeklyTableDossier {
-                dossier: Some(dossier.clone()),
-                items,
-            });
-        }
+        shown.dossier(broker, call, &id, items).await?;
     }
-    dossiers.sort_by_key(|d| {
-        d.dossier
-            .as_ref()
-            .and_then(|d| d.registered_at)
-            .map(|t| t.seconds)
-    });
-    let mut overdue_requests = Vec::new();
+    let registered = |d: &pb::WeeklyTableDossier| d.dossier.as_ref().and_then(|d| d.registered_at);
+    shown
+        .dossiers
+        .sort_by_key(|d| registered(d).map(|t| t.seconds));
     let mut conn = broker.inner.db.pool().acquire().await?;
     for r in store::open_requests_due(&mut conn, from, within).await? {
-        if let Some((_, scope)) = gate(broker, call, &mut gated, &r.dossier_id).await? {
-            let mut scope = scope.clone();
-            scope.resource_id = r.request_id.clone();
-            scopes.push(scope);
-            overdue_requests.push(pb::OverdueRequest {
-                request_id: r.request_id,
-                dossier_id: r.dossier_id,
-                from_organisation_id: r.from_org,
-                to_organisation_id: r.to_org,
-                due_at: Some(to_timestamp(r.due_at)),
-            });
-        }
+        shown.request(broker, call, r).await?;
     }
-    let audit_index = broker.record_each(call, scopes, call.scope("")).await?;
+    let audit_index = broker
+        .record_each(call, shown.scopes, call.scope(""))
+        .await?;
     Ok(pb::GetWeeklyTableResponse {
         from: Some(to_timestamp(from)),
         until: Some(to_timestamp(until)),
-        dossiers,
-        overdue_requests,
+        dossiers: shown.dossiers,
+        overdue_requests: shown.overdue_requests,
         audit_index,
     })
 }
