@@ -248,32 +248,19 @@ fn professionals_work_dossiers_and_requests_from_the_command_line() {
     );
     let table = caw(&["chain", "table", "--district", "leuven"]);
     assert!(table.starts_with("week "), "{table}");
-    let figures = stdout_ok(&server.cli_as(
-        "coordinator",
-        &[
-            "chain",
-            "figures",
-            "--from",
-            "2021-01-01",
-            "--until",
-            "2031-01-01",
-            "--by",
-            "registering_partner_type",
-        ],
-    ));
+    let decade = [
+        "chain",
+        "figures",
+        "--from",
+        "2021-01-01",
+        "--until",
+        "2031-01-01",
+    ];
+    let by_registrant = [&decade[..], &["--by", "registering_partner_type"]].concat();
+    let figures = stdout_ok(&server.cli_as("coordinator", &by_registrant));
     assert!(figures.contains("caw\t<5"), "{figures}");
     assert!(figures.ends_with("total\t<5\n"), "{figures}");
-    let refused = server.cli_as(
-        "team.politie",
-        &[
-            "chain",
-            "figures",
-            "--from",
-            "2021-01-01",
-            "--until",
-            "2031-01-01",
-        ],
-    );
+    let refused = server.cli_as("team.politie", &decade);
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
 
     // A restart seeds nothing twice.
