@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub(crate) process: process::ProcessConfig,
     /// Woken whenever this instance writes notices (WatchEvents streams).
     pub(crate) noticed: tokio::sync::Notify,
+    /// Open WatchEvents streams per organisation.
+    pub(crate) followers: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// What the broker is built on: the services it asks.
@@ -198,6 +200,7 @@ impl Broker {
                 cache: Default::default(),
                 process: Default::default(),
                 noticed: Default::default(),
+                followers: Default::default(),
             }),
         })
     }

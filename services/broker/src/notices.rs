@@ -76,24 +76,33 @@ impl Broker {
         use pb::BrokerEventKind as K;
         let now = self.inner.clock.now();
         let lead = self.inner.process.reminder_seconds();
-        let mut tx = self.inner.db.pool().begin().await?;
+        let within = Within {
+            unnoticed_at: Some(now),
+            ..Within::default()
+        };
+        // Read before the transaction, which only writes (each notice is
+        // raised once by its key, whoever else swept meanwhile).
+        let mut conn = self.inner.db.pool().acquire().await?;
         let due_requests =
-            store::open_requests_due(&mut tx, now.saturating_add(lead), Within::default()).await?;
+            store::open_requests_due(&mut conn, now.saturating_add(lead), within).await?;
         let mut notices = request_notices(due_requests, now);
         let dates = [
-            (DueDate::Review, K::ReviewDue, "review"),
-            (DueDate::FollowUpCheck, K::FollowUpCheckDue, "follow_up"),
-            (DueDate::InformingReview, K::InformingReviewDue, "informing"),
+            (DueDate::Review, K::ReviewDue),
+            (DueDate::FollowUpCheck, K::FollowUpCheckDue),
+            (DueDate::InformingReview, K::InformingReviewDue),
         ];
-        for (date, kind, label) in dates {
+        for (date, kind) in dates {
             let came = now.saturating_add(1);
-            for (id, at) in store::dates_due(&mut tx, date, came, Within::default()).await? {
-                notices.push(due(&id, kind, "", at, format!("{label}:{id}:{at}")));
+            for (id, at) in store::dates_due(&mut conn, date, came, within).await? {
+                let key = format!("{}:{id}:{at}", date.label());
+                notices.push(due(&id, kind, "", at, key));
             }
         }
+        drop(conn);
         for n in &mut notices {
             n.at = now;
         }
+        let mut tx = self.inner.db.pool().begin().await?;
         let raised = store::insert_notices(&mut tx, self.inner.db.backend(), &notices).await?;
         tx.commit().await?;
         if raised > 0 {
@@ -149,15 +158,64 @@ pub(crate) async fn watch(
     };
     let after =
         i64::try_from(req.after).map_err(|_| Invalid::new("after", "not a cursor of this feed"))?;
+    let slot = Slot::take(broker, &call.caller.organisation_id)?;
     let (sender, receiver) = mpsc::channel(PAGE as usize);
     let follower = Follower {
         broker: broker.clone(),
         call: call.clone(),
         dossier_id,
         after,
+        _slot: slot,
     };
     tokio::spawn(follower.run(sender));
     Ok(ReceiverStream::new(receiver))
+}
+
+/// Streams one organisation may hold open at once.
+pub(crate) const STREAMS_PER_ORGANISATION: usize = 32;
+
+/// One of an organisation's open streams, given back when dropped.
+struct Slot {
+    broker: Broker,
+    org: String,
+}
+
+impl Slot {
+    fn take(broker: &Broker, org: &str) -> Result<Slot, Status> {
+        let mut open = broker
+            .inner
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(org.to_owned()).or_default();
+        if *count >= STREAMS_PER_ORGANISATION {
+            return Err(Status::resource_exhausted(format!(
+                "an organisation follows at most {STREAMS_PER_ORGANISATION} streams at once"
+            )));
+        }
+        *count += 1;
+        Ok(Slot {
+            broker: broker.clone(),
+            org: org.to_owned(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self
+            .broker
+            .inner
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.org) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.org);
+            }
+        }
+    }
 }
 
 /// One WatchEvents stream.
@@ -166,6 +224,7 @@ struct Follower {
     call: Call,
     dossier_id: Option<String>,
     after: i64,
+    _slot: Slot,
 }
 
 type Sender = mpsc::Sender<Result<pb::BrokerEvent, Status>>;
@@ -179,6 +238,13 @@ impl Follower {
             let noticed = inner.noticed.notified();
             tokio::pin!(noticed);
             noticed.as_mut().enable();
+            // The stream lives no longer than the token it was opened with.
+            let left = self.call.caller.expires_at - inner.clock.now();
+            if left <= 0 {
+                let expired = "the token expired: reconnect with a new one and the last cursor";
+                let _ = sender.send(Err(Status::unauthenticated(expired))).await;
+                return;
+            }
             let full = match self.deliver(&sender).await {
                 Ok(full) => full,
                 Err(status) => {
@@ -196,6 +262,7 @@ impl Follower {
             tokio::select! {
                 () = &mut noticed => {}
                 () = tokio::time::sleep(inner.process.sweep_every) => {}
+                () = tokio::time::sleep(std::time::Duration::from_secs(left as u64)) => {}
                 () = sender.closed() => return,
             }
         }
@@ -217,7 +284,21 @@ impl Follower {
                     }
                 }
                 Ok(None) => {}
-                Err(Failure::Error(status)) => return Err(status),
+                // Without the audit log (or legal-basis) nothing is delivered:
+                // the caller reconnects with its cursor.
+                Err(Failure::Error(status)) if status.code() == tonic::Code::Unavailable => {
+                    return Err(status);
+                }
+                // A notice that cannot be delivered must not stop the feed
+                // for good: logged (ids only) and passed.
+                Err(Failure::Error(status)) => {
+                    tracing::error!(
+                        seq = notice.seq,
+                        dossier_id = %notice.dossier_id,
+                        code = ?status.code(),
+                        "a notice could not be delivered; passed"
+                    );
+                }
                 Err(Failure::Refused(refusal)) => return Err(refusal.status()),
             }
             self.after = notice.seq;

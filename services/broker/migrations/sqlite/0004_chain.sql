@@ -6,6 +6,17 @@ ALTER TABLE dossiers ADD COLUMN track_since BIGINT;
 ALTER TABLE dossiers ADD COLUMN review_due_at BIGINT;
 ALTER TABLE dossiers ADD COLUMN informing_review_at BIGINT;
 
+-- Dossiers already in the process get their dates from the start of their
+-- phase, with the default periods (182 days to the follow-up check; reviews
+-- every 120 days for spoor 2, 91 for spoor 3); informing review dates follow
+-- at the next informing change.
+UPDATE dossiers SET track_since = phase_since
+ WHERE phase IN (4, 5) AND track IN (2, 3) AND track_since IS NULL;
+UPDATE dossiers SET review_due_at = phase_since + CASE track WHEN 2 THEN 10368000 ELSE 7862400 END
+ WHERE phase = 4 AND track IN (2, 3) AND review_due_at IS NULL;
+UPDATE dossiers SET follow_up_check_at = phase_since + 15724800
+ WHERE phase = 5 AND follow_up_check_at IS NULL;
+
 -- What happened, for WatchEvents (metadata only). audience '' is the whole
 -- circle, otherwise one organisation. Notices that the clock brings (a due
 -- date reached) carry once_key, so that each is raised once whichever

@@ -129,10 +129,26 @@ fn cell(parts: Vec<Part>, dimensions: &[pb::FigureDimension], count: u32) -> pb:
     cell
 }
 
+/// Complementary suppression: with the total shown, one suppressed cell
+/// would be the total minus the others; so when exactly one is suppressed,
+/// the smallest shown count is suppressed with it.
+fn complement(cells: &mut [pb::FigureCell]) {
+    if cells.iter().filter(|c| c.suppressed).count() != 1 {
+        return;
+    }
+    let smallest = cells
+        .iter_mut()
+        .filter(|c| !c.suppressed && c.count > 0)
+        .min_by_key(|c| c.count);
+    if let Some(cell) = smallest {
+        (cell.count, cell.suppressed) = (0, true);
+    }
+}
+
 /// An enum value's name without its type prefix, e.g. "PERIOD" (audit
 /// attributes are codes of at most 128 characters).
 pub(crate) fn short(name: &str) -> &str {
-    ["FIGURE_DIMENSION_", "AGENDA_ITEM_"]
+    ["FIGURE_DIMENSION_", "FIGURE_PERIOD_", "AGENDA_ITEM_"]
         .iter()
         .find_map(|p| name.strip_prefix(p))
         .unwrap_or(name)
@@ -156,10 +172,11 @@ pub(crate) async fn figures(
     for row in &rows {
         *counts.entry(key(row, &asked)).or_default() += 1;
     }
-    let cells = counts
+    let mut cells: Vec<pb::FigureCell> = counts
         .into_iter()
         .map(|(parts, count)| cell(parts, &asked.dimensions, count))
         .collect();
+    complement(&mut cells);
     let (total, total_suppressed) = shown(u32::try_from(rows.len()).unwrap_or(u32::MAX));
     let mut scope = call.scope("");
     let names: Vec<&str> = asked
@@ -172,7 +189,13 @@ pub(crate) async fn figures(
     } else {
         names.join("+")
     };
-    scope.attributes.push(("group_by", grouped));
+    scope.attributes.extend([
+        ("group_by", grouped),
+        ("from", asked.from.to_string()),
+        ("until", asked.until.to_string()),
+        ("period", short(asked.period.as_str_name()).to_owned()),
+        ("district", asked.district.clone()),
+    ]);
     let audit_index = broker.record(call, scope).await?;
     Ok(pb::GetFiguresResponse {
         cells,

@@ -7,7 +7,10 @@
 
 use std::collections::HashMap;
 
-use schakel_kit::{time::to_timestamp, validate};
+use schakel_kit::{
+    time::to_timestamp,
+    validate::{self, Invalid},
+};
 use schakel_proto::v1 as pb;
 
 use crate::{
@@ -18,6 +21,9 @@ use crate::{
 
 /// The table covers what falls due before this long after its day.
 const WEEK: i64 = 7 * 24 * 3600;
+
+/// How far from today a table's day may lie.
+const YEAR: i64 = 366 * 24 * 3600;
 
 /// The dossiers on the agenda, in order of appearance, with why.
 async fn agenda(
@@ -108,10 +114,14 @@ pub(crate) async fn table(
         Some(t) => validate::timestamp("date", Some(t))?,
         None => call.now,
     };
+    if (from - call.now).abs() > YEAR {
+        return Err(Invalid::new("date", "a table lies within a year of today").into());
+    }
     let until = from.saturating_add(WEEK);
     let within = Within {
         district: Some(&district),
         org: Some(&call.caller.organisation_id),
+        unnoticed_at: None,
     };
     let mut shown = Shown::default();
     for (id, items) in agenda(broker, within, until).await? {
@@ -122,7 +132,8 @@ pub(crate) async fn table(
         .dossiers
         .sort_by_key(|d| registered(d).map(|t| t.seconds));
     let mut conn = broker.inner.db.pool().acquire().await?;
-    for r in store::open_requests_due(&mut conn, from, within).await? {
+    // Overdue on the table's day: due at or before it, as ListInformationRequests says.
+    for r in store::open_requests_due(&mut conn, from.saturating_add(1), within).await? {
         shown.request(broker, call, r).await?;
     }
     let audit_index = broker

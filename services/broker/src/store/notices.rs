@@ -127,13 +127,27 @@ pub struct DueRequest {
 }
 
 /// Where to look: one district, and the requests one organisation sent or
-/// received, or the dossiers in its circle (None: everywhere).
+/// received, or the dossiers in its circle (None: everywhere); for the
+/// sweep, only what it has not raised a notice for at `unnoticed_at` yet.
+/// Dossiers in a final phase are never looked at.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Within<'a> {
     /// Judicial district.
     pub district: Option<&'a str>,
     /// Organisation.
     pub org: Option<&'a str>,
+    /// The sweep's moment: leave out what already has its notice.
+    pub unnoticed_at: Option<i64>,
+}
+
+/// Rows one look returns at most (the sweep takes the rest next time).
+pub const LOOK_LIMIT: i64 = 1000;
+
+/// The SQL condition of a dossier `d` not in a final phase.
+fn open_phase() -> String {
+    use schakel_proto::v1::Phase;
+    let (closed, not_retained) = (Phase::Closed as i32, Phase::NotRetained as i32);
+    format!("d.phase NOT IN ({closed}, {not_retained})")
 }
 
 /// Open requests of readable dossiers due before `before`, oldest due first.
@@ -142,20 +156,28 @@ pub async fn open_requests_due(
     before: i64,
     within: Within<'_>,
 ) -> anyhow::Result<Vec<DueRequest>> {
-    let rows = sqlx::query(
+    use schakel_proto::v1::BrokerEventKind as K;
+    let (soon, overdue) = (K::RequestDueSoon as i32, K::RequestOverdue as i32);
+    let rows = sqlx::query(&format!(
         "SELECT r.request_id, r.dossier_id, r.from_org, r.to_org, r.due_at, \
          d.case_director_org FROM information_requests r \
          JOIN dossiers d ON d.dossier_id = r.dossier_id \
-         WHERE r.status = $1 AND r.due_at < $2 AND d.wrapped_key IS NOT NULL \
+         WHERE r.status = $1 AND r.due_at < $2 AND d.wrapped_key IS NOT NULL AND {} \
          AND ($3 = '' OR d.district = $3) AND ($4 = '' OR r.from_org = $4 OR r.to_org = $4) \
-         ORDER BY r.due_at, r.request_id",
-    )
+         AND ($5 = 0 OR NOT EXISTS (SELECT 1 FROM notices n WHERE n.request_id = r.request_id \
+         AND n.kind = CASE WHEN r.due_at > $6 THEN {soon} ELSE {overdue} END)) \
+         ORDER BY r.due_at, r.request_id LIMIT $7",
+        open_phase()
+    ))
     .bind(i64::from(
         schakel_proto::v1::InformationRequestStatus::Open as i32,
     ))
     .bind(before)
     .bind(within.district.unwrap_or_default())
     .bind(within.org.unwrap_or_default())
+    .bind(i64::from(within.unnoticed_at.is_some()))
+    .bind(within.unnoticed_at.unwrap_or_default())
+    .bind(LOOK_LIMIT)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
@@ -184,6 +206,15 @@ pub enum DueDate {
 }
 
 impl DueDate {
+    /// The prefix of its notices' once keys ("{label}:{dossier}:{date}").
+    pub fn label(self) -> &'static str {
+        match self {
+            DueDate::Review => "review",
+            DueDate::FollowUpCheck => "follow_up",
+            DueDate::InformingReview => "informing",
+        }
+    }
+
     fn column(self) -> &'static str {
         match self {
             DueDate::Review => "review_due_at",
@@ -223,14 +254,19 @@ pub async fn dates_due(
         .map(|p| (*p as i32).to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    let label = date.label();
     let rows = sqlx::query(&format!(
         "SELECT dossier_id, {column} AS due FROM dossiers WHERE {column} < $1 \
          AND phase IN ({phases}) AND wrapped_key IS NOT NULL AND ($2 = '' OR district = $2) \
-         AND ({IN_CIRCLE}) ORDER BY {column}, dossier_id"
+         AND ({IN_CIRCLE}) AND ($4 = 0 OR NOT EXISTS (SELECT 1 FROM notices n \
+         WHERE n.once_key = '{label}:' || dossier_id || ':' || CAST({column} AS TEXT))) \
+         ORDER BY {column}, dossier_id LIMIT $5"
     ))
     .bind(before)
     .bind(within.district.unwrap_or_default())
     .bind(within.org.unwrap_or_default())
+    .bind(i64::from(within.unnoticed_at.is_some()))
+    .bind(LOOK_LIMIT)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()

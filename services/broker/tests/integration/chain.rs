@@ -350,6 +350,11 @@ async fn the_weekly_table_lists_what_is_due_to_each_member_of_the_circle_only() 
             app.team("politie").get_weekly_table(unknown).await,
             "district",
         );
+        let far = pb::GetWeeklyTableRequest {
+            district: "leuven".into(),
+            date: Some(to_timestamp(app.clock.now() + 400 * DAY)),
+        };
+        invalid(app.team("politie").get_weekly_table(far).await, "date");
     }
 }
 
@@ -479,11 +484,44 @@ async fn partners_follow_their_inbox_and_reminders_without_polling_and_resume_fr
             (K::PhaseChanged as i32, other.as_str())
         );
 
+        // At most 32 streams per organisation (the GGZ's: it has none open).
+        let ggz = app.team("ggz");
+        let mut open = Vec::new();
+        for _ in 0..32 {
+            open.push(watch(&ggz, 0).await);
+        }
+        let refused = ggz
+            .clone()
+            .watch_events(pb::WatchEventsRequest::default())
+            .await;
+        assert_code(refused, tonic::Code::ResourceExhausted);
+        drop(open);
+
         // Oversight roles do not follow dossiers.
         let officer = app.as_user("dpo", "caw", &[Role::PrivacyOfficer]);
         let request = pb::WatchEventsRequest::default();
         app.refused_role(officer.clone().watch_events(request), A::EventDeliver)
             .await;
+    }
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_token_expires() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        app.dossier_in("expiry", &["caw"], pb::Phase::CaseBuilding)
+            .await;
+        let caw = app.team("caw");
+        let mut stream = watch(&caw, 0).await;
+        next(&mut stream).await; // the setup's phase change
+        // Far past the token's expiry (tokens live minutes; the manual clock
+        // starts in January 2026); the deferral's review then comes due and
+        // its notice wakes the stream, which ends instead of delivering it.
+        app.clock.advance(400 * DAY);
+        assert!(app.broker.sweep().await.unwrap() > 0);
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(20), stream.message());
+        let status = ended.await.expect("the stream ends").unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     }
 }
 
@@ -500,6 +538,11 @@ async fn coordinators_get_figures_from_metadata_with_small_counts_suppressed() {
             let mut request = registration(&format!("caw-{i}"));
             request.requested_track = pb::Track::CaseSupport as i32;
             caw.clone().register_dossier(request).await.unwrap();
+        }
+        let vk = app.as_user("aanmelder-vk", "vk", &[Role::Aanmelder]);
+        for i in 0..5 {
+            let request = registration(&format!("vk-{i}"));
+            vk.clone().register_dossier(request).await.unwrap();
         }
         let coordinator = app.as_user("coordinator-1", "justitiehuis", &[Role::Coordinator]);
         let figures = |by: Vec<D>| {
@@ -522,15 +565,21 @@ async fn coordinators_get_figures_from_metadata_with_small_counts_suppressed() {
             }
         };
         let by_partner = figures(vec![D::RegisteringPartnerType]).await;
-        assert_eq!((by_partner.total, by_partner.total_suppressed), (8, false));
+        assert_eq!((by_partner.total, by_partner.total_suppressed), (13, false));
         let cells: Vec<(String, u32, bool)> = by_partner
             .cells
             .iter()
             .map(|c| (c.registering_partner_type.clone(), c.count, c.suppressed))
             .collect();
+        // The CAW's 2 are suppressed, and so the smallest other (the VK's 5):
+        // 13 minus the police's 6 does not give the CAW's count away.
         assert_eq!(
             cells,
-            vec![("caw".into(), 0, true), ("politie".into(), 6, false)]
+            vec![
+                ("caw".into(), 0, true),
+                ("politie".into(), 6, false),
+                ("vk".into(), 0, true)
+            ]
         );
         let by_track = figures(vec![D::Period, D::Track]).await;
         let cells: Vec<(String, i32, u32)> = by_track
@@ -542,11 +591,15 @@ async fn coordinators_get_figures_from_metadata_with_small_counts_suppressed() {
             cells,
             vec![
                 ("2026".into(), pb::Track::CaseSupport as i32, 0),
-                ("2026".into(), pb::Track::ChainApproach as i32, 6),
+                ("2026".into(), pb::Track::ChainApproach as i32, 0),
             ]
         );
+        assert!(by_track.cells.iter().all(|c| c.suppressed));
         let entry = app.entry_at(by_track.audit_index).await;
         assert_eq!(entry.action, A::FiguresRead as i32);
+        assert_eq!(attribute(&entry, "group_by"), "PERIOD+TRACK");
+        assert_eq!(attribute(&entry, "period"), "YEAR");
+        assert_eq!(attribute(&entry, "from"), (T0 - DAY).to_string());
         assert!(
             entry
                 .target
