@@ -73,8 +73,11 @@ impl Groups {
         }
     }
 
-    /// Whether `member` belongs to `group`, directly or through other groups.
+    /// Whether `member` belongs to `group`, directly or through other groups
+    /// (at most [`MAX_HIERARCHY`] links, as casbin). Breadth first, each
+    /// name visited once: linear in the links, also for dense cycles.
     pub fn contains(&self, member: &str, group: &str) -> bool {
+        let mut seen: std::collections::HashSet<&str> = [member].into();
         let mut frontier = vec![member];
         for _ in 0..MAX_HIERARCHY {
             let mut next = Vec::new();
@@ -83,7 +86,9 @@ impl Groups {
                     if parent == group {
                         return true;
                     }
-                    next.push(parent.as_str());
+                    if seen.insert(parent.as_str()) {
+                        next.push(parent.as_str());
+                    }
                 }
             }
             if next.is_empty() {
@@ -206,6 +211,14 @@ fn value_kind(value: &str) -> Option<pb::FieldValueKind> {
         .map(|(_, k)| *k)
 }
 
+/// The most fields a catalogue may hold (the repository's: 59): every field
+/// multiplies the cells the decision table and its proof against casbin
+/// evaluate.
+pub const MAX_FIELDS: usize = 200;
+
+/// The most lines `policy.csv` may hold (the repository's: 389).
+pub const MAX_RULE_LINES: usize = 4_000;
+
 /// Parses `fields.csv`.
 pub fn parse_fields(text: &str) -> Result<Vec<pb::FieldDefinition>, Invalid> {
     const FILE: &str = "fields_csv";
@@ -232,6 +245,10 @@ pub fn parse_fields(text: &str) -> Result<Vec<pb::FieldDefinition>, Invalid> {
             at(FILE, line, format!("not a CSV line of 9 columns: {e}"))
         })?;
         let line = record.position().map_or(0, |p| p.line() as usize);
+        if fields.len() == MAX_FIELDS {
+            let message = format!("a catalogue holds at most {MAX_FIELDS} fields");
+            return Err(at(FILE, line, message));
+        }
         let get = |i: usize| record.get(i).unwrap_or_default();
         let path = get(0);
         if !is_field_path(path) {
@@ -363,8 +380,65 @@ const MODEL_SHAPE: [(&str, &str, &str); 6] = [
     ("policy_effect", "e", ""),
 ];
 
+/// Bounds on the matcher, far above what a need-to-know model needs (the
+/// repository's: 250 characters, one level of brackets, 14 operators) and
+/// far below what stalls casbin's expression engine or overflows its stack
+/// (2,000 nested brackets or 5,000 `!` abort the process; 5,000 terms run
+/// the proof past 10 s).
+const MAX_MATCHER_BYTES: usize = 2_000;
+const MAX_MATCHER_DEPTH: usize = 8;
+const MAX_MATCHER_OPERATORS: usize = 64;
+const MAX_MATCHER_NEGATIONS: usize = 16;
+
+/// The matcher within [`MAX_MATCHER_BYTES`], [`MAX_MATCHER_DEPTH`] levels of
+/// brackets, [`MAX_MATCHER_OPERATORS`] `&&`/`||` and
+/// [`MAX_MATCHER_NEGATIONS`] `!`.
+fn check_matcher(value: &str) -> Result<(), String> {
+    if value.len() > MAX_MATCHER_BYTES {
+        return Err(format!(
+            "the matcher is longer than {MAX_MATCHER_BYTES} bytes"
+        ));
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in value.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or("the matcher closes a bracket it never opened")?;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err("the matcher leaves a bracket open".into());
+    }
+    if deepest > MAX_MATCHER_DEPTH {
+        return Err(format!(
+            "the matcher nests brackets deeper than {MAX_MATCHER_DEPTH}"
+        ));
+    }
+    let operators = value.matches("&&").count() + value.matches("||").count();
+    if operators > MAX_MATCHER_OPERATORS {
+        return Err(format!(
+            "the matcher has more than {MAX_MATCHER_OPERATORS} && and || operators"
+        ));
+    }
+    let negations = value.matches('!').count() - value.matches("!=").count();
+    if negations > MAX_MATCHER_NEGATIONS {
+        return Err(format!(
+            "the matcher has more than {MAX_MATCHER_NEGATIONS} negations"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks the shape of `model.conf`: its sections and the request, policy and
-/// role definitions the decision table relies on.
+/// role definitions the decision table relies on, and the matcher's bounds.
 pub fn check_model(text: &str) -> Result<(), Invalid> {
     const FILE: &str = "model_conf";
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -400,14 +474,18 @@ pub fn check_model(text: &str) -> Result<(), Invalid> {
             .iter()
             .find(|(s, k, _)| *s == section && *k == key)
         {
-            if !want.is_empty() && value != *want {
+            if want.is_empty() {
+                check_matcher(&value).map_err(|message| at(FILE, i + 1, message))?;
+            } else if value != *want {
                 return Err(at(
                     FILE,
                     i + 1,
                     format!("{key} must be `{want}`: the broker's decision table is built on it"),
                 ));
             }
-        } else if !(section == "matchers" && key == "m") {
+        } else if section == "matchers" && key == "m" {
+            check_matcher(&value).map_err(|message| at(FILE, i + 1, message))?;
+        } else {
             return Err(at(
                 FILE,
                 i + 1,
@@ -458,6 +536,10 @@ impl Policy {
                     i + 1,
                     "rule lines are plain: no quotes, brackets or trailing comments",
                 ));
+            }
+            if lines.len() == MAX_RULE_LINES {
+                let message = format!("policy.csv holds at most {MAX_RULE_LINES} rule lines");
+                return Err(at(FILE, i + 1, message));
             }
             let cols: Vec<String> = text.split(',').map(|c| c.trim().to_owned()).collect();
             if lines.iter().any(|(_, _, t)| t == text) {

@@ -207,3 +207,117 @@ fn the_content_hash_separates_the_files() {
     assert_ne!(content_sha256(&a), content_sha256(&b));
     assert_eq!(content_sha256(&a).len(), 32);
 }
+
+/// The model with its matcher line replaced by `m`.
+fn with_matcher(m: &str) -> Result<Policy, Invalid> {
+    with(|d| {
+        let line = d
+            .model_conf
+            .lines()
+            .find(|l| l.starts_with("m = "))
+            .expect("matcher")
+            .to_owned();
+        d.model_conf = d.model_conf.replace(&line, &format!("m = {m}"));
+    })
+}
+
+#[test]
+fn hostile_matchers_and_effects_are_refused_before_casbin_sees_them() {
+    let document = repository_files();
+    let matcher_line = format!("model_conf:{}", line_of(&document.model_conf, "m = "));
+    // 2,000 nested brackets (about 5 KB) overflowed casbin's stack and
+    // aborted the process; 1,000 were accepted.
+    for depth in [1_000, 2_000] {
+        let nested = format!("{}r.act == p.act{}", "(".repeat(depth), ")".repeat(depth));
+        let err = with_matcher(&nested).expect_err("nested");
+        assert_eq!(err.field, matcher_line);
+    }
+    let nested = format!("{}r.act == p.act{}", "(".repeat(9), ")".repeat(9));
+    let err = with_matcher(&nested).expect_err("nine levels");
+    assert!(err.message.contains("deeper than 8"), "{}", err.message);
+    let negations = format!("{}(r.act == p.act)", "!".repeat(5_000));
+    assert!(with_matcher(&negations).is_err());
+    let negations = format!("{}(r.act == p.act)", "!".repeat(17));
+    let err = with_matcher(&negations).expect_err("17 negations");
+    assert!(err.message.contains("negations"), "{}", err.message);
+    let terms = format!("{}r.act == p.act", "true && ".repeat(65));
+    let err = with_matcher(&terms).expect_err("65 operators");
+    assert!(err.message.contains("operators"), "{}", err.message);
+    let unbalanced = with_matcher("(r.act == p.act").expect_err("open bracket");
+    assert!(
+        unbalanced.message.contains("open"),
+        "{}",
+        unbalanced.message
+    );
+    // The effect is an expression too.
+    let effect = format!(
+        "e = {}some(where (p.eft == allow)){}",
+        "(".repeat(2_000),
+        ")".repeat(2_000)
+    );
+    let err = with(|d| {
+        d.model_conf = d.model_conf.replace(
+            "e = some(where (p.eft == allow)) && !some(where (p.eft == deny))",
+            &effect,
+        )
+    })
+    .expect_err("nested effect");
+    assert!(err.field.starts_with("model_conf:"), "{err:?}");
+    // The repository's own model stays within every bound.
+    Policy::parse(&document).expect("the repository's model");
+}
+
+#[test]
+fn a_catalogue_or_a_policy_too_large_to_prove_is_refused_naming_its_line() {
+    let err = with(|d| {
+        for i in 0..500 {
+            d.fields_csv.push_str(&format!(
+                "extra.f{i},extra,ordinary,dossier,text,,,Extra veld {i},Extra field {i}\n"
+            ));
+        }
+    })
+    .expect_err("700 fields");
+    assert!(err.field.starts_with("fields_csv:"), "{err:?}");
+    assert!(
+        err.message.contains("at most 200 fields"),
+        "{}",
+        err.message
+    );
+    let err = with(|d| {
+        for i in 0..MAX_RULE_LINES {
+            d.policy_csv.push_str(&format!("\ng, role_{i}, roles:many"));
+        }
+    })
+    .expect_err("too many lines");
+    assert!(
+        err.message.contains("at most 4000 rule lines"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn group_lookups_stay_linear_in_a_dense_cycle() {
+    // 100 groups each the member of every other: without visiting each name
+    // once, ten levels of expansion take 100^10 steps.
+    let mut g = Groups::default();
+    let names: Vec<String> = (0..100).map(|i| format!("pt:g{i}")).collect();
+    for a in &names {
+        for b in &names {
+            if a != b {
+                g.add(a, b);
+            }
+        }
+    }
+    g.add("politie", "pt:g0");
+    assert!(g.contains("politie", "pt:g99"));
+    assert!(!g.contains("politie", "pt:elsewhere"));
+    assert!(!g.contains("caw", "pt:g1"));
+    // Still at most ten links deep, as casbin.
+    let mut chain = Groups::default();
+    for i in 0..12 {
+        chain.add(&format!("pt:c{i}"), &format!("pt:c{}", i + 1));
+    }
+    assert!(chain.contains("pt:c0", "pt:c10"));
+    assert!(!chain.contains("pt:c0", "pt:c11"));
+}

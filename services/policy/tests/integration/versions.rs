@@ -534,3 +534,45 @@ async fn anyone_authenticated_may_explain_evaluate_and_print_the_matrix() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hostile_matcher_is_refused_and_the_service_keeps_serving() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let files = schakel_policy::document::repository_files();
+        let line = files
+            .model_conf
+            .lines()
+            .position(|l| l.starts_with("m = "))
+            .unwrap()
+            + 1;
+        // 2,000 nested brackets aborted the process (stack overflow).
+        let nested = format!(
+            "m = {}r.act == p.act{}",
+            "(".repeat(2_000),
+            ")".repeat(2_000)
+        );
+        let matcher = files.model_conf.lines().nth(line - 1).unwrap().to_owned();
+        let status = assert_code(
+            app.coordinator()
+                .propose_policy(pb::ProposePolicyRequest {
+                    document: Some(pb::PolicyDocument {
+                        model_conf: files.model_conf.replace(&matcher, &nested),
+                        ..Default::default()
+                    }),
+                    base_version: 1,
+                    description: String::new(),
+                    validate_only: true,
+                })
+                .await,
+            Code::InvalidArgument,
+        );
+        assert_eq!(
+            bad_field(&status),
+            format!("model_conf:{line}"),
+            "{status:?}"
+        );
+        // Still serving.
+        assert_eq!(app.active().await.version, 1, "{}", db.label());
+    }
+}
