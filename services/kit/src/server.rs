@@ -122,11 +122,19 @@ impl App {
                 }
             });
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(schakel_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // Both reflection versions: grpcurl speaks v1, Python's
+        // grpcio-reflection and many other tools only v1alpha.
+        let reflection_builder = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(schakel_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection = reflection_builder()
             .build_v1()
             .context("building reflection service")?;
+        let reflection_v1alpha = reflection_builder()
+            .build_v1alpha()
+            .context("building reflection service (v1alpha)")?;
 
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = {
@@ -156,6 +164,7 @@ impl App {
             .add_routes(routes)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             // No Nagle: a reply of several TCP segments must not wait for a
             // delayed ACK (40 ms per call otherwise).
             .serve_with_incoming_shutdown(
