@@ -176,8 +176,11 @@ impl Identity {
     }
 
     async fn password_grant(&self, grant: pb::PasswordGrant, peer: &str) -> Result<Principal> {
-        if grant.password.len() > MAX_SECRET_BYTES || grant.username.len() > 256 {
-            return Err(Error::invalid("password", "too long"));
+        if grant.username.len() > 256 {
+            return Err(Error::invalid("password.username", "at most 256 bytes"));
+        }
+        if grant.password.len() > MAX_SECRET_BYTES {
+            return Err(Error::invalid("password.password", "too long"));
         }
         let (account_key, peer_key) = (format!("user:{}", grant.username), format!("peer:{peer}"));
         self.check_limits(&account_key, &peer_key)?;
@@ -206,8 +209,17 @@ impl Identity {
         grant: pb::ClientCredentialsGrant,
         peer: &str,
     ) -> Result<Principal> {
-        if grant.client_secret.len() > MAX_SECRET_BYTES || grant.client_id.len() > 256 {
-            return Err(Error::invalid("client_secret", "too long"));
+        if grant.client_id.len() > 256 {
+            return Err(Error::invalid(
+                "client_credentials.client_id",
+                "at most 256 bytes",
+            ));
+        }
+        if grant.client_secret.len() > MAX_SECRET_BYTES {
+            return Err(Error::invalid(
+                "client_credentials.client_secret",
+                "too long",
+            ));
         }
         let (account_key, peer_key) = (
             format!("client:{}", grant.client_id),

@@ -141,6 +141,9 @@ pub fn page(page: Option<&schakel_proto::v1::PageRequest>) -> Valid<(i64, String
 /// A required timestamp, as seconds since the epoch.
 pub fn timestamp(field: &'static str, value: Option<&prost_types::Timestamp>) -> Valid<i64> {
     match value {
+        Some(t) if !(0..1_000_000_000).contains(&t.nanos) => {
+            Err(Invalid::new(field, "nanos must lie in 0..999,999,999"))
+        }
         Some(t) if (0..=253_402_300_799).contains(&t.seconds) => Ok(t.seconds),
         Some(_) => Err(Invalid::new(field, "must lie between 1970 and 9999")),
         None => Err(Invalid::new(field, "is required")),
@@ -150,6 +153,15 @@ pub fn timestamp(field: &'static str, value: Option<&prost_types::Timestamp>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_with_impossible_nanos_are_refused() {
+        let at = |seconds, nanos| prost_types::Timestamp { seconds, nanos };
+        assert_eq!(timestamp("t", Some(&at(10, 999_999_999))).ok(), Some(10));
+        assert!(timestamp("t", Some(&at(10, -1))).is_err());
+        assert!(timestamp("t", Some(&at(10, 1_000_000_000))).is_err());
+        assert!(timestamp("t", Some(&at(-1, 0))).is_err());
+    }
 
     #[test]
     fn codes_and_names() {

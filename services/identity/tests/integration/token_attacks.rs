@@ -274,3 +274,24 @@ async fn every_rpc_but_the_public_ones_needs_a_token() {
         Code::InvalidArgument,
     );
 }
+
+#[tokio::test]
+async fn oversized_credentials_name_the_field_that_is_too_long() {
+    let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
+    let app = spawn_app(db.url()).await;
+    let huge = "a".repeat(500 * 1024);
+    let status = assert_code(app.try_login(&huge, "x").await, Code::InvalidArgument);
+    assert_eq!(
+        schakel_kit::testing::bad_field(&status),
+        "password.username",
+        "{status:?}"
+    );
+    let status = assert_code(
+        app.try_login("team.caw", &huge).await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        schakel_kit::testing::bad_field(&status),
+        "password.password"
+    );
+}
