@@ -19,6 +19,9 @@ pub enum Error {
         /// Seconds until the next attempt is considered.
         retry_after_secs: u64,
     },
+    /// Every password-hashing slot is taken and the queue for them is full.
+    #[error("too many logins at once; retry shortly")]
+    Busy,
     /// The referenced thing does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -66,6 +69,9 @@ impl From<Error> for Status {
                 "TOO_MANY_ATTEMPTS",
                 err.to_string(),
             ),
+            Error::Busy => {
+                status::with_reason(Code::ResourceExhausted, "HASHING_BUSY", err.to_string())
+            }
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Precondition { reason, message } => status::failed_precondition(reason, message),

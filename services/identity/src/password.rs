@@ -4,7 +4,10 @@
 //! parameters, so a failed login takes the same time whether or not the
 //! account exists.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use anyhow::Context;
 use argon2::{
@@ -24,6 +27,10 @@ pub struct HashParams {
     pub iterations: u32,
     /// Parallelism.
     pub parallelism: u32,
+    /// Hashes computed at once (each takes `memory_kib`): 4 x 19 MiB.
+    pub max_concurrent: u32,
+    /// Logins waiting for a hashing slot at most; beyond, RESOURCE_EXHAUSTED.
+    pub max_waiting: u32,
 }
 
 impl Default for HashParams {
@@ -32,6 +39,8 @@ impl Default for HashParams {
             memory_kib: 19 * 1024,
             iterations: 2,
             parallelism: 1,
+            max_concurrent: 4,
+            max_waiting: 64,
         }
     }
 }
@@ -41,11 +50,20 @@ impl Default for HashParams {
 pub struct Hasher {
     argon2: Arc<Argon2<'static>>,
     dummy: Arc<String>,
+    /// Bounds the memory hashing takes: one permit per hash in progress.
+    slots: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
 }
+
+/// Every hashing slot is taken and the queue is full.
+#[derive(Debug)]
+pub struct Busy;
 
 impl Hasher {
     /// A hasher with `params`; computes the dummy hash once.
     pub fn new(params: &HashParams) -> anyhow::Result<Self> {
+        let (max_concurrent, max_waiting) = (params.max_concurrent.max(1), params.max_waiting);
         let params = Params::new(
             params.memory_kib,
             params.iterations,
@@ -58,30 +76,54 @@ impl Hasher {
         Ok(Self {
             argon2,
             dummy: Arc::new(dummy),
+            slots: Arc::new(tokio::sync::Semaphore::new(max_concurrent as usize)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: max_waiting as usize,
         })
     }
 
     /// The PHC string of `secret`.
     pub async fn hash(&self, secret: String) -> anyhow::Result<String> {
         let argon2 = self.argon2.clone();
-        tokio::task::spawn_blocking(move || hash_with(&argon2, &secret))
-            .await
-            .context("hashing task")?
+        let slot = self.slots.clone().acquire_owned().await?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            hash_with(&argon2, &secret)
+        })
+        .await
+        .context("hashing task")?
     }
 
     /// Whether `secret` matches `hash`; with `None` (unknown account) checks
     /// against the dummy hash and returns false, taking the same time.
-    pub async fn verify(&self, secret: String, hash: Option<String>) -> bool {
+    /// [`Busy`] when `max_concurrent` hashes run and `max_waiting` wait.
+    pub async fn verify(&self, secret: String, hash: Option<String>) -> Result<bool, Busy> {
         let argon2 = self.argon2.clone();
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
+        let slot = self.slot().await?;
         let matched = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             PasswordHash::new(&hash)
                 .is_ok_and(|parsed| argon2.verify_password(secret.as_bytes(), &parsed).is_ok())
         })
         .await
         .unwrap_or(false);
-        known && matched
+        Ok(known && matched)
+    }
+
+    /// A hashing slot, waiting in a bounded queue.
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Ok(slot);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Busy);
+        }
+        let slot = self.slots.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        slot.map_err(|_| Busy)
     }
 }
 
@@ -111,8 +153,29 @@ mod tests {
             memory_kib: 256,
             iterations: 1,
             parallelism: 1,
+            ..HashParams::default()
         })
         .expect("hasher")
+    }
+
+    #[tokio::test]
+    async fn past_the_slots_and_the_queue_a_verification_is_refused_unhashed() {
+        let hasher = Hasher::new(&HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 1,
+            max_waiting: 0,
+        })
+        .expect("hasher");
+        let held = hasher
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .expect("the one slot");
+        assert!(matches!(hasher.verify("x".into(), None).await, Err(Busy)));
+        drop(held);
+        assert!(matches!(hasher.verify("x".into(), None).await, Ok(false)));
     }
 
     #[tokio::test]
@@ -127,18 +190,25 @@ mod tests {
             hasher
                 .verify("correct horse battery".into(), Some(hash.clone()))
                 .await
+                .expect("a slot")
         );
-        assert!(!hasher.verify("wrong".into(), Some(hash)).await);
+        assert!(
+            !hasher
+                .verify("wrong".into(), Some(hash))
+                .await
+                .expect("a slot")
+        );
     }
 
     #[tokio::test]
     async fn unknown_account_never_verifies() {
         let hasher = fast();
-        assert!(!hasher.verify(String::new(), None).await);
+        assert!(!hasher.verify(String::new(), None).await.expect("a slot"));
         assert!(
             !hasher
                 .verify("anything".into(), Some("not a phc string".into()))
                 .await
+                .expect("a slot")
         );
     }
 }

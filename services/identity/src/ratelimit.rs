@@ -57,6 +57,10 @@ impl FailureLimiter {
     pub fn record_failure(&self, key: &str) {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        self.push(&mut map, key, now);
+    }
+
+    fn push(&self, map: &mut HashMap<String, VecDeque<Instant>>, key: &str, now: Instant) {
         if map.len() >= MAX_KEYS && !map.contains_key(key) {
             let window = self.window;
             map.retain(|_, times| {
@@ -69,6 +73,36 @@ impl FailureLimiter {
         times.push_back(now);
         while times.len() > self.max_failures {
             times.pop_front();
+        }
+    }
+
+    /// Counts an attempt for `key` before its secret is checked, so that
+    /// concurrent guesses cannot all pass the limit: `Err(retry_after)` (and
+    /// nothing counted) when it is over. One lock for the check and the count.
+    pub fn attempt(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = map.get_mut(key) {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.window)
+            {
+                times.pop_front();
+            }
+            if times.len() >= self.max_failures {
+                let oldest = times.front().copied().unwrap_or(now);
+                return Err(self.window.saturating_sub(now.duration_since(oldest)));
+            }
+        }
+        self.push(&mut map, key, now);
+        Ok(())
+    }
+
+    /// Takes back the latest attempt counted for `key` (it succeeded).
+    pub fn forgive(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = map.get_mut(key) {
+            times.pop_back();
         }
     }
 

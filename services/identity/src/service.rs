@@ -133,24 +133,46 @@ impl Identity {
         }
     }
 
-    fn check_limits(&self, account_key: &str, peer_key: &str) -> Result<()> {
-        let account = self.inner.account_failures.check(account_key);
-        let peer = self.inner.peer_failures.check(peer_key);
-        match (account, peer) {
-            (Ok(()), Ok(())) => Ok(()),
-            (Err(a), Ok(())) | (Ok(()), Err(a)) => Err(Error::RateLimited {
-                retry_after_secs: a.as_secs().max(1),
-            }),
-            (Err(a), Err(b)) => Err(Error::RateLimited {
-                retry_after_secs: a.max(b).as_secs().max(1),
-            }),
+    /// Counts an attempt for the account and the peer before the secret is
+    /// hashed (so concurrent guesses cannot all pass the limit).
+    fn count_attempt(&self, account_key: &str, peer_key: &str) -> Result<()> {
+        let limited = |retry: std::time::Duration| Error::RateLimited {
+            retry_after_secs: retry.as_secs().max(1),
+        };
+        self.inner
+            .peer_failures
+            .attempt(peer_key)
+            .map_err(limited)?;
+        if let Err(retry) = self.inner.account_failures.attempt(account_key) {
+            self.inner.peer_failures.forgive(peer_key);
+            return Err(limited(retry));
         }
+        Ok(())
     }
 
-    fn record_failure(&self, account_key: &str, peer_key: &str) -> Error {
-        self.inner.account_failures.record_failure(account_key);
-        self.inner.peer_failures.record_failure(peer_key);
-        Error::BadCredentials
+    /// Checks a secret after [`Self::count_attempt`]: a match forgives the
+    /// attempt (the account's failures are forgotten).
+    async fn verify_counted(
+        &self,
+        (account_key, peer_key): (&str, &str),
+        secret: String,
+        hash: Option<String>,
+    ) -> Result<()> {
+        let matched = self.inner.hasher.verify(secret, hash).await;
+        match matched {
+            Ok(true) => {
+                self.inner.account_failures.reset(account_key);
+                self.inner.peer_failures.forgive(peer_key);
+                Ok(())
+            }
+            Ok(false) => Err(Error::BadCredentials),
+            Err(crate::password::Busy) => {
+                // Not a guess: it was never checked.
+                self.inner.account_failures.forgive(account_key);
+                self.inner.peer_failures.forgive(peer_key);
+                Err(Error::Busy)
+            }
+        }
     }
 
     async fn organisation_principal(
@@ -183,18 +205,16 @@ impl Identity {
             return Err(Error::invalid("password.password", "too long"));
         }
         let (account_key, peer_key) = (format!("user:{}", grant.username), format!("peer:{peer}"));
-        self.check_limits(&account_key, &peer_key)?;
+        self.count_attempt(&account_key, &peer_key)?;
         let record = store::user_credentials(self.inner.db.pool(), &grant.username).await?;
         let (user, hash) = match record {
             Some((user, hash)) if !user.disabled => (Some(user), Some(hash)),
             // Disabled or unknown: same work, same answer.
             _ => (None, None),
         };
-        if !self.inner.hasher.verify(grant.password, hash).await {
-            return Err(self.record_failure(&account_key, &peer_key));
-        }
+        self.verify_counted((&account_key, &peer_key), grant.password, hash)
+            .await?;
         let user = user.ok_or(Error::BadCredentials)?;
-        self.inner.account_failures.reset(&account_key);
         self.organisation_principal(
             user.id,
             PrincipalKind::User,
@@ -225,17 +245,15 @@ impl Identity {
             format!("client:{}", grant.client_id),
             format!("peer:{peer}"),
         );
-        self.check_limits(&account_key, &peer_key)?;
+        self.count_attempt(&account_key, &peer_key)?;
         let record = store::find_service_account(self.inner.db.pool(), &grant.client_id).await?;
         let (account, hash) = match record {
             Some(r) if !r.disabled && r.secret_hash.is_some() => (Some(r.account), r.secret_hash),
             _ => (None, None),
         };
-        if !self.inner.hasher.verify(grant.client_secret, hash).await {
-            return Err(self.record_failure(&account_key, &peer_key));
-        }
+        self.verify_counted((&account_key, &peer_key), grant.client_secret, hash)
+            .await?;
         let account = account.ok_or(Error::BadCredentials)?;
-        self.inner.account_failures.reset(&account_key);
         self.organisation_principal(
             account.id,
             PrincipalKind::ServiceAccount,

@@ -295,3 +295,32 @@ async fn oversized_credentials_name_the_field_that_is_too_long() {
         "password.password"
     );
 }
+
+#[tokio::test]
+async fn concurrent_guesses_are_counted_before_they_are_hashed() {
+    for db in databases().await {
+        let app = spawn_app(db.url()).await;
+        // 64 wrong guesses at once: at most the account's limit (5) get to
+        // the hash; the rest are refused unhashed.
+        let guesses = (0..64).map(|i| {
+            let app = &app;
+            async move { app.try_login("team.caw", &format!("guess-{i}")).await }
+        });
+        let results = futures::future::join_all(guesses).await;
+        let hashed = results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(|s| s.code() == Code::Unauthenticated))
+            .count();
+        let limited = results
+            .iter()
+            .filter(|r| {
+                r.as_ref()
+                    .is_err_and(|s| s.code() == Code::ResourceExhausted)
+            })
+            .count();
+        assert_eq!((hashed, limited), (5, 59), "{}", db.label());
+        // Then the right password: refused too, the account is locked.
+        let right = app.try_login("team.caw", &app.password("team.caw")).await;
+        assert_code(right, Code::ResourceExhausted);
+    }
+}

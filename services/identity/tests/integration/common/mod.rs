@@ -41,6 +41,7 @@ pub fn test_config() -> IdentityConfig {
             memory_kib: 1024,
             iterations: 1,
             parallelism: 1,
+            ..HashParams::default()
         },
         ..IdentityConfig::default()
     }
