@@ -115,9 +115,84 @@ impl FailureLimiter {
     }
 }
 
+/// Refused logins, summarised for the audit log: one entry per key (grant,
+/// reason and peer) per window, carrying how many refusals it stands for, so
+/// that a flood of refused logins adds a bounded number of entries.
+pub struct RefusalDigest {
+    window: Duration,
+    seen: Mutex<HashMap<String, (Instant, u64)>>,
+}
+
+impl RefusalDigest {
+    /// One entry per key per `window`.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A refusal for `key`: `Some(n)` when an entry is written now, standing
+    /// for this refusal and the `n - 1` counted since the key's last entry;
+    /// `None` when it is counted into the key's next entry.
+    pub fn note(&self, key: &str) -> Option<u64> {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_KEYS && !seen.contains_key(key) {
+            let window = self.window;
+            seen.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        match seen.get_mut(key) {
+            Some((start, unlogged)) if now.duration_since(*start) < self.window => {
+                *unlogged += 1;
+                None
+            }
+            Some((start, unlogged)) => {
+                let n = *unlogged + 1;
+                (*start, *unlogged) = (now, 0);
+                Some(n)
+            }
+            None => {
+                seen.insert(key.to_owned(), (now, 0));
+                Some(1)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_are_summarised_once_per_key_and_window() {
+        let digest = RefusalDigest::new(Duration::from_secs(60));
+        assert_eq!(digest.note("peer:a"), Some(1));
+        for _ in 0..999 {
+            assert_eq!(digest.note("peer:a"), None);
+        }
+        assert_eq!(digest.note("peer:b"), Some(1), "other keys are unaffected");
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(
+            digest.note("peer:a"),
+            Some(1000),
+            "the window's count, with this one"
+        );
+        assert_eq!(digest.note("peer:a"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_is_counted_before_it_is_checked() {
+        let limiter = FailureLimiter::new(2, Duration::from_secs(60));
+        assert!(limiter.attempt("alice").is_ok());
+        assert!(limiter.attempt("alice").is_ok());
+        assert!(
+            limiter.attempt("alice").is_err(),
+            "two attempts in flight fill the limit"
+        );
+        limiter.forgive("alice");
+        assert!(limiter.attempt("alice").is_ok());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn locks_after_the_limit_and_recovers_after_the_window() {

@@ -22,7 +22,7 @@ use crate::{
     keys::KeyStore,
     model,
     password::{Hasher, generate_secret},
-    ratelimit::FailureLimiter,
+    ratelimit::{FailureLimiter, RefusalDigest},
     store,
     token::{self, Principal},
 };
@@ -45,6 +45,7 @@ pub(crate) struct Inner {
     pub(crate) auth: AuthConfig,
     account_failures: FailureLimiter,
     peer_failures: FailureLimiter,
+    refusals: RefusalDigest,
     audit: Arc<dyn AuditSink>,
 }
 
@@ -68,6 +69,7 @@ impl Inner {
                 config.failure_window,
             ),
             peer_failures: FailureLimiter::new(config.max_failures_per_peer, config.failure_window),
+            refusals: RefusalDigest::new(config.failure_window),
             db,
             clock,
             config,
@@ -267,6 +269,27 @@ impl Identity {
         &self,
         grant: pb::ClientCertificateGrant,
         common_name: Option<String>,
+        peer: &str,
+    ) -> Result<Principal> {
+        // Refused certificate grants count against the peer like guesses.
+        let peer_key = format!("peer:{peer}");
+        self.inner
+            .peer_failures
+            .attempt(&peer_key)
+            .map_err(|retry| Error::RateLimited {
+                retry_after_secs: retry.as_secs().max(1),
+            })?;
+        let principal = self.certificate_principal(grant, common_name).await;
+        if principal.is_ok() {
+            self.inner.peer_failures.forgive(&peer_key);
+        }
+        principal
+    }
+
+    async fn certificate_principal(
+        &self,
+        grant: pb::ClientCertificateGrant,
+        common_name: Option<String>,
     ) -> Result<Principal> {
         // rustls has verified the certificate chain against the deployment CA;
         // the account must name this certificate's subject.
@@ -367,7 +390,9 @@ impl IdentityService for Identity {
         let granted = match req.grant {
             Some(Grant::Password(g)) => self.password_grant(g, &peer).await,
             Some(Grant::ClientCredentials(g)) => self.client_secret_grant(g, &peer).await,
-            Some(Grant::ClientCertificate(g)) => self.certificate_grant(g, common_name).await,
+            Some(Grant::ClientCertificate(g)) => {
+                self.certificate_grant(g, common_name, &peer).await
+            }
             None => Err(Error::BadCredentials),
         };
         let principal = match granted {
@@ -383,13 +408,21 @@ impl IdentityService for Identity {
                 } else {
                     "TOO_MANY_ATTEMPTS"
                 };
+                // One entry per grant, reason and peer per window, with
+                // the count it stands for: a flood adds a bounded number.
+                let key = format!("{grant_kind}:{reason}:{peer}");
+                let Some(count) = self.inner.refusals.note(&key) else {
+                    return Err(err.into());
+                };
+                let count = count.to_string();
+                let attributes = [("grant", grant_kind), ("reason", reason), ("count", &count)];
                 if let Err(e) = self
                     .record(
                         anonymous,
                         pb::AuditAction::AuthenticationFail,
                         pb::Decision::Denied,
                         target("", ""),
-                        &[("grant", grant_kind), ("reason", reason)],
+                        &attributes,
                     )
                     .await
                 {

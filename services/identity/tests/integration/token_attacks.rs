@@ -324,3 +324,63 @@ async fn concurrent_guesses_are_counted_before_they_are_hashed() {
         assert_code(right, Code::ResourceExhausted);
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_logins_adds_a_bounded_number_of_audit_entries() {
+    let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
+    let app = spawn_app(db.url()).await;
+    let token = app.token("coordinator").await;
+    let failed = |entries: &[pb::AuditEntry]| {
+        entries
+            .iter()
+            .filter(|e| e.action == pb::AuditAction::AuthenticationFail as i32)
+            .count()
+    };
+    let before = failed(&app.audit_entries().await);
+    // The account locks after 5; then 5,000 more attempts, 100 at a time.
+    for _ in 0..50 {
+        let guesses = (0..100).map(|_| app.try_login("team.caw", "wrong"));
+        futures::future::join_all(guesses).await;
+    }
+    // And a burst on the certificate grant (no client certificate).
+    let cert = pb::IssueTokenRequest {
+        grant: Some(pb::issue_token_request::Grant::ClientCertificate(
+            pb::ClientCertificateGrant {
+                client_id: "svc-anything".into(),
+            },
+        )),
+        ttl_seconds: 0,
+    };
+    let burst = (0..500).map(|_| {
+        let mut client = app.client(None);
+        let cert = cert.clone();
+        async move { client.issue_token(cert).await }
+    });
+    let refused = futures::future::join_all(burst).await;
+    assert!(refused.iter().all(Result::is_err));
+    // The certificate grant is limited per peer too.
+    assert!(refused.iter().any(|r| {
+        r.as_ref()
+            .is_err_and(|s| s.code() == Code::ResourceExhausted)
+    }));
+    let entries = app.audit_entries().await;
+    let added = failed(&entries) - before;
+    // One per grant, reason and peer in the window: password INVALID and
+    // TOO_MANY, certificate INVALID and TOO_MANY.
+    assert!(
+        (1..=4).contains(&added),
+        "{added} entries for 5,500 refusals"
+    );
+    let counted: u64 = entries
+        .iter()
+        .filter(|e| e.action == pb::AuditAction::AuthenticationFail as i32)
+        .flat_map(|e| e.attributes.iter().filter(|a| a.key == "count"))
+        .map(|a| a.value.parse::<u64>().unwrap())
+        .sum();
+    assert!(counted >= 1, "entries carry their count");
+    // A token obtained before still reads.
+    app.client(Some(token))
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap();
+}
