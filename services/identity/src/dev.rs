@@ -29,20 +29,21 @@ pub struct DevAccount {
     pub roles: Vec<String>,
 }
 
-/// The seeded organisations: partner type, name, KBO base digits.
+/// The seeded organisations: partner type, name, KBO base digits (the
+/// first eight, starting with 0 as every KBO number does; fictional).
 const ORGANISATIONS: [(&str, &str, u32); 8] = [
-    ("politie", "PZ Leuven", 20_000_001),
-    ("parket", "Parket Leuven", 20_000_002),
-    ("caw", "CAW Oost-Brabant", 20_000_003),
+    ("politie", "PZ Leuven", 9_990_001),
+    ("parket", "Parket Leuven", 9_990_002),
+    ("caw", "CAW Oost-Brabant", 9_990_003),
     (
         "vk",
         "Vertrouwenscentrum Kindermishandeling Vlaams-Brabant",
-        20_000_004,
+        9_990_004,
     ),
-    ("ggz", "GGZ-netwerk Leuven", 20_000_005),
-    ("justitiehuis", "Justitiehuis Leuven", 20_000_006),
-    ("ocj", "OCJ Vlaams-Brabant", 20_000_007),
-    ("veilig_huis", "Veilig Huis Leuven", 20_000_008),
+    ("ggz", "GGZ-netwerk Leuven", 9_990_005),
+    ("justitiehuis", "Justitiehuis Leuven", 9_990_006),
+    ("ocj", "OCJ Vlaams-Brabant", 9_990_007),
+    ("veilig_huis", "Veilig Huis Leuven", 9_990_008),
 ];
 
 /// The seeded people: user name, display name, partner type, roles.
@@ -159,4 +160,17 @@ pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<V
     }
     write_private(accounts_file, &serde_json::to_string_pretty(&accounts)?)?;
     Ok(accounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeded_kbo_numbers_pass_the_products_own_check() {
+        for (_, name, base) in ORGANISATIONS {
+            let kbo = KboNumber::from_base(base);
+            assert_eq!(KboNumber::parse(kbo.as_str()), Ok(kbo.clone()), "{name}");
+        }
+    }
 }

@@ -40,8 +40,10 @@ impl KboNumber {
         Ok(Self(digits))
     }
 
-    /// Builds the valid number for the first eight digits (tests, dev seed).
+    /// Builds the valid number for the first eight digits (tests, dev seed);
+    /// `base` below 20,000,000, so that the number starts with 0 or 1.
     pub fn from_base(base: u32) -> Self {
+        debug_assert!(base < 20_000_000, "a KBO number starts with 0 or 1");
         let base = u64::from(base % 100_000_000);
         Self(format!("{base:08}{:02}", 97 - base % 97))
     }
