@@ -455,3 +455,38 @@ async fn retention_drops_bodies_but_proofs_and_verification_still_work() {
         assert_eq!(indices, kept, "{}", db.label());
     }
 }
+
+#[tokio::test]
+async fn enum_filters_take_known_values_however_often_repeated() {
+    for db in databases().await {
+        let app = seeded(db.url()).await;
+        let mut dpo = app.dpo_veilig_huis();
+        // 100,000 repetitions used to fail INTERNAL (a bind variable each).
+        let repeated = dpo
+            .query(pb::QueryRequest {
+                actions: vec![pb::AuditAction::Contribute as i32; 100_000],
+                decisions: vec![pb::Decision::Granted as i32; 100_000],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(repeated.entries.len(), 1, "{}", db.label());
+        for (actions, decisions, field) in [
+            (vec![9_999], vec![], "actions"),
+            (vec![0], vec![], "actions"),
+            (vec![], vec![77], "decisions"),
+        ] {
+            let status = dpo
+                .query(pb::QueryRequest {
+                    actions,
+                    decisions,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+            assert_eq!(schakel_kit::testing::bad_field(&status), field);
+        }
+    }
+}
