@@ -155,12 +155,36 @@ pub(crate) fn reference(
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._:/@+=-".contains(&b));
+    if ok && let Some(what) = personal(value) {
+        let message = format!("looks like {what}: a reference is opaque, never personal data");
+        return Err(Invalid::new(field, message));
+    }
     if ok {
         return Ok(value.to_owned());
     }
     let (min, max) = (lengths.start(), lengths.end());
     let message = format!("{min}-{max} characters of [A-Za-z0-9._:/@+=-], never a name");
     Err(Invalid::new(field, message))
+}
+
+/// What personal data an otherwise well-formed reference looks like: an
+/// e-mail address, or a national register number (11 digits that pass its
+/// check, with or without separators). References end up in the immutable
+/// audit log, where personal data could never be erased.
+fn personal(value: &str) -> Option<&'static str> {
+    if let Some((local, domain)) = value.split_once('@')
+        && !local.is_empty()
+        && domain.contains('.')
+    {
+        return Some("an e-mail address");
+    }
+    let digits: Vec<u8> = value.bytes().filter(|b| !b".-/".contains(b)).collect();
+    let runs = digits.split(|b| !b.is_ascii_digit());
+    let national = runs.filter(|run| run.len() >= 11).any(|run| {
+        run.windows(11)
+            .any(|w| std::str::from_utf8(w).is_ok_and(|w| crate::national_number::parse(w).is_ok()))
+    });
+    national.then_some("a national register number")
 }
 
 /// The `schakel-on-behalf-of` reference: opaque, never a name or number.
@@ -273,3 +297,36 @@ macro_rules! serve {
     }};
 }
 pub(crate) use serve;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_refuse_e_mail_addresses_and_national_register_numbers() {
+        let check = |v: &str| reference("r", v, 0..=128);
+        for fine in [
+            "PV-2026-0042",
+            "LE/2026/123456",
+            "rms:case:77812",
+            "user@rms",
+            "dossier-2026-000123-45",
+            "",
+        ] {
+            assert!(check(fine).is_ok(), "{fine}");
+        }
+        for personal in [
+            "jan.peeters@politie.be",
+            "85.07.30-033.28",
+            "85073003328",
+            "ref-85073003328-x",
+        ] {
+            let err = check(personal).expect_err(personal);
+            assert!(
+                err.message.contains("looks like"),
+                "{personal}: {}",
+                err.message
+            );
+        }
+    }
+}

@@ -64,6 +64,17 @@ async fn privacy_officers_find_data_subjects_and_erase_dossiers() {
             app.team("politie").erase_dossier(erase.clone()).await,
             Code::PermissionDenied,
         );
+        // A reference goes into the immutable log: never a national register
+        // number or an e-mail address.
+        for personal in ["85.07.30-033.28", "marie.peeters@example.be"] {
+            let mut named = erase.clone();
+            named.reference = personal.into();
+            let status = assert_code(
+                dpo.clone().erase_dossier(named).await,
+                Code::InvalidArgument,
+            );
+            assert_eq!(bad_field(&status), "reference", "{status:?}");
+        }
         // Not without its audit entry.
         app.sink.set_down(true);
         assert_code(
