@@ -18,10 +18,19 @@ pub enum AuditCommand {
     /// Verify the whole log: every entry's hash, every signed root, and
     /// consistency with a checkpoint saved earlier. Exits 1 naming the first bad index.
     Verify {
-        /// The checkpoint verifier key to trust ("<name>+<id>+<key>"). Without
-        /// it the server's own key is used, which only proves internal consistency.
+        /// The checkpoint verifier key to trust ("<name>+<id>+<key>"), pinned
+        /// from a source other than the server (required).
         #[arg(long, env = "SCHAKEL_AUDIT_VERIFIER_KEY")]
         verifier_key: Option<String>,
+        /// Without a pinned key, trust the one the server names: a first
+        /// look only, which proves no more than the log's internal consistency.
+        #[arg(long)]
+        trust_server_key: bool,
+        /// Where the last verified checkpoint of each log is kept, so that a
+        /// rolled-back log fails the next run without --since (default:
+        /// $XDG_STATE_HOME/schakel or ~/.local/state/schakel).
+        #[arg(long, env = "SCHAKEL_AUDIT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
         /// The log origin to require (default: the server's).
         #[arg(long)]
         origin: Option<String>,
@@ -166,12 +175,19 @@ pub async fn run(connection: &Connection, command: AuditCommand) -> anyhow::Resu
         }
         AuditCommand::Verify {
             verifier_key,
+            trust_server_key,
+            state_dir,
             origin,
             since,
             save,
             quiet,
         } => {
-            verify(&mut audit, verifier_key, origin, since, save, quiet).await?;
+            let pinned = Pinned {
+                key: verifier_key,
+                trust_server_key,
+                state_dir,
+            };
+            verify(&mut audit, pinned, origin, since, save, quiet).await?;
         }
         AuditCommand::Query {
             dossier,
@@ -273,9 +289,33 @@ pub async fn run(connection: &Connection, command: AuditCommand) -> anyhow::Resu
     Ok(())
 }
 
+/// What `audit verify` trusts: the pinned key (or, explicitly, the
+/// server's), and where it keeps the last checkpoint it verified.
+struct Pinned {
+    key: Option<String>,
+    trust_server_key: bool,
+    state_dir: Option<PathBuf>,
+}
+
+impl Pinned {
+    /// The file keeping the last verified checkpoint of the log with this
+    /// origin and key (None: no state directory can be found).
+    fn state_file(&self, origin: &str, key: &str) -> Option<PathBuf> {
+        use sha2::Digest;
+        let dir = self.state_dir.clone().or_else(|| {
+            let xdg = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
+            let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state"));
+            xdg.or(home).map(|d| d.join("schakel"))
+        })?;
+        let digest = sha2::Sha256::digest(format!("{origin}\n{key}").as_bytes());
+        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Some(dir.join(format!("audit-checkpoint-{name}.txt")))
+    }
+}
+
 async fn verify(
     audit: &mut crate::connect::Audit,
-    verifier_key: Option<String>,
+    pinned: Pinned,
     origin: Option<String>,
     since: Option<PathBuf>,
     save: Option<PathBuf>,
@@ -285,19 +325,23 @@ async fn verify(
         .get_log_info(pb::GetLogInfoRequest {})
         .await?
         .into_inner();
-    let key = match verifier_key {
-        Some(key) => key,
-        None => {
+    let key = match (&pinned.key, pinned.trust_server_key) {
+        (Some(key), _) => key.clone(),
+        (None, true) => {
             eprintln!(
-                "warning: no --verifier-key given; trusting the server's key {}",
+                "warning: trusting the server's key {} (--trust-server-key): this proves only the log's internal consistency",
                 info.verifier_key
             );
             info.verifier_key.clone()
         }
+        (None, false) => anyhow::bail!(
+            "no verifier key pinned: give --verifier-key (or SCHAKEL_AUDIT_VERIFIER_KEY) from a source other than this server, or --trust-server-key for a first look"
+        ),
     };
     let verifier = NoteVerifier::parse(&key).context("--verifier-key")?;
     let origin = origin.unwrap_or(info.origin);
-    let since = match since {
+    let state = pinned.state_file(&origin, &key);
+    let since = match since.or_else(|| state.clone().filter(|f| f.exists())) {
         Some(path) => Some(
             std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?,
@@ -341,6 +385,19 @@ async fn verify(
                 std::fs::write(&path, &verified.checkpoint_note)
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("checkpoint saved to {}", path.display());
+            }
+            // Kept for the next run: a log that no longer extends it fails.
+            if let Some(path) = state {
+                let kept = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&path, &verified.checkpoint_note));
+                if let Err(err) = kept {
+                    eprintln!(
+                        "warning: could not keep the checkpoint in {}: {err}",
+                        path.display()
+                    );
+                }
             }
             Ok(())
         }

@@ -18,6 +18,20 @@ fn python_sqlite(db: &std::path::Path, sql: &str) {
     assert!(status.success(), "editing {}", db.display());
 }
 
+/// Copies the audit database with its WAL and shared-memory files from
+/// directory `from` to `to` (a file absent in `from` is removed in `to`).
+fn keep(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for name in ["audit.db", "audit.db-wal", "audit.db-shm"] {
+        let (source, target) = (from.join(name), to.join(name));
+        if source.exists() {
+            std::fs::copy(&source, &target).unwrap();
+        } else if target.exists() {
+            std::fs::remove_file(&target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn verify_passes_then_names_the_first_altered_entry() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,17 +42,30 @@ fn verify_passes_then_names_the_first_altered_entry() {
     stdout_ok(&server.cli_as("coordinator", &["key", "rotate"]));
     stdout_ok(&server.cli_as("team.caw", &["whoami"]));
 
+    // Not without a pinned key.
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let unpinned = server.cli_as("privacy.officer", &["audit", "verify", "--quiet"]);
+    assert_eq!(unpinned.status.code(), Some(1), "{unpinned:?}");
+    assert!(
+        String::from_utf8_lossy(&unpinned.stderr).contains("no verifier key pinned"),
+        "{unpinned:?}"
+    );
+    // The key as the operator would pin it (here read from the server).
+    let info = stdout_ok(&server.cli_as("privacy.officer", &["audit", "info"]));
+    let key = info
+        .lines()
+        .find_map(|l| l.strip_prefix("verifier_key: "))
+        .unwrap()
+        .to_owned();
+    let verify = |server: &DevServer, extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--quiet", "--verifier-key", &key];
+        args.extend(["--state-dir", state]);
+        args.extend(extra);
+        server.cli_as("privacy.officer", &args)
+    };
     let save = data.join("checkpoint.txt");
-    let verified = stdout_ok(&server.cli_as(
-        "privacy.officer",
-        &[
-            "audit",
-            "verify",
-            "--quiet",
-            "--save",
-            save.to_str().unwrap(),
-        ],
-    ));
+    let verified = stdout_ok(&verify(&server, &["--save", save.to_str().unwrap()]));
     assert!(verified.starts_with("OK: "), "{verified}");
     let saved = std::fs::read_to_string(data.join("checkpoint.txt")).unwrap();
     assert!(saved.lines().next().unwrap().ends_with("/audit"), "{saved}");
@@ -91,6 +118,26 @@ fn verify_passes_then_names_the_first_altered_entry() {
         "{denied:?}"
     );
 
+    // A rollback: the audit database as it was at the first verification
+    // is put back after the log grew and was verified again. The kept
+    // checkpoint catches it without --since.
+    server.stop();
+    let copy = dir.path().join("copy");
+    keep(&data, &copy);
+    let server = DevServer::start(&data);
+    stdout_ok(&server.cli_as("team.caw", &["whoami"]));
+    assert!(stdout_ok(&verify(&server, &[])).starts_with("OK: "));
+    server.stop();
+    let grown = dir.path().join("grown");
+    keep(&data, &grown);
+    keep(&copy, &data);
+    let rolled_back = DevServer::start(&data);
+    let caught = verify(&rolled_back, &[]);
+    assert_eq!(caught.status.code(), Some(1), "{caught:?}");
+    rolled_back.stop();
+    keep(&grown, &data);
+    let server = DevServer::start(&data);
+
     // Someone with database access rewrites entry 1.
     server.stop();
     python_sqlite(
@@ -99,16 +146,7 @@ fn verify_passes_then_names_the_first_altered_entry() {
     );
     let again = DevServer::start(&data);
     let since = data.join("checkpoint.txt");
-    let failed = again.cli_as(
-        "privacy.officer",
-        &[
-            "audit",
-            "verify",
-            "--quiet",
-            "--since",
-            since.to_str().unwrap(),
-        ],
-    );
+    let failed = verify(&again, &["--since", since.to_str().unwrap()]);
     assert_eq!(failed.status.code(), Some(1), "{failed:?}");
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(
