@@ -192,7 +192,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     say!(
         out,
-        "  SCHAKEL_USERNAME=privacy.officer SCHAKEL_PASSWORD=<...> cargo run -- audit verify"
+        "  SCHAKEL_USERNAME=privacy.officer SCHAKEL_PASSWORD=<...> cargo run -- audit verify --verifier-key '{audit_key}'"
     );
     drop(out);
     server.await?
