@@ -37,9 +37,15 @@ impl FailureLimiter {
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(times) = map.get_mut(key) else {
-            return Ok(());
-        };
+        match map.get_mut(key) {
+            Some(times) => self.within(times, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the failures that left the window; `Err(retry_after)` when the
+    /// rest fill the limit.
+    fn within(&self, times: &mut VecDeque<Instant>, now: Instant) -> Result<(), Duration> {
         while times
             .front()
             .is_some_and(|t| now.duration_since(*t) >= self.window)
@@ -83,16 +89,7 @@ impl FailureLimiter {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(times) = map.get_mut(key) {
-            while times
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= self.window)
-            {
-                times.pop_front();
-            }
-            if times.len() >= self.max_failures {
-                let oldest = times.front().copied().unwrap_or(now);
-                return Err(self.window.saturating_sub(now.duration_since(oldest)));
-            }
+            self.within(times, now)?;
         }
         self.push(&mut map, key, now);
         Ok(())

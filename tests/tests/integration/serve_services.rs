@@ -228,6 +228,12 @@ fn run_cli(
         .args(args)
         .env("SCHAKEL_URL", url)
         .env("SCHAKEL_CA_CERT", ca)
+        // `audit verify` keeps what it verified beside this run's PKI, not
+        // in the home directory.
+        .env(
+            "SCHAKEL_AUDIT_STATE_DIR",
+            ca.parent().unwrap_or(ca).join("verify-state"),
+        )
         .envs(credentials.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1090,7 +1096,13 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
             "{label}: {action} missing:\n{logged}"
         );
     }
-    let verified = audit(&["audit", "verify", "--quiet"]);
+    let info = audit(&["audit", "info"]);
+    let key = info
+        .lines()
+        .find_map(|l| l.strip_prefix("verifier_key: "))
+        .unwrap()
+        .to_owned();
+    let verified = audit(&["audit", "verify", "--quiet", "--verifier-key", &key]);
     assert!(verified.starts_with("OK: "), "{label}: {verified}");
 
     let status = Command::new("kill")

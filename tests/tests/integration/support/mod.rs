@@ -132,6 +132,10 @@ impl DevServer {
             .args(args)
             .env("SCHAKEL_URL", &self.url)
             .env("SCHAKEL_CA_CERT", self.data_dir.join("tls/ca.pem"))
+            .env(
+                "SCHAKEL_AUDIT_STATE_DIR",
+                self.data_dir.join("verify-state"),
+            )
             .env("SCHAKEL_USERNAME", username)
             .env("SCHAKEL_PASSWORD", self.password(username))
             .env_remove("SCHAKEL_TOKEN")
