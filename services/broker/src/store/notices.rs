@@ -158,14 +158,28 @@ pub async fn open_requests_due(
 ) -> anyhow::Result<Vec<DueRequest>> {
     use schakel_proto::v1::BrokerEventKind as K;
     let (soon, overdue) = (K::RequestDueSoon as i32, K::RequestOverdue as i32);
+    let escalated = K::RequestEscalated as i32;
+    let raised = |kind: i32| {
+        format!(
+            "EXISTS (SELECT 1 FROM notices n WHERE n.request_id = r.request_id AND n.kind = {kind})"
+        )
+    };
+    // For the sweep: due soon without its reminder, or overdue without its
+    // notices or (a casusregisseur appointed since) its escalation.
+    let unnoticed = format!(
+        "(r.due_at > $6 AND NOT {}) OR (r.due_at <= $6 AND (NOT {} \
+         OR (d.case_director_org IS NOT NULL AND NOT {})))",
+        raised(soon),
+        raised(overdue),
+        raised(escalated)
+    );
     let rows = sqlx::query(&format!(
         "SELECT r.request_id, r.dossier_id, r.from_org, r.to_org, r.due_at, \
          d.case_director_org FROM information_requests r \
          JOIN dossiers d ON d.dossier_id = r.dossier_id \
          WHERE r.status = $1 AND r.due_at < $2 AND d.wrapped_key IS NOT NULL AND {} \
          AND ($3 = '' OR d.district = $3) AND ($4 = '' OR r.from_org = $4 OR r.to_org = $4) \
-         AND ($5 = 0 OR NOT EXISTS (SELECT 1 FROM notices n WHERE n.request_id = r.request_id \
-         AND n.kind = CASE WHEN r.due_at > $6 THEN {soon} ELSE {overdue} END)) \
+         AND ($5 = 0 OR {unnoticed}) \
          ORDER BY r.due_at, r.request_id LIMIT $7",
         open_phase()
     ))

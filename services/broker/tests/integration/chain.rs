@@ -506,6 +506,38 @@ async fn partners_follow_their_inbox_and_reminders_without_polling_and_resume_fr
 }
 
 #[tokio::test]
+async fn an_overdue_request_escalates_once_a_casusregisseur_is_appointed() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let id = app
+            .dossier_in("late", &["caw", "vk"], pb::Phase::Assessment)
+            .await;
+        let politie = app.team("politie");
+        let question = app.ask(&id, "caw", &["finances."], "case_building");
+        politie.clone().request_information(question).await.unwrap();
+        app.clock.advance(8 * DAY);
+        // Overdue to both parties; nobody to escalate to yet.
+        assert_eq!(app.broker.sweep().await.unwrap(), 2);
+        let director = app.add_user("vk", &[Role::Casusregisseur]);
+        let assign = appoint(&id, &director, &app.orgs["vk"]);
+        politie.clone().assign_case_director(assign).await.unwrap();
+        assert_eq!(app.broker.sweep().await.unwrap(), 1, "the escalation");
+        assert_eq!(app.broker.sweep().await.unwrap(), 0);
+        // The case director's organisation: the setup's two phase changes,
+        // then the escalation.
+        let mut vk = watch(&app.team("vk"), 0).await;
+        for _ in 0..2 {
+            assert_eq!(
+                next(&mut vk).await.kind,
+                pb::BrokerEventKind::PhaseChanged as i32
+            );
+        }
+        let escalated = next(&mut vk).await;
+        assert_eq!(escalated.kind, pb::BrokerEventKind::RequestEscalated as i32);
+    }
+}
+
+#[tokio::test]
 async fn a_stream_ends_when_its_token_expires() {
     for db in databases().await {
         let app = spawn(db.url()).await;
