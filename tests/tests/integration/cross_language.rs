@@ -6,11 +6,50 @@ use std::process::Command;
 
 use crate::support::DevServer;
 
-fn python_with_joserfc() -> bool {
+fn python_with(module: &str) -> bool {
     Command::new("python3")
-        .args(["-c", "import joserfc"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+fn python_with_joserfc() -> bool {
+    python_with("joserfc")
+}
+
+/// Python's grpcio-reflection speaks only grpc.reflection.v1alpha: it lists
+/// the services of `schakel dev`.
+#[test]
+fn python_grpcio_reflection_lists_the_services() {
+    if !python_with("grpc_reflection") {
+        eprintln!("SKIPPED: python3 with grpcio-reflection is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let server = DevServer::start(&data);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/reflection_client.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&server.url)
+        .arg(data.join("tls/ca.pem"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for service in [
+        "schakel.v1.BrokerService",
+        "schakel.v1.AuditService",
+        "schakel.v1.IdentityService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(stdout.lines().any(|l| l == service), "{service}: {stdout}");
+    }
 }
 
 #[test]
