@@ -91,6 +91,15 @@ fn people() -> Vec<(String, String, &'static str, Vec<Role>)> {
     people
 }
 
+/// Who the audit log names for what the dev seed creates.
+fn seed_actor() -> pb::Actor {
+    pb::Actor {
+        subject: "svc-dev-seed".into(),
+        kind: pb::PrincipalKind::InternalService as i32,
+        ..Default::default()
+    }
+}
+
 /// Seeds organisations and users and writes `accounts_file`. Users that exist
 /// keep their password when it is in the file; otherwise they get a new one.
 pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<Vec<DevAccount>> {
@@ -116,7 +125,20 @@ pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<V
                     kbo_number: kbo.to_string(),
                     created_at: None,
                 };
-                store::insert_organisation(&mut *pool.acquire().await?, &org, now).await?;
+                // The same audited change as CreateOrganisation, by the seed.
+                let mut tx = identity.begin().await?;
+                store::insert_organisation(&mut tx, &org, now).await?;
+                let (id, ptype) = (org.id.as_str(), org.partner_type.as_str());
+                identity
+                    .record(
+                        seed_actor(),
+                        pb::AuditAction::OrganisationCreate,
+                        pb::Decision::Granted,
+                        crate::service::target(id, id),
+                        &[("partner_type", ptype)],
+                    )
+                    .await?;
+                tx.commit().await?;
                 org
             }
         };
@@ -144,7 +166,20 @@ pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<V
                     organisation_id: org.id.clone(),
                     ..Default::default()
                 };
-                store::insert_user(&mut *pool.acquire().await?, &user, &roles, &hash, now).await?;
+                // The same audited change as CreateUser, by the seed.
+                let mut tx = identity.begin().await?;
+                store::insert_user(&mut tx, &user, &roles, &hash, now).await?;
+                let role_codes = roles_to_text(&roles).replace(',', "+");
+                identity
+                    .record(
+                        seed_actor(),
+                        pb::AuditAction::UserCreate,
+                        pb::Decision::Granted,
+                        crate::service::target(&user.organisation_id, &user.id),
+                        &[("roles", &role_codes)],
+                    )
+                    .await?;
+                tx.commit().await?;
             }
         }
         accounts.push(DevAccount {

@@ -90,7 +90,7 @@ impl Inner {
 }
 
 /// An administrative change's target: the organisation and the object acted on.
-fn target(organisation_id: &str, resource_id: &str) -> pb::AuditTarget {
+pub(crate) fn target(organisation_id: &str, resource_id: &str) -> pb::AuditTarget {
     pb::AuditTarget {
         organisation_id: organisation_id.into(),
         resource_id: resource_id.into(),
@@ -101,7 +101,7 @@ fn target(organisation_id: &str, resource_id: &str) -> pb::AuditTarget {
 impl Identity {
     /// Appends the audit entry of a change by `actor`. Called inside the
     /// change's transaction, before its commit: no change without its entry.
-    async fn record(
+    pub(crate) async fn record(
         &self,
         actor: pb::Actor,
         action: pb::AuditAction,
@@ -119,7 +119,7 @@ impl Identity {
         Ok(())
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(self.inner.db.pool().begin().await?)
     }
 

@@ -16,6 +16,8 @@ use tonic::Code;
 async fn changes_and_tokens_are_audited_with_ids_only() {
     for db in databases().await {
         let app = spawn_app(db.url()).await;
+        // What the dev seed recorded is not this test's.
+        let seeded = app.audit_entries().await.len();
         let coordinator = app.as_user("coordinator").await;
         let org = coordinator
             .clone()
@@ -63,7 +65,7 @@ async fn changes_and_tokens_are_audited_with_ids_only() {
             Code::Unauthenticated,
         );
 
-        let entries = app.audit_entries().await;
+        let entries = app.audit_entries().await.split_off(seeded);
         let find = |action: pb::AuditAction| {
             entries
                 .iter()
@@ -226,4 +228,38 @@ async fn nothing_changes_and_no_token_is_issued_when_the_log_is_down() {
         // (the as_user login above added exactly one TOKEN_ISSUE entry)
         assert_eq!(app.audit_entries().await.len(), before + 1);
     }
+}
+
+#[tokio::test]
+async fn the_dev_seed_creates_through_the_audited_path_once() {
+    let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
+    let app = spawn_app(db.url()).await;
+    let by_seed = |entries: &[pb::AuditEntry], action: pb::AuditAction| {
+        entries
+            .iter()
+            .filter(|e| e.action == action as i32)
+            .filter(|e| {
+                e.actor
+                    .as_ref()
+                    .is_some_and(|a| a.subject == "svc-dev-seed")
+            })
+            .count()
+    };
+    let entries = app.audit_entries().await;
+    assert_eq!(by_seed(&entries, pb::AuditAction::OrganisationCreate), 8);
+    assert_eq!(
+        by_seed(&entries, pb::AuditAction::UserCreate),
+        app.accounts.len()
+    );
+    // Seeding again (a restart) creates nothing, so records nothing.
+    let dir = tempfile::tempdir().unwrap();
+    schakel_identity::dev::seed(&app.identity, &dir.path().join("again.json"))
+        .await
+        .unwrap();
+    let again = app.audit_entries().await;
+    assert_eq!(by_seed(&again, pb::AuditAction::OrganisationCreate), 8);
+    assert_eq!(
+        by_seed(&again, pb::AuditAction::UserCreate),
+        app.accounts.len()
+    );
 }
