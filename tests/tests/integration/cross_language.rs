@@ -2,20 +2,7 @@
 //! it against the JWKS with a standard JOSE library (Python's joserfc),
 //! talking gRPC-Web over HTTPS with nothing but the standard library.
 
-use std::process::Command;
-
-use crate::support::DevServer;
-
-fn python_with(module: &str) -> bool {
-    Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn python_with_joserfc() -> bool {
-    python_with("joserfc")
-}
+use crate::support::{DevServer, python, python_with, stdout_ok};
 
 /// Python's grpcio-reflection speaks only grpc.reflection.v1alpha: it lists
 /// the services of `schakel dev`.
@@ -29,18 +16,12 @@ fn python_grpcio_reflection_lists_the_services() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let server = DevServer::start(&data);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/reflection_client.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(&server.url)
-        .arg(data.join("tls/ca.pem"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = stdout_ok(
+        &python("reflection_client.py")
+            .arg(&server.url)
+            .arg(data.join("tls/ca.pem"))
+            .output()
+            .unwrap(),
     );
     for service in [
         "schakel.v1.BrokerService",
@@ -54,7 +35,7 @@ fn python_grpcio_reflection_lists_the_services() {
 
 #[test]
 fn python_client_obtains_and_verifies_a_token() {
-    if !python_with_joserfc() {
+    if !python_with("joserfc") {
         eprintln!("SKIPPED: python3 with joserfc is not installed (pip install joserfc)");
         return;
     }
@@ -62,10 +43,8 @@ fn python_client_obtains_and_verifies_a_token() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let server = DevServer::start(&data);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/jwks_client.py");
     let run = |password: &str| {
-        Command::new("python3")
-            .arg(script)
+        python("jwks_client.py")
             .arg(&server.url)
             .arg(data.join("tls/ca.pem"))
             .arg("team.caw")
@@ -74,13 +53,7 @@ fn python_client_obtains_and_verifies_a_token() {
             .unwrap()
     };
 
-    let output = run(&server.password("team.caw"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = stdout_ok(&run(&server.password("team.caw")));
     assert!(stdout.starts_with("verified sub="), "{stdout}");
     assert!(stdout.contains("alg=EdDSA"), "{stdout}");
 

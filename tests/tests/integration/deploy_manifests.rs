@@ -4,14 +4,7 @@
 //! security context and Secrets referenced by name only, and the compose file
 //! accepted by docker compose when it is installed.
 
-use std::process::Command;
-
-fn python_with(module: &str) -> bool {
-    Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use crate::support::{python, python_with, stdout_ok};
 
 #[test]
 fn the_manifests_validate_against_the_kubernetes_schemas() {
@@ -22,19 +15,11 @@ fn the_manifests_validate_against_the_kubernetes_schemas() {
         );
         return;
     }
-    let output = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/python/validate_deploy.py"
-        ))
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = stdout_ok(
+        &python("validate_deploy.py")
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .output()
+            .unwrap(),
     );
     assert!(
         stdout.contains("objects validated against Kubernetes"),

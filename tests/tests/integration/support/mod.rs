@@ -157,6 +157,21 @@ impl Drop for DevServer {
     }
 }
 
+/// Whether python3 can import `module` (the Python tests skip without it).
+pub fn python_with(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// python3 running `tests/python/<script>`.
+pub fn python(script: &str) -> Command {
+    let mut command = Command::new("python3");
+    command.arg(format!("{}/python/{script}", env!("CARGO_MANIFEST_DIR")));
+    command
+}
+
 /// Standard output as text; panics with both streams when the command failed.
 pub fn stdout_ok(output: &Output) -> String {
     assert!(
