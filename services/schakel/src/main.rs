@@ -9,6 +9,7 @@ mod admin;
 mod agreement_cli;
 mod all;
 mod audit_cli;
+mod audit_verify;
 mod bootstrap;
 mod chain_cli;
 mod connect;
