@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod dev;
 mod directory;
 pub mod error;
+mod grants;
 pub mod kbo;
 pub mod keys;
 pub mod model;
