@@ -166,6 +166,40 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<pb::AuditEntry> {
     Ok(pb::AuditEntry::decode(bytes)?)
 }
 
+/// The query columns the log stores beside `entry`, computed from the entry
+/// itself: what a verifier compares the stored index with.
+pub fn index_row(entry: &pb::AuditEntry) -> pb::IndexRow {
+    let actor = entry.actor.clone().unwrap_or_default();
+    let target = entry.target.clone().unwrap_or_default();
+    let mut person_ids = target.person_ids;
+    person_ids.sort_unstable();
+    person_ids.dedup();
+    pb::IndexRow {
+        time: entry.time.map_or(0, |t| t.seconds),
+        actor_organisation_id: actor.organisation_id,
+        actor_subject: actor.subject,
+        target_organisation_id: target.organisation_id,
+        dossier_id: target.dossier_id,
+        action: entry.action,
+        decision: entry.decision,
+        purpose: entry.purpose.clone(),
+        trace_id: entry.trace_id.clone(),
+        person_ids,
+    }
+}
+
+/// For a retention record: the frontier below which bodies were dropped.
+pub fn retention_frontier(entry: &pb::AuditEntry) -> Option<u64> {
+    if entry.action != pb::AuditAction::RetentionApply as i32 {
+        return None;
+    }
+    entry
+        .attributes
+        .iter()
+        .find(|a| a.key == "frontier")
+        .and_then(|a| a.value.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,18 +11,25 @@ pub mod entry;
 pub mod log;
 pub mod postings;
 mod query;
+mod reading;
+mod report;
 mod service;
 mod store;
 pub mod verifier;
 mod writer;
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context;
 use base64::Engine;
 use schakel_kit::{
     config::{Limits, secs},
     db::{Database, Migrations},
+    ports::Directory,
     time::Clock,
 };
 use schakel_proto::v1::audit_service_server::AuditServiceServer;
@@ -125,6 +132,9 @@ pub fn signing_key_to_base64(key: &ed25519_dalek::SigningKey) -> String {
 pub struct Audit {
     log: AuditLog,
     pub(crate) config: AuditConfig,
+    /// Where subject reports find organisation names; set once the identity
+    /// service (which itself appends to this log) is up.
+    directory: Arc<OnceLock<Arc<dyn Directory>>>,
 }
 
 impl Audit {
@@ -153,7 +163,28 @@ impl Audit {
             config.index_segment,
         )
         .await?;
-        Ok(Self { log, config })
+        Ok(Self {
+            log,
+            config,
+            directory: Arc::default(),
+        })
+    }
+
+    /// Connects the directory of organisations (the identity service); until
+    /// then subject reports are refused as UNAVAILABLE. Set once; later
+    /// calls are ignored.
+    pub fn set_directory(&self, directory: Arc<dyn Directory>) {
+        let _ = self.directory.set(directory);
+    }
+
+    pub(crate) fn directory(&self) -> Result<Arc<dyn Directory>, tonic::Status> {
+        self.directory.get().cloned().ok_or_else(|| {
+            schakel_kit::error::with_reason(
+                tonic::Code::Unavailable,
+                "DIRECTORY_UNAVAILABLE",
+                "the organisation directory is not connected yet; no report was made",
+            )
+        })
     }
 
     /// The log, also an in-process [`AuditSink`](schakel_kit::audit::AuditSink).

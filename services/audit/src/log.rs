@@ -19,8 +19,11 @@ use crate::{
     writer::{Pending, Writer},
 };
 
-/// The largest number of leaves one `GetEntries` call returns.
-pub const MAX_LEAVES_PER_CALL: u64 = 1000;
+/// The largest number of leaves one `GetEntries` call returns (four tiles).
+pub const MAX_LEAVES_PER_CALL: u64 = 1024;
+
+/// Hashes per full tile (C2SP tlog-tiles).
+pub const TILE_WIDTH: u64 = 256;
 
 /// The transparency log (cheap to clone).
 #[derive(Clone)]
@@ -223,7 +226,8 @@ impl AuditLog {
     }
 
     /// Leaves `[start, end)` (at most [`MAX_LEAVES_PER_CALL`]), within the
-    /// latest checkpoint.
+    /// latest checkpoint, each with its body and stored query columns when
+    /// held (the service layer decides what a caller may see).
     pub async fn leaves(&self, start: u64, end: u64) -> Result<Vec<pb::AuditLeaf>, ReadError> {
         let size = self.signed_size().await?;
         if start > end || end > size {
@@ -237,13 +241,63 @@ impl AuditLog {
             .map_err(anyhow::Error::new)?;
         Ok(rows
             .into_iter()
-            .map(|(index, body, hash)| pb::AuditLeaf {
-                index,
-                body_dropped: body.is_none(),
-                entry_bytes: body.unwrap_or_default(),
-                leaf_hash: hash,
+            .map(|leaf| {
+                let (entry_bytes, index_row) = leaf.body.unzip();
+                pb::AuditLeaf {
+                    index: leaf.index,
+                    body_dropped: entry_bytes.is_none(),
+                    entry_bytes: entry_bytes.unwrap_or_default(),
+                    leaf_hash: leaf.hash,
+                    body_withheld: false,
+                    index_row,
+                }
             })
             .collect())
+    }
+
+    /// Tile `index` at `level` (C2SP tlog-tiles): the hashes of the nodes of
+    /// height `8 * level` from `256 * index`, `width` of them (1 to 256),
+    /// each complete within the latest checkpoint; concatenated.
+    pub async fn tile(&self, level: u32, index: u64, width: u64) -> Result<Vec<u8>, ReadError> {
+        let signed = self.signed_size().await?;
+        let height = level.saturating_mul(8);
+        let beyond = || {
+            ReadError::OutOfRange(format!(
+                "tile {level}/{index} of width {width} is not complete in the log of size {signed}"
+            ))
+        };
+        if height >= 64 || width == 0 || width > TILE_WIDTH {
+            return Err(beyond());
+        }
+        let first = index.checked_mul(TILE_WIDTH).ok_or_else(beyond)?;
+        let end = first.checked_add(width).ok_or_else(beyond)?;
+        // Node i at height h covers leaves [i << h, (i + 1) << h).
+        if end
+            .checked_shl(height)
+            .is_none_or(|leaves| leaves >> height != end || leaves > signed)
+        {
+            return Err(beyond());
+        }
+        let rows = store::node_range(self.inner.db.pool(), height as u8, first, end)
+            .await
+            .map_err(anyhow::Error::new)?;
+        let mut hashes = Vec::with_capacity(width as usize * 32);
+        for (expected, (idx, hash)) in (first..end).zip(&rows) {
+            if *idx != expected || hash.len() != 32 {
+                return Err(anyhow::anyhow!(
+                    "tree node {height}/{expected} missing from the store"
+                )
+                .into());
+            }
+            hashes.extend_from_slice(hash);
+        }
+        if rows.len() as u64 != width {
+            return Err(anyhow::anyhow!(
+                "tree nodes of tile {level}/{index} missing from the store"
+            )
+            .into());
+        }
+        Ok(hashes)
     }
 
     /// The RFC 9162 inclusion proof of `index` in the tree of `size`.
@@ -282,10 +336,46 @@ impl AuditLog {
         Ok(plan.assemble(&hashes).map_err(anyhow::Error::new)?)
     }
 
-    /// Drops entry bodies older than `retention_secs`; leaf hashes stay.
+    /// Drops the bodies of entries older than `retention_secs`; leaf hashes
+    /// stay. The frontier (every entry below it is older) is first recorded
+    /// in the log itself, durably: a body missing at or above the highest
+    /// recorded frontier is then evidence of tampering. Returns how many
+    /// bodies were dropped.
     pub async fn apply_retention(&self, retention_secs: i64) -> anyhow::Result<u64> {
         let cutoff = self.inner.clock.now() - retention_secs;
-        Ok(store::drop_bodies_before(self.inner.db.pool(), cutoff).await?)
+        let pool = self.inner.db.pool();
+        let frontier = store::first_at_or_after(pool, cutoff).await?;
+        if frontier <= self.first_with_body().await? {
+            return Ok(0);
+        }
+        let entry = schakel_kit::audit::entry(
+            pb::Actor {
+                subject: "audit".into(),
+                kind: pb::PrincipalKind::InternalService as i32,
+                ..Default::default()
+            },
+            pb::AuditAction::RetentionApply,
+            pb::Decision::Granted,
+            "audit",
+            &[
+                ("frontier", &frontier.to_string()),
+                ("cutoff", &cutoff.to_string()),
+            ],
+        );
+        self.append(entry, schakel_kit::audit::new_append_id())
+            .await
+            .map_err(|e| anyhow::anyhow!("recording the retention frontier: {e}"))?;
+        Ok(store::drop_bodies_below(pool, frontier).await?)
+    }
+
+    /// The highest retention frontier the log records (0 when none).
+    pub async fn retention_frontier(&self) -> anyhow::Result<u64> {
+        let newest =
+            store::newest_of_action(self.inner.db.pool(), pb::AuditAction::RetentionApply as i32)
+                .await?;
+        Ok(newest
+            .and_then(|body| crate::entry::decode(&body).ok())
+            .map_or(0, |e| crate::entry::retention_frontier(&e).unwrap_or(0)))
     }
 
     /// The first index whose body is still held.

@@ -244,6 +244,57 @@ pub async fn store(
     Ok(())
 }
 
+/// The kind stored as `code`.
+pub fn kind_of(code: &str) -> Option<Kind> {
+    Kind::ALL.into_iter().find(|k| k.code() == code)
+}
+
+/// Most posting rows read for one page of [`segment_page`].
+const PAGE_ROWS: i64 = 512;
+/// A page of [`segment_page`] stops once it holds this many indices.
+const PAGE_INDICES: usize = 500_000;
+
+/// One page of segment `segment`'s posting lists in (kind, key) order, after
+/// `after` (exclusive), with absolute indices; and whether more follow.
+pub async fn segment_page(
+    pool: &AnyPool,
+    segment: u64,
+    segment_size: u64,
+    after: Option<(Kind, &str)>,
+) -> anyhow::Result<(Vec<(Kind, String, Vec<u64>)>, bool)> {
+    let (kind, key) = after.map_or(("", ""), |(k, key)| (k.code(), key));
+    let rows = sqlx::query(
+        "SELECT kind, key, idxs FROM postings WHERE segment = $1 \
+         AND (kind > $2 OR (kind = $2 AND key > $3)) ORDER BY kind, key LIMIT $4",
+    )
+    .bind(segment as i64)
+    .bind(kind)
+    .bind(key)
+    .bind(PAGE_ROWS)
+    .fetch_all(pool)
+    .await?;
+    let start = segment * segment_size;
+    let mut page = Vec::new();
+    let mut held = 0;
+    for row in &rows {
+        let code: String = row.try_get("kind")?;
+        let kind = kind_of(&code).ok_or_else(|| anyhow::anyhow!("posting of unknown kind"))?;
+        let idxs: Vec<u8> = row.try_get("idxs")?;
+        let offsets = decode(&idxs)?;
+        held += offsets.len();
+        page.push((
+            kind,
+            row.try_get("key")?,
+            offsets.into_iter().map(|o| start + o).collect(),
+        ));
+        if held >= PAGE_INDICES {
+            break;
+        }
+    }
+    let more = page.len() < rows.len() || rows.len() as i64 == PAGE_ROWS;
+    Ok((page, more))
+}
+
 /// Which entries a query asks for by key: every group must match, each by any
 /// of its alternatives (e.g. "acted or was acted on by organisation X").
 pub type KeyGroups = Vec<Vec<(Kind, String)>>;

@@ -2,48 +2,30 @@
 //! art. 15 with art. 23 restrictions). Both are themselves logged before their
 //! answer is returned (fail closed).
 
-use schakel_kit::{
-    audit::{entry as new_entry, new_append_id},
-    auth::Caller,
-    error,
-    time::to_timestamp,
-};
+use schakel_kit::{db::Backend, error};
 use schakel_proto::v1 as pb;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tonic::Status;
 
 use crate::{
-    AppendError, AuditLog, entry,
+    AuditLog, entry,
     postings::{self, KeyGroups, Kind},
+    reading::{BodyScope, Review},
     store,
 };
-use schakel_kit::db::Backend;
 
 const MAX_PAGE: u32 = 500;
 const DEFAULT_PAGE: u32 = 50;
-const MAX_PERSONS: usize = 50;
 
-fn ts_secs(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
+pub(crate) fn ts_secs(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
     ts.map(|t| t.seconds)
 }
 
-fn check_code(field: &str, value: &str) -> Result<(), Status> {
+pub(crate) fn check_code(field: &str, value: &str) -> Result<(), Status> {
     if entry::is_code(value) {
         Ok(())
     } else {
         Err(error::invalid_argument(field, "must be an id or code"))
-    }
-}
-
-/// Appends the entry recording a privacy officer's review; its index.
-async fn log_review(log: &AuditLog, entry: pb::AuditEntry) -> Result<u64, Status> {
-    match log.append(entry, new_append_id()).await {
-        Ok(receipt) => Ok(receipt.index),
-        Err(AppendError::Invalid(e)) => Err(error::invalid_argument(&e.field, e.message)),
-        Err(AppendError::Unavailable(_)) => {
-            Err(schakel_kit::audit::AuditError::Unavailable(String::new()).into())
-        }
     }
 }
 
@@ -143,15 +125,15 @@ impl Sql {
 /// What a query asks for: key groups (answered from the postings of sealed
 /// segments, or by the same conditions on the open segment) and conditions
 /// on other columns.
-struct Filter {
-    groups: KeyGroups,
+pub(crate) struct Filter {
+    pub(crate) groups: KeyGroups,
     columns: Sql,
     /// Only entries at or after this time (seconds), if set.
     from: Option<i64>,
 }
 
 impl Filter {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             groups: Vec::new(),
             columns: Sql::new(),
@@ -159,7 +141,7 @@ impl Filter {
         }
     }
 
-    fn time_range(&mut self, range: Option<&pb::TimeRange>) {
+    pub(crate) fn time_range(&mut self, range: Option<&pb::TimeRange>) {
         if let Some(range) = range {
             if let Some(from) = ts_secs(range.from.as_ref()) {
                 self.columns.int("time >= ?", from);
@@ -172,7 +154,7 @@ impl Filter {
     }
 
     /// Matching entries below index `before`, newest first, at most `limit`.
-    async fn newest(
+    pub(crate) async fn newest(
         mut self,
         log: &AuditLog,
         before: u64,
@@ -264,11 +246,10 @@ fn known(
 /// `Query`: entries matching the filters, newest first, within what the
 /// caller's organisation may see.
 pub(crate) async fn query(
-    log: &AuditLog,
-    caller: &Caller,
-    all_seeing: &str,
+    review: Review<'_>,
     req: pb::QueryRequest,
 ) -> Result<pb::QueryResponse, Status> {
+    let log = review.log();
     for (field, value) in [
         ("organisation_id", &req.organisation_id),
         ("subject", &req.subject),
@@ -280,10 +261,10 @@ pub(crate) async fn query(
         check_code(field, value)?;
     }
     let mut filter = Filter::new();
-    if caller.partner_type != all_seeing {
+    if let BodyScope::Organisation(org) = review.scope() {
         filter.groups.push(vec![
-            (Kind::ActorOrganisation, caller.organisation_id.clone()),
-            (Kind::TargetOrganisation, caller.organisation_id.clone()),
+            (Kind::ActorOrganisation, org.clone()),
+            (Kind::TargetOrganisation, org.clone()),
         ]);
     }
     for (kind, value) in [
@@ -344,13 +325,7 @@ pub(crate) async fn query(
         .map(|(_, body)| entry::decode(body).map_err(|e| error::internal(&e)))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut record = new_entry(
-        caller.to_actor(),
-        pb::AuditAction::AuditQuery,
-        pb::Decision::Granted,
-        "audit",
-        &[],
-    );
+    let mut record = review.entry(pb::AuditAction::AuditQuery);
     record.target = Some(pb::AuditTarget {
         dossier_id: req.dossier_id.clone(),
         person_ids: if req.person_id.is_empty() {
@@ -362,202 +337,14 @@ pub(crate) async fn query(
         resource_id: String::new(),
     });
     record.purpose = req.purpose.clone();
-    record.attributes = vec![pb::AuditAttribute {
+    record.attributes.push(pb::AuditAttribute {
         key: "results".into(),
         value: entries.len().to_string(),
-    }];
-    let audit_index = log_review(log, record).await?;
+    });
+    let audit_index = review.record(record).await?;
     Ok(pb::QueryResponse {
         entries,
         next_page_token,
-        audit_index,
-    })
-}
-
-/// Which organisation received or supplied which fields in one entry.
-fn disclosure(index: u64, e: &pb::AuditEntry) -> Option<pb::SubjectDisclosure> {
-    let (kind, fields) = if !e.fields_released.is_empty() {
-        (pb::DisclosureKind::Received, &e.fields_released)
-    } else if !e.fields_contributed.is_empty() {
-        (pb::DisclosureKind::Supplied, &e.fields_contributed)
-    } else {
-        return None;
-    };
-    let actor = e.actor.clone().unwrap_or_default();
-    let mut categories: Vec<String> = fields
-        .iter()
-        .map(|f| f.split('.').next().unwrap_or(f).to_owned())
-        .collect();
-    categories.sort();
-    categories.dedup();
-    Some(pb::SubjectDisclosure {
-        time: e.time,
-        kind: kind as i32,
-        organisation_id: actor.organisation_id,
-        partner_type: actor.partner_type,
-        purpose: e.purpose.clone(),
-        field_paths: fields.clone(),
-        field_categories: categories,
-        dossier_id: e
-            .target
-            .as_ref()
-            .map(|t| t.dossier_id.clone())
-            .unwrap_or_default(),
-        legal_basis: e.legal_basis.clone(),
-        audit_index: index,
-    })
-}
-
-fn matches(r: &pb::ReportRestriction, d: &pb::SubjectDisclosure) -> bool {
-    let any = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
-    let prefix = r.field_prefixes.is_empty()
-        || d.field_paths
-            .iter()
-            .any(|p| r.field_prefixes.iter().any(|f| p.starts_with(f.as_str())));
-    let time = d.time.as_ref().map_or(0, |t| t.seconds);
-    let in_time = r.time_range.as_ref().is_none_or(|range| {
-        ts_secs(range.from.as_ref()).is_none_or(|f| time >= f)
-            && ts_secs(range.until.as_ref()).is_none_or(|u| time <= u)
-    });
-    any(&r.organisation_ids, &d.organisation_id)
-        && any(&r.partner_types, &d.partner_type)
-        && any(&r.purposes, &d.purpose)
-        && any(&r.dossier_ids, &d.dossier_id)
-        && prefix
-        && in_time
-}
-
-fn validate_report(req: &pb::SubjectReportRequest) -> Result<(), Status> {
-    if req.person_ids.is_empty() || req.person_ids.len() > MAX_PERSONS {
-        return Err(error::invalid_argument(
-            "person_ids",
-            format!("1 to {MAX_PERSONS} pseudonymous person ids"),
-        ));
-    }
-    for (i, p) in req.person_ids.iter().enumerate() {
-        if p.is_empty() {
-            return Err(error::invalid_argument(
-                &format!("person_ids[{i}]"),
-                "must not be empty",
-            ));
-        }
-        check_code(&format!("person_ids[{i}]"), p)?;
-    }
-    check_code("request_reference", &req.request_reference)?;
-    for (i, r) in req.restrictions.iter().enumerate() {
-        if matches!(
-            pb::RestrictionGround::try_from(r.ground),
-            Ok(pb::RestrictionGround::Unspecified) | Err(_)
-        ) {
-            return Err(error::invalid_argument(
-                &format!("restrictions[{i}].ground"),
-                "a GDPR art. 23 ground is required",
-            ));
-        }
-        let len = r.justification.trim().chars().count();
-        if len == 0 || len > 4000 {
-            return Err(error::invalid_argument(
-                &format!("restrictions[{i}].justification"),
-                "a reason (1-4000 characters) is required",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `SubjectReport`: the disclosures of one data subject's data, minus the
-/// restricted ones; the report and its restrictions are logged (justifications
-/// only as SHA-256, since they may name people).
-pub(crate) async fn subject_report(
-    log: &AuditLog,
-    caller: &Caller,
-    req: pb::SubjectReportRequest,
-) -> Result<pb::SubjectReportResponse, Status> {
-    validate_report(&req)?;
-    let mut filter = Filter::new();
-    filter.groups.push(
-        req.person_ids
-            .iter()
-            .map(|p| (Kind::Person, p.clone()))
-            .collect(),
-    );
-    filter.time_range(req.time_range.as_ref());
-    let mut rows = filter.newest(log, i64::MAX as u64, None).await?;
-    rows.reverse();
-    let mut removed = vec![0u32; req.restrictions.len()];
-    let mut disclosures = Vec::new();
-    for (index, body) in rows {
-        let e = entry::decode(&body).map_err(|e| error::internal(&e))?;
-        let Some(d) = disclosure(index, &e) else {
-            continue;
-        };
-        match req.restrictions.iter().position(|r| matches(r, &d)) {
-            Some(i) => removed[i] += 1,
-            None => disclosures.push(d),
-        }
-    }
-    let restrictions: Vec<pb::AppliedRestriction> = req
-        .restrictions
-        .iter()
-        .enumerate()
-        .map(|(i, r)| pb::AppliedRestriction {
-            restriction_index: i as u32,
-            ground: r.ground,
-            disclosures_removed: removed[i],
-        })
-        .collect();
-
-    let mut record = new_entry(
-        caller.to_actor(),
-        pb::AuditAction::SubjectReport,
-        pb::Decision::Granted,
-        "audit",
-        &[],
-    );
-    record.target = Some(pb::AuditTarget {
-        person_ids: req.person_ids.clone(),
-        ..Default::default()
-    });
-    let mut attributes = vec![
-        pb::AuditAttribute {
-            key: "request_reference".into(),
-            value: req.request_reference.clone(),
-        },
-        pb::AuditAttribute {
-            key: "disclosures".into(),
-            value: disclosures.len().to_string(),
-        },
-    ];
-    for (i, r) in req.restrictions.iter().enumerate() {
-        let ground = pb::RestrictionGround::try_from(r.ground)
-            .map(|g| g.as_str_name().to_owned())
-            .unwrap_or_default();
-        let digest = Sha256::digest(r.justification.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        attributes.push(pb::AuditAttribute {
-            key: format!("restriction.{i}.ground"),
-            value: ground,
-        });
-        attributes.push(pb::AuditAttribute {
-            key: format!("restriction.{i}.justification_sha256"),
-            value: hex,
-        });
-        attributes.push(pb::AuditAttribute {
-            key: format!("restriction.{i}.removed"),
-            value: removed[i].to_string(),
-        });
-    }
-    record.attributes = attributes;
-    if !req.restrictions.is_empty() {
-        record.decision = pb::Decision::PartiallyGranted as i32;
-    }
-    let audit_index = log_review(log, record).await?;
-    Ok(pb::SubjectReportResponse {
-        person_ids: req.person_ids,
-        time_range: req.time_range,
-        generated_at: Some(to_timestamp(log.clock().now())),
-        disclosures,
-        restrictions,
         audit_index,
     })
 }

@@ -1,13 +1,15 @@
 //! The `AuditService` RPCs and who may call them.
 
-use schakel_kit::{
-    auth::{Caller, PrincipalKind, Role},
-    error,
-};
+use schakel_kit::{auth::Caller, error};
 use schakel_proto::v1::{self as pb, audit_service_server::AuditService};
 use tonic::{Request, Response, Status};
 
-use crate::{AppendError, Audit, log::ReadError, query};
+use crate::{
+    AppendError, Audit,
+    log::{ReadError, TILE_WIDTH},
+    query,
+    reading::{self, BodyScope, Review},
+};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -24,18 +26,6 @@ fn internal(err: anyhow::Error) -> Status {
     error::internal(&err)
 }
 
-/// Privacy officers and Schakel's own services read the entries themselves.
-fn require_entry_reader(caller: &Caller) -> Result<(), Status> {
-    if caller.kind == PrincipalKind::InternalService || caller.has_role(Role::PrivacyOfficer) {
-        Ok(())
-    } else {
-        Err(error::permission_denied(
-            "ROLE_REQUIRED",
-            "audit entries are for privacy officers",
-        ))
-    }
-}
-
 /// The services that append to the log.
 const APPENDERS: [&str; 5] = ["identity", "legal-basis", "policy", "broker", "audit"];
 
@@ -45,7 +35,9 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::GetLogInfoRequest>,
     ) -> Reply<pb::GetLogInfoResponse> {
-        Caller::of(&request)?;
+        let caller = Caller::of(&request)?;
+        let (scope, organisation) =
+            BodyScope::describe(caller, &self.config.all_seeing_partner_type);
         let log = self.log();
         Ok(Response::new(pb::GetLogInfoResponse {
             origin: log.origin().into(),
@@ -53,6 +45,9 @@ impl AuditService for Audit {
             public_key: log.public_key().to_vec(),
             hash_algorithm: "SHA-256".into(),
             first_entry_with_body: log.first_with_body().await.map_err(internal)?,
+            body_scope: scope as i32,
+            scope_organisation_id: organisation,
+            retention_frontier: log.retention_frontier().await.map_err(internal)?,
         }))
     }
 
@@ -71,10 +66,39 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::GetEntriesRequest>,
     ) -> Reply<pb::GetEntriesResponse> {
-        require_entry_reader(Caller::of(&request)?)?;
+        let caller = Caller::of(&request)?.clone();
+        let review = Review::begin(self.log(), &caller, &self.config.all_seeing_partner_type)?;
+        Ok(Response::new(
+            reading::entries(review, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_tile(&self, request: Request<pb::GetTileRequest>) -> Reply<pb::GetTileResponse> {
+        Caller::of(&request)?;
         let req = request.into_inner();
-        let leaves = self.log().leaves(req.start, req.end).await?;
-        Ok(Response::new(pb::GetEntriesResponse { leaves }))
+        let width = match req.width {
+            0 => TILE_WIDTH,
+            w if u64::from(w) <= TILE_WIDTH => u64::from(w),
+            _ => {
+                return Err(error::invalid_argument(
+                    "width",
+                    format!("at most {TILE_WIDTH} hashes per tile"),
+                ));
+            }
+        };
+        let hashes = self.log().tile(req.level, req.index, width).await?;
+        Ok(Response::new(pb::GetTileResponse { hashes }))
+    }
+
+    async fn get_postings(
+        &self,
+        request: Request<pb::GetPostingsRequest>,
+    ) -> Reply<pb::GetPostingsResponse> {
+        let caller = Caller::of(&request)?.clone();
+        let review = Review::begin(self.log(), &caller, &self.config.all_seeing_partner_type)?;
+        Ok(Response::new(
+            reading::postings(review, request.into_inner()).await?,
+        ))
     }
 
     async fn list_checkpoints(
@@ -130,10 +154,9 @@ impl AuditService for Audit {
 
     async fn query(&self, request: Request<pb::QueryRequest>) -> Reply<pb::QueryResponse> {
         let caller = Caller::of(&request)?.clone();
-        caller.require_role(Role::PrivacyOfficer)?;
-        let all_seeing = self.config.all_seeing_partner_type.clone();
+        let review = Review::begin(self.log(), &caller, &self.config.all_seeing_partner_type)?;
         Ok(Response::new(
-            query::query(self.log(), &caller, &all_seeing, request.into_inner()).await?,
+            query::query(review, request.into_inner()).await?,
         ))
     }
 
@@ -142,9 +165,10 @@ impl AuditService for Audit {
         request: Request<pb::SubjectReportRequest>,
     ) -> Reply<pb::SubjectReportResponse> {
         let caller = Caller::of(&request)?.clone();
-        caller.require_role(Role::PrivacyOfficer)?;
+        let review = Review::begin(self.log(), &caller, &self.config.all_seeing_partner_type)?;
+        let names = self.directory()?;
         Ok(Response::new(
-            query::subject_report(self.log(), &caller, request.into_inner()).await?,
+            crate::report::subject_report(review, names.as_ref(), request.into_inner()).await?,
         ))
     }
 

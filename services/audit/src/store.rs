@@ -2,6 +2,7 @@
 //! one transaction (one durable commit per group of appends).
 
 use schakel_kit::db::Backend;
+use schakel_proto::v1 as pb;
 use schakel_tlog::{Hash, NodeId};
 use sqlx::{Any, AnyPool, Arguments, Row, Transaction, any::AnyArguments};
 
@@ -304,14 +305,25 @@ pub async fn nodes(pool: &AnyPool, backend: Backend, ids: &[NodeId]) -> anyhow::
         .collect()
 }
 
-/// A stored leaf: index, body (None after retention), leaf hash.
-pub type Leaf = (u64, Option<Vec<u8>>, Vec<u8>);
+/// A stored leaf: its index, leaf hash, and body with its query columns
+/// (None when the log holds no body: dropped after retention, or deleted).
+pub struct Leaf {
+    /// Leaf index.
+    pub index: u64,
+    /// The stored leaf hash.
+    pub hash: Vec<u8>,
+    /// The body and its stored query columns.
+    pub body: Option<(Vec<u8>, pb::IndexRow)>,
+}
 
 /// Leaves `[start, end)`.
 pub async fn leaves(pool: &AnyPool, start: u64, end: u64) -> sqlx::Result<Vec<Leaf>> {
     let rows = sqlx::query(
-        "SELECT n.idx AS idx, e.body AS body, n.hash AS hash FROM nodes n \
-         LEFT JOIN entries e ON e.idx = n.idx \
+        "SELECT n.idx AS idx, n.hash AS hash, e.body AS body, e.time AS time, \
+         e.actor_org AS actor_org, e.actor_subject AS actor_subject, e.target_org AS target_org, \
+         e.dossier_id AS dossier_id, e.action AS action, e.decision AS decision, \
+         e.purpose AS purpose, e.trace_id AS trace_id, e.persons AS persons \
+         FROM nodes n LEFT JOIN entries e ON e.idx = n.idx \
          WHERE n.level = 0 AND n.idx >= $1 AND n.idx < $2 ORDER BY n.idx",
     )
     .bind(start as i64)
@@ -320,12 +332,53 @@ pub async fn leaves(pool: &AnyPool, start: u64, end: u64) -> sqlx::Result<Vec<Le
     .await?;
     rows.iter()
         .map(|r| {
-            Ok((
-                r.try_get::<i64, _>("idx")? as u64,
-                r.try_get("body")?,
-                r.try_get("hash")?,
-            ))
+            let body: Option<Vec<u8>> = r.try_get("body")?;
+            let body = match body {
+                None => None,
+                Some(body) => {
+                    let persons: String = r.try_get("persons")?;
+                    let row = pb::IndexRow {
+                        time: r.try_get("time")?,
+                        actor_organisation_id: r.try_get("actor_org")?,
+                        actor_subject: r.try_get("actor_subject")?,
+                        target_organisation_id: r.try_get("target_org")?,
+                        dossier_id: r.try_get("dossier_id")?,
+                        action: r.try_get::<i64, _>("action")? as i32,
+                        decision: r.try_get::<i64, _>("decision")? as i32,
+                        purpose: r.try_get("purpose")?,
+                        trace_id: r.try_get("trace_id")?,
+                        person_ids: persons.split_whitespace().map(str::to_owned).collect(),
+                    };
+                    Some((body, row))
+                }
+            };
+            Ok(Leaf {
+                index: r.try_get::<i64, _>("idx")? as u64,
+                hash: r.try_get("hash")?,
+                body,
+            })
         })
+        .collect()
+}
+
+/// The hashes of the nodes at `level` with indices `[start, end)`, in order
+/// (fewer when some are missing: the caller checks).
+pub async fn node_range(
+    pool: &AnyPool,
+    level: u8,
+    start: u64,
+    end: u64,
+) -> sqlx::Result<Vec<(u64, Vec<u8>)>> {
+    let rows = sqlx::query(
+        "SELECT idx, hash FROM nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+    )
+    .bind(i64::from(level))
+    .bind(start as i64)
+    .bind(end as i64)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<i64, _>("idx")? as u64, r.try_get("hash")?)))
         .collect()
 }
 
@@ -392,26 +445,50 @@ pub async fn existing_appends(
     Ok(out)
 }
 
-/// Drops entry bodies (and their query rows) older than `cutoff`; leaf hashes
-/// and every tree node stay, so proofs keep working. Returns how many.
-pub async fn drop_bodies_before(pool: &AnyPool, cutoff: i64) -> sqlx::Result<u64> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query("DELETE FROM entries WHERE time < $1")
+/// The first index whose entry is at or after `cutoff` (the tree size when
+/// none is): entries are time-ordered, so every entry below it is older.
+pub async fn first_at_or_after(pool: &AnyPool, cutoff: i64) -> sqlx::Result<u64> {
+    let first: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM entries WHERE time >= $1")
         .bind(cutoff)
+        .fetch_one(pool)
+        .await?;
+    match first {
+        Some(first) => Ok(first as u64),
+        None => tree_size(pool).await,
+    }
+}
+
+/// Drops the bodies (and their query rows) of the entries below `frontier`;
+/// leaf hashes and every tree node stay, so proofs keep working. Returns how
+/// many.
+pub async fn drop_bodies_below(pool: &AnyPool, frontier: u64) -> sqlx::Result<u64> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query("DELETE FROM entries WHERE idx < $1")
+        .bind(frontier as i64)
         .execute(&mut *tx)
         .await?;
-    // Postings of segments that now hold no entry at all go too (a partly
+    // Postings of segments wholly below the frontier go too (a partly
     // dropped segment keeps its postings; its dropped entries just no longer
     // match).
     sqlx::query(
         "DELETE FROM postings WHERE segment < \
-         (SELECT COALESCE(MIN(e.idx), (SELECT COALESCE(MAX(n.idx) + 1, 0) FROM nodes n WHERE n.level = 0)) \
-          / (SELECT COALESCE(MAX(segment_size), 1) FROM sealed_segments) FROM entries e)",
+         $1 / (SELECT COALESCE(MAX(segment_size), 1) FROM sealed_segments)",
     )
+    .bind(frontier as i64)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(done.rows_affected())
+}
+
+/// The body of the newest entry with `action`, if any is held.
+pub async fn newest_of_action(pool: &AnyPool, action: i32) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar(
+        "SELECT body FROM entries WHERE action = $1 AND body IS NOT NULL ORDER BY idx DESC LIMIT 1",
+    )
+    .bind(i64::from(action))
+    .fetch_optional(pool)
+    .await
 }
 
 /// The first index whose body is still held (the tree size when none is).

@@ -16,6 +16,18 @@ impl Directory for Identity {
         })
     }
 
+    fn organisation_name<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            let org = store::get_organisation(self.database().pool(), id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(org.map(|o| o.name))
+        })
+    }
+
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<DirectoryUser>>> {
         Box::pin(async move {
             let user = store::get_user(self.database().pool(), id)

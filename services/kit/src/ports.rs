@@ -87,6 +87,12 @@ pub trait Directory: Send + Sync + 'static {
     /// The partner type code of organisation `id`, or `None` if there is no
     /// such organisation.
     fn partner_type<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<String>>>;
+    /// The registered name of organisation `id` (for reports to people),
+    /// or `None` if there is no such organisation.
+    fn organisation_name<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>>;
     /// User `id`, or `None` if there is no such user.
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<DirectoryUser>>>;
 }
@@ -97,6 +103,8 @@ pub trait Directory: Send + Sync + 'static {
 pub struct FixedDirectory {
     /// Organisation id -> partner type code.
     pub organisations: HashMap<String, String>,
+    /// Organisation id -> name (organisations without one are named by id).
+    pub names: HashMap<String, String>,
     /// User id -> user; tests add users while the services run.
     pub users: std::sync::Mutex<HashMap<String, DirectoryUser>>,
 }
@@ -106,6 +114,7 @@ impl FixedDirectory {
     pub fn of(organisations: HashMap<String, String>) -> Self {
         FixedDirectory {
             organisations,
+            names: HashMap::new(),
             users: Default::default(),
         }
     }
@@ -122,6 +131,18 @@ impl FixedDirectory {
 impl Directory for FixedDirectory {
     fn partner_type<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         Box::pin(async move { Ok(self.organisations.get(id).cloned()) })
+    }
+
+    fn organisation_name<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            Ok(self
+                .organisations
+                .contains_key(id)
+                .then(|| self.names.get(id).cloned().unwrap_or_else(|| id.to_owned())))
+        })
     }
 
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<DirectoryUser>>> {
@@ -158,33 +179,45 @@ fn identity_error(status: Status) -> anyhow::Error {
     anyhow::anyhow!("identity: {}: {}", status.code(), status.message())
 }
 
+impl RemoteDirectory {
+    /// Organisation `id`: identity lists organisations page by page (a few
+    /// hundred at most).
+    async fn organisation(&self, id: &str) -> anyhow::Result<Option<pb::Organisation>> {
+        let mut client = self.client.clone();
+        let mut token = String::new();
+        loop {
+            let page = client
+                .list_organisations(pb::ListOrganisationsRequest {
+                    page: Some(pb::PageRequest {
+                        page_size: 500,
+                        page_token: token,
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .map_err(identity_error)?
+                .into_inner();
+            if let Some(org) = page.organisations.into_iter().find(|o| o.id == id) {
+                return Ok(Some(org));
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(None);
+            }
+            token = page.next_page_token;
+        }
+    }
+}
+
 impl Directory for RemoteDirectory {
     fn partner_type<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
-        Box::pin(async move {
-            // Identity lists organisations page by page (a few hundred at most).
-            let mut client = self.client.clone();
-            let mut token = String::new();
-            loop {
-                let page = client
-                    .list_organisations(pb::ListOrganisationsRequest {
-                        page: Some(pb::PageRequest {
-                            page_size: 500,
-                            page_token: token,
-                        }),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(identity_error)?
-                    .into_inner();
-                if let Some(org) = page.organisations.iter().find(|o| o.id == id) {
-                    return Ok(Some(org.partner_type.clone()));
-                }
-                if page.next_page_token.is_empty() {
-                    return Ok(None);
-                }
-                token = page.next_page_token;
-            }
-        })
+        Box::pin(async move { Ok(self.organisation(id).await?.map(|o| o.partner_type)) })
+    }
+
+    fn organisation_name<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move { Ok(self.organisation(id).await?.map(|o| o.name)) })
     }
 
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<DirectoryUser>>> {

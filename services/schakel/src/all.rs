@@ -71,6 +71,7 @@ impl AllServices {
         .await?;
         // Each service is the port the others ask of it (schakel_kit::ports).
         let directory = Arc::new(identity.clone());
+        audit.set_directory(directory.clone());
         let legal_basis = LegalBasis::connect(
             &url("legal-basis")?,
             Clock::System,

@@ -268,14 +268,22 @@ pub async fn run(connection: &Connection, command: AuditCommand) -> anyhow::Resu
                     }
                 });
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\tentry {}",
-                    d.time.map_or(0, |t| t.seconds),
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\tentry {}",
+                    crate::text::show_time(d.time.as_ref()),
                     kind,
+                    d.organisation_name,
                     d.partner_type,
                     d.organisation_id,
                     d.purpose,
                     d.field_categories.join(","),
+                    d.field_paths.join(","),
                     d.audit_index
+                );
+            }
+            if !report.organisation_scope.is_empty() {
+                eprintln!(
+                    "(only disclosures by or to organisation {}: a report on the whole chain is made by a privacy officer of the all-seeing partner type)",
+                    report.organisation_scope
                 );
             }
             for r in &report.restrictions {

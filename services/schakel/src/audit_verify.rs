@@ -93,12 +93,26 @@ pub async fn verify(
     match result {
         Ok(verified) => {
             println!(
-                "OK: {} entries ({} bodies rehashed), {} signed checkpoints, root signed by {}",
+                "OK: {} entries, {} signed checkpoints, root signed by {}",
                 verified.tree_size,
-                verified.bodies_checked,
                 verified.checkpoints_checked,
                 verifier.name()
             );
+            let scope = match verified.scope {
+                pb::BodyScope::All => "every entry",
+                pb::BodyScope::Organisation => "entries of your organisation",
+                _ => "none (tree hashes only)",
+            };
+            println!(
+                "bodies in scope ({scope}): {} rehashed, {} outside your scope, {} dropped below the retention frontier {}",
+                verified.bodies_checked,
+                verified.bodies_withheld,
+                verified.bodies_dropped,
+                verified.retention_frontier
+            );
+            if verified.index_checked {
+                println!("query index: rebuilt from the verified bodies and identical");
+            }
             if let Some(path) = save {
                 std::fs::write(&path, &verified.checkpoint_note)
                     .with_context(|| format!("writing {}", path.display()))?;

@@ -205,6 +205,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let verifier = remote_verifier(&config)?;
             let audit =
                 Audit::connect(&database_url, config.audit.clone(), key, Clock::System).await?;
+            // Organisation names for subject reports, with this service's
+            // token (common name "audit").
+            let identity = identity_channel(&config)?;
+            let directory = audit.clone();
+            tokio::spawn(async move {
+                let token = schakel_kit::client::certificate_token(identity.clone(), "audit").await;
+                directory.set_directory(Arc::new(RemoteDirectory::new(
+                    identity,
+                    CallContext::with_source(token),
+                )));
+            });
             audit.spawn_retention();
             readiness = Some(audit.log().writer_status());
             (

@@ -40,8 +40,13 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
         assert_eq!(opened.root.to_vec(), checkpoint.root_hash);
 
         // Entries come back verbatim: their bytes hash to the receipts' leaf hashes.
-        let leaves = internal
-            .get_entries(pb::GetEntriesRequest { start: 0, end: 13 })
+        let leaves = app
+            .dpo_veilig_huis()
+            .get_entries(pb::GetEntriesRequest {
+                start: 0,
+                end: 13,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner()
@@ -82,8 +87,10 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
             verify_consistency(old, 13, &hashes(&proof.hashes), &old_root, &opened.root).unwrap();
         }
 
-        // Beyond the log: OUT_OF_RANGE.
-        for (index, size) in [(13, 13), (0, 14), (5, 3)] {
+        // Beyond the log: OUT_OF_RANGE. (Reading the entries above was
+        // itself logged: the log has 14 entries now.)
+        assert_eq!(app.checkpoint().await.tree_size, 14);
+        for (index, size) in [(13, 13), (0, 15), (5, 3)] {
             let status = internal
                 .get_inclusion_proof(pb::GetInclusionProofRequest {
                     index,
@@ -101,8 +108,13 @@ async fn appended_entries_are_provably_in_signed_checkpoints() {
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::OutOfRange);
-        let status = internal
-            .get_entries(pb::GetEntriesRequest { start: 10, end: 14 })
+        let status = app
+            .dpo_veilig_huis()
+            .get_entries(pb::GetEntriesRequest {
+                start: 10,
+                end: 15,
+                ..Default::default()
+            })
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::OutOfRange, "{}", db.label());
@@ -203,13 +215,28 @@ async fn only_internal_services_append_and_only_valid_entries() {
         assert_eq!(first, again);
         assert_eq!(app.checkpoint().await.tree_size, 1, "{}", db.label());
 
-        // Entries are for privacy officers and services; checkpoints for all.
-        let status = app
-            .team_member()
-            .get_entries(pb::GetEntriesRequest { start: 0, end: 1 })
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), Code::PermissionDenied);
+        // Entries are for privacy officers; checkpoints and tiles for all.
+        for mut reader in [app.team_member(), app.internal(), app.coordinator()] {
+            let status = reader
+                .get_entries(pb::GetEntriesRequest {
+                    start: 0,
+                    end: 1,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::PermissionDenied);
+            let tile = reader
+                .get_tile(pb::GetTileRequest {
+                    level: 0,
+                    index: 0,
+                    width: 1,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(tile.hashes, first.leaf_hash);
+        }
         app.team_member()
             .get_checkpoint(pb::GetCheckpointRequest {})
             .await
@@ -411,6 +438,16 @@ async fn every_audit_rpc_needs_a_token() {
         (
             "GetEntries",
             c.get_entries(pb::GetEntriesRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "GetTile",
+            c.get_tile(pb::GetTileRequest::default()).await.map(drop),
+        ),
+        (
+            "GetPostings",
+            c.get_postings(pb::GetPostingsRequest::default())
                 .await
                 .map(drop),
         ),

@@ -6,4 +6,5 @@ mod common;
 mod log;
 mod privacy;
 mod query_index;
+mod scope;
 mod tamper;

@@ -7,7 +7,7 @@ use schakel_proto::v1 as pb;
 use tonic::Code;
 
 /// A small log: reads by CAW, GGZ, police about persons p-victim / p-perp.
-async fn seeded(db_url: &str) -> TestAudit {
+pub(crate) async fn seeded(db_url: &str) -> TestAudit {
     let app = spawn(db_url).await;
     let mut internal = app.internal();
     append(
@@ -388,11 +388,16 @@ async fn retention_drops_bodies_but_proofs_and_verification_still_work() {
             .await;
         }
         assert_eq!(app.audit.apply_retention().await.unwrap(), OLD);
+        // The frontier was recorded in the log before the bodies went.
+        let size = OLD + NEW + 1;
+        assert_eq!(app.checkpoint().await.tree_size, size);
 
-        let leaves = internal
+        let leaves = app
+            .dpo_veilig_huis()
             .get_entries(pb::GetEntriesRequest {
                 start: 0,
-                end: OLD + NEW,
+                end: size,
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -404,29 +409,48 @@ async fn retention_drops_bodies_but_proofs_and_verification_still_work() {
                 .all(|l| l.body_dropped && l.entry_bytes.is_empty() && l.leaf_hash.len() == 32)
         );
         assert!(leaves[OLD as usize..].iter().all(|l| !l.body_dropped));
-        let info = internal
+        let record =
+            schakel_audit::entry::decode(&leaves[(size - 1) as usize].entry_bytes).unwrap();
+        assert_eq!(record.action, pb::AuditAction::RetentionApply as i32);
+        assert_eq!(schakel_audit::entry::retention_frontier(&record), Some(OLD));
+        let info = app
+            .dpo_caw()
             .get_log_info(pb::GetLogInfoRequest {})
             .await
             .unwrap()
             .into_inner();
         assert_eq!(info.first_entry_with_body, OLD);
+        assert_eq!(info.retention_frontier, OLD);
         internal
             .get_inclusion_proof(pb::GetInclusionProofRequest {
                 index: 1,
-                tree_size: OLD + NEW,
+                tree_size: size,
             })
             .await
             .unwrap();
         let verified = app.verify(None).await.unwrap();
         assert_eq!(
-            (verified.tree_size, verified.bodies_checked),
-            (OLD + NEW, NEW),
+            (
+                verified.tree_size,
+                verified.bodies_checked,
+                verified.bodies_dropped,
+                verified.retention_frontier
+            ),
+            // The GetEntries above is in the log too.
+            (size + 1, NEW + 2, OLD, OLD),
             "{}",
             db.label()
         );
+        // A partner's privacy officer sees the retention record too, and so
+        // verifies the frontier for the dropped bodies outside their scope.
+        let scoped = app.verify_as(app.dpo_caw(), None).await.unwrap();
+        assert_eq!(scoped.retention_frontier, OLD, "{}", db.label());
         let found = app
             .dpo_veilig_huis()
-            .query(pb::QueryRequest::default())
+            .query(pb::QueryRequest {
+                actions: vec![pb::AuditAction::DossierRead as i32],
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner()

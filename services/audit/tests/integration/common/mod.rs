@@ -45,6 +45,7 @@ pub async fn spawn_with(database_url: &str, clock: Clock) -> TestAudit {
     let audit = Audit::connect(database_url, config, key.clone(), clock.clone())
         .await
         .expect("audit");
+    audit.set_directory(std::sync::Arc::new(directory()));
     let pki = TestPki::new();
     let issuer = TestIssuer::new();
     let server = RunningServer::serve(
@@ -63,6 +64,27 @@ pub async fn spawn_with(database_url: &str, clock: Clock) -> TestAudit {
         database_url: database_url.into(),
         key,
     }
+}
+
+/// The organisations the tests' entries name, with their names.
+pub fn directory() -> schakel_kit::ports::FixedDirectory {
+    let organisations = [
+        (VEILIG_HUIS, "veilig_huis", "Veilig Huis Vlaams-Brabant"),
+        (CAW, "caw", "CAW Oost-Brabant"),
+        ("org-ggz", "ggz", "GGZ Kempen"),
+        ("org-politie", "politie", "PZ Leuven"),
+    ];
+    let mut directory = schakel_kit::ports::FixedDirectory::of(
+        organisations
+            .iter()
+            .map(|(id, ptype, _)| ((*id).to_owned(), (*ptype).to_owned()))
+            .collect(),
+    );
+    directory.names = organisations
+        .iter()
+        .map(|(id, _, name)| ((*id).to_owned(), (*name).to_owned()))
+        .collect();
+    directory
 }
 
 impl TestAudit {
@@ -147,7 +169,15 @@ impl TestAudit {
         &self,
         since: Option<&str>,
     ) -> Result<schakel_audit::verifier::Verified, schakel_audit::verifier::VerifyError> {
-        let mut client = self.dpo_veilig_huis();
+        self.verify_as(self.dpo_veilig_huis(), since).await
+    }
+
+    /// Runs the client-side verifier as `client` (in its scope).
+    pub async fn verify_as(
+        &self,
+        mut client: Client,
+        since: Option<&str>,
+    ) -> Result<schakel_audit::verifier::Verified, schakel_audit::verifier::VerifyError> {
         schakel_audit::verifier::verify(
             &mut client,
             &self.note_verifier(),
