@@ -398,6 +398,16 @@ impl AuditSink for AuditLog {
                 })
         })
     }
+
+    fn probe(&self) -> schakel_kit::audit::ProbeFuture<'_> {
+        Box::pin(async move {
+            if *self.inner.active.borrow() && !self.inner.db.pool().is_closed() {
+                Ok(())
+            } else {
+                Err(AuditError::Unavailable("not the writer".into()))
+            }
+        })
+    }
 }
 
 fn to_proto(

@@ -11,7 +11,7 @@ use schakel_proto::v1 as pb;
 use crate::store::ContributionRow;
 
 /// A dossier's history events, sealed: (event id, sealed event).
-pub(crate) type SealedEvents = Arc<Vec<(String, Vec<u8>)>>;
+pub(crate) type SealedEvents = Arc<Vec<crate::store::StoredEvent>>;
 
 /// One dossier's cached parts.
 #[derive(Clone, Default)]

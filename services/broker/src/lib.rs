@@ -60,7 +60,10 @@ pub struct Broker {
 pub(crate) struct Inner {
     pub(crate) db: Database,
     pub(crate) clock: Clock,
-    pub(crate) audit: Arc<dyn AuditSink>,
+    /// The audit log: changes stage their entries in their own transaction;
+    /// decisions that change nothing (reads, refusals) are appended directly
+    /// before their reply.
+    pub(crate) outbox: schakel_kit::outbox::Outbox,
     pub(crate) basis: Arc<dyn Basis>,
     pub(crate) policy: Arc<dyn PolicySource>,
     pub(crate) keys: keys::Keyring,
@@ -190,9 +193,9 @@ impl Broker {
         let db = Database::connect(database_url, SCHEMA, migrations()).await?;
         Ok(Broker {
             inner: Arc::new(Inner {
+                outbox: schakel_kit::outbox::Outbox::new(&db, with.audit),
                 db,
                 clock,
-                audit: with.audit,
                 basis: with.basis,
                 policy: with.policy,
                 keys,
@@ -225,5 +228,11 @@ impl Broker {
     /// The database (for tests).
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Where this service's changes stage their audit entries (pending
+    /// entries, delivering them now).
+    pub fn audit_outbox(&self) -> &schakel_kit::outbox::Outbox {
+        &self.inner.outbox
     }
 }

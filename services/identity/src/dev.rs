@@ -130,10 +130,10 @@ pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<V
                 store::insert_organisation(&mut tx, &org, now).await?;
                 let (id, ptype) = (org.id.as_str(), org.partner_type.as_str());
                 identity
-                    .record(
+                    .stage(
+                        &mut tx,
                         seed_actor(),
                         pb::AuditAction::OrganisationCreate,
-                        pb::Decision::Granted,
                         crate::service::target(id, id),
                         &[("partner_type", ptype)],
                     )
@@ -171,10 +171,10 @@ pub async fn seed(identity: &Identity, accounts_file: &Path) -> anyhow::Result<V
                 store::insert_user(&mut tx, &user, &roles, &hash, now).await?;
                 let role_codes = roles_to_text(&roles).replace(',', "+");
                 identity
-                    .record(
+                    .stage(
+                        &mut tx,
                         seed_actor(),
                         pb::AuditAction::UserCreate,
-                        pb::Decision::Granted,
                         crate::service::target(&user.organisation_id, &user.id),
                         &[("roles", &role_codes)],
                     )

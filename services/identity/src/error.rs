@@ -39,6 +39,9 @@ pub enum Error {
     /// The audit log could not record the change: nothing was done.
     #[error(transparent)]
     Audit(schakel_kit::audit::AuditError),
+    /// A change did not commit, or committed with its entry still pending.
+    #[error(transparent)]
+    Commit(#[from] schakel_kit::outbox::CommitError),
     /// Anything unexpected (database, crypto); logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -76,6 +79,7 @@ impl From<Error> for Status {
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Precondition { reason, message } => status::failed_precondition(reason, message),
             Error::Audit(err) => err.into(),
+            Error::Commit(err) => err.into(),
             Error::Internal(err) => status::internal(&err),
         }
     }

@@ -243,4 +243,10 @@ impl Identity {
     pub fn database(&self) -> &Database {
         &self.inner.db
     }
+
+    /// Where this service's changes stage their audit entries (pending
+    /// entries, delivering them now).
+    pub fn audit_outbox(&self) -> &schakel_kit::outbox::Outbox {
+        &self.inner.outbox
+    }
 }

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use schakel_kit::{
-    audit::{AuditSink, new_append_id},
+    audit::AuditSink,
     auth::{Caller, PrincipalKind, Role},
     config::AuthConfig,
     db::Database,
+    outbox::{Change, Outbox},
     time::{Clock, to_timestamp},
     tls::peer_common_name,
 };
@@ -45,7 +46,7 @@ pub(crate) struct Inner {
     pub(crate) account_failures: FailureLimiter,
     pub(crate) peer_failures: FailureLimiter,
     refusals: RefusalDigest,
-    audit: Arc<dyn AuditSink>,
+    pub(crate) outbox: Outbox,
 }
 
 impl Inner {
@@ -69,11 +70,11 @@ impl Inner {
             ),
             peer_failures: FailureLimiter::new(config.max_failures_per_peer, config.failure_window),
             refusals: RefusalDigest::new(config.failure_window),
+            outbox: Outbox::new(&db, audit),
             db,
             clock,
             config,
             auth,
-            audit,
         })
     }
 }
@@ -98,8 +99,8 @@ pub(crate) fn target(organisation_id: &str, resource_id: &str) -> pb::AuditTarge
 }
 
 impl Identity {
-    /// Appends the audit entry of a change by `actor`. Called inside the
-    /// change's transaction, before its commit: no change without its entry.
+    /// Appends the entry of a decision that changes nothing (a token
+    /// issued, a login refused) before its reply.
     pub(crate) async fn record(
         &self,
         actor: pb::Actor,
@@ -111,15 +112,33 @@ impl Identity {
         let mut entry = schakel_kit::audit::entry(actor, action, decision, "identity", attributes);
         entry.target = Some(target);
         self.inner
-            .audit
-            .append(entry, new_append_id())
+            .outbox
+            .append_now(entry)
             .await
             .map_err(Error::Audit)?;
         Ok(())
     }
 
-    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(self.inner.db.pool().begin().await?)
+    /// Stages the entry of a change by `actor` in its transaction: it
+    /// reaches the log if and only if the change commits.
+    pub(crate) async fn stage(
+        &self,
+        tx: &mut Change,
+        actor: pb::Actor,
+        action: pb::AuditAction,
+        target: pb::AuditTarget,
+        attributes: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut entry =
+            schakel_kit::audit::entry(actor, action, pb::Decision::Granted, "identity", attributes);
+        entry.target = Some(target);
+        tx.record(entry).await?;
+        Ok(())
+    }
+
+    /// A change: its entries commit with it (see [`schakel_kit::outbox`]).
+    pub(crate) async fn begin(&self) -> Result<Change> {
+        Ok(self.inner.outbox.begin().await?)
     }
 
     fn ttl(&self, requested: u32) -> Result<i64> {
@@ -331,15 +350,15 @@ impl IdentityService for Identity {
         store::insert_organisation(&mut tx, &organisation, now).await?;
         let t = target(&organisation.id, &organisation.id);
         let ptype = organisation.partner_type.as_str();
-        self.record(
+        self.stage(
+            &mut tx,
             caller.to_actor(),
             pb::AuditAction::OrganisationCreate,
-            pb::Decision::Granted,
             t,
             &[("partner_type", ptype)],
         )
         .await?;
-        tx.commit().await.map_err(Error::from)?;
+        tx.commit().await?;
         tracing::info!(organisation = %organisation.id, by = %caller.subject, "organisation created");
         Ok(Response::new(pb::CreateOrganisationResponse {
             organisation: Some(organisation),
@@ -385,15 +404,15 @@ impl IdentityService for Identity {
         let partner_type = {
             let mut tx = self.begin().await?;
             let created = store::insert_partner_type(&mut tx, &code, &description).await?;
-            self.record(
+            self.stage(
+                &mut tx,
                 caller.to_actor(),
                 pb::AuditAction::PartnerTypeCreate,
-                pb::Decision::Granted,
                 target("", &code),
                 &[],
             )
             .await?;
-            tx.commit().await.map_err(Error::from)?;
+            tx.commit().await?;
             created
         };
         tracing::info!(partner_type = %code, by = %caller.subject, "partner type registered");
@@ -458,15 +477,15 @@ impl IdentityService for Identity {
         let mut tx = self.begin().await?;
         store::insert_user(&mut tx, &user, &roles, &hash, now).await?;
         let role_codes = model::roles_to_text(&roles).replace(',', "+");
-        self.record(
+        self.stage(
+            &mut tx,
             caller.to_actor(),
             pb::AuditAction::UserCreate,
-            pb::Decision::Granted,
             target(&user.organisation_id, &user.id),
             &[("roles", &role_codes)],
         )
         .await?;
-        tx.commit().await.map_err(Error::from)?;
+        tx.commit().await?;
         tracing::info!(user = %user.id, by = %caller.subject, "user created");
         Ok(Response::new(pb::CreateUserResponse {
             user: Some(user),
@@ -495,15 +514,15 @@ impl IdentityService for Identity {
         if !store::disable_user(&mut tx, &id, self.inner.clock.now()).await? {
             return Err(Error::NotFound("user").into());
         }
-        self.record(
+        self.stage(
+            &mut tx,
             caller.to_actor(),
             pb::AuditAction::UserDisable,
-            pb::Decision::Granted,
             target("", &id),
             &[],
         )
         .await?;
-        tx.commit().await.map_err(Error::from)?;
+        tx.commit().await?;
         let user = store::get_user(self.inner.db.pool(), &id)
             .await?
             .ok_or(Error::NotFound("user"))?;
@@ -614,15 +633,15 @@ impl IdentityService for Identity {
         let mut tx = self.begin().await?;
         store::insert_service_account(&mut tx, &account, &roles, hash.as_deref(), now).await?;
         let role_codes = model::roles_to_text(&roles).replace(',', "+");
-        self.record(
+        self.stage(
+            &mut tx,
             caller.to_actor(),
             pb::AuditAction::ServiceAccountCreate,
-            pb::Decision::Granted,
             target(&account.organisation_id, &account.id),
             &[("roles", &role_codes)],
         )
         .await?;
-        tx.commit().await.map_err(Error::from)?;
+        tx.commit().await?;
         tracing::info!(service_account = %account.id, by = %caller.subject, "service account created");
         Ok(Response::new(pb::CreateServiceAccountResponse {
             service_account: Some(account),
@@ -642,15 +661,15 @@ impl IdentityService for Identity {
             .rotate(&mut tx)
             .await
             .map_err(Error::Internal)?;
-        self.record(
+        self.stage(
+            &mut tx,
             caller.to_actor(),
             pb::AuditAction::SigningKeyRotate,
-            pb::Decision::Granted,
             target("", &kid),
             &[],
         )
         .await?;
-        tx.commit().await.map_err(Error::from)?;
+        tx.commit().await?;
         let published_kids = self
             .inner
             .keys

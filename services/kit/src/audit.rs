@@ -44,11 +44,21 @@ impl From<AuditError> for Status {
 pub type AppendFuture<'a> =
     Pin<Box<dyn Future<Output = Result<pb::AppendResponse, AuditError>> + Send + 'a>>;
 
+/// The result of a probe.
+pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send + 'a>>;
+
 /// Somewhere to append audit entries durably.
 pub trait AuditSink: Send + Sync + 'static {
     /// Appends `entry` (index and time unset) under the idempotency key
     /// `append_id`; resolves only once the entry is durably committed.
     fn append(&self, entry: pb::AuditEntry, append_id: String) -> AppendFuture<'_>;
+
+    /// Whether the log can take entries now, without appending one (before
+    /// an irreversible change, and to notice that the log is back). A sink
+    /// that cannot tell says it cannot.
+    fn probe(&self) -> ProbeFuture<'_> {
+        Box::pin(async { Err(AuditError::Unavailable("this sink cannot be probed".into())) })
+    }
 }
 
 /// An audit sink calling `AuditService.Append` over gRPC (mTLS + service token).
@@ -81,6 +91,17 @@ impl AuditSink for GrpcAuditSink {
                 }
                 Err(status) => Err(AuditError::Unavailable(format!("{:?}", status.code()))),
             }
+        })
+    }
+
+    fn probe(&self) -> ProbeFuture<'_> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            client
+                .get_checkpoint(pb::GetCheckpointRequest {})
+                .await
+                .map(drop)
+                .map_err(|status| AuditError::Unavailable(format!("{:?}", status.code())))
         })
     }
 }

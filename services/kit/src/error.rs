@@ -90,6 +90,9 @@ pub enum ServiceError {
     /// The audit log could not record the change: nothing was done.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    /// A change did not commit, or committed with its entry still pending.
+    #[error(transparent)]
+    Commit(#[from] crate::outbox::CommitError),
     /// Anything unexpected (database, a peer service); logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -127,6 +130,7 @@ impl From<ServiceError> for Status {
                 permission_denied(reason, message)
             }
             ServiceError::Audit(err) => err.into(),
+            ServiceError::Commit(err) => err.into(),
             ServiceError::Internal(err) => internal(&err),
         }
     }

@@ -24,6 +24,7 @@ pub mod db;
 pub mod decision;
 pub mod devca;
 pub mod error;
+pub mod outbox;
 pub mod ports;
 pub mod server;
 pub mod telemetry;

@@ -345,6 +345,152 @@ impl crate::audit::AuditSink for SwitchableSink {
         }
         self.inner.append(entry, append_id)
     }
+
+    fn probe(&self) -> crate::audit::ProbeFuture<'_> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async {
+                Err(crate::audit::AuditError::Unavailable(
+                    "switched off by the test".into(),
+                ))
+            });
+        }
+        self.inner.probe()
+    }
+}
+
+/// An audit sink whose first `lost` appends reach the log but answer as
+/// if they had timed out: what a caller sees when the log committed and
+/// the reply was lost.
+pub struct LostReplySink {
+    inner: std::sync::Arc<dyn crate::audit::AuditSink>,
+    lost: std::sync::atomic::AtomicUsize,
+}
+
+impl LostReplySink {
+    /// A sink that loses the replies of the first `lost` appends to `inner`.
+    pub fn new(inner: std::sync::Arc<dyn crate::audit::AuditSink>, lost: usize) -> Self {
+        Self {
+            inner,
+            lost: std::sync::atomic::AtomicUsize::new(lost),
+        }
+    }
+}
+
+impl crate::audit::AuditSink for LostReplySink {
+    fn append(
+        &self,
+        entry: schakel_proto::v1::AuditEntry,
+        append_id: String,
+    ) -> crate::audit::AppendFuture<'_> {
+        Box::pin(async move {
+            let receipt = self.inner.append(entry, append_id).await?;
+            let lose = self
+                .lost
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok();
+            if lose {
+                Err(crate::audit::AuditError::Unavailable(
+                    "reply lost by the test".into(),
+                ))
+            } else {
+                Ok(receipt)
+            }
+        })
+    }
+
+    fn probe(&self) -> crate::audit::ProbeFuture<'_> {
+        self.inner.probe()
+    }
+}
+
+/// An audit sink that holds every append until the test opens it: what a
+/// caller sees while the network to the log hangs.
+pub struct GatedSink {
+    inner: std::sync::Arc<dyn crate::audit::AuditSink>,
+    open: tokio::sync::watch::Sender<bool>,
+    arrivals: tokio::sync::watch::Sender<usize>,
+}
+
+impl GatedSink {
+    /// A closed gate in front of `inner`.
+    pub fn new(inner: std::sync::Arc<dyn crate::audit::AuditSink>) -> Self {
+        Self {
+            inner,
+            open: tokio::sync::watch::channel(false).0,
+            arrivals: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    /// Resolves once `n` appends have reached the gate while it was closed.
+    pub async fn arrived(&self, n: usize) {
+        let _ = self.arrivals.subscribe().wait_for(|a| *a >= n).await;
+    }
+
+    /// Opens (`true`) or closes the gate.
+    pub fn set_open(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+}
+
+impl crate::audit::AuditSink for GatedSink {
+    fn append(
+        &self,
+        entry: schakel_proto::v1::AuditEntry,
+        append_id: String,
+    ) -> crate::audit::AppendFuture<'_> {
+        let mut open = self.open.subscribe();
+        Box::pin(async move {
+            if !*open.borrow() {
+                self.arrivals.send_modify(|a| *a += 1);
+            }
+            let _ = open.wait_for(|o| *o).await;
+            self.inner.append(entry, append_id).await
+        })
+    }
+
+    fn probe(&self) -> crate::audit::ProbeFuture<'_> {
+        self.inner.probe()
+    }
+}
+
+/// Makes every transaction that writes a row of `table` fail at COMMIT (a
+/// deferred constraint that can never hold): the statements succeed, the
+/// commit does not, as with a serialisation failure or a lost connection.
+pub async fn fail_commits_writing(db: &crate::db::Database, table: &str) -> anyhow::Result<()> {
+    let pool = db.pool();
+    let statements: Vec<String> = match db.backend() {
+        crate::db::Backend::Sqlite => vec![
+            "CREATE TABLE IF NOT EXISTS injected_parent (id INTEGER PRIMARY KEY)".into(),
+            "CREATE TABLE IF NOT EXISTS injected_failure (parent INTEGER \
+             REFERENCES injected_parent (id) DEFERRABLE INITIALLY DEFERRED)"
+                .into(),
+            format!(
+                "CREATE TRIGGER injected_insert_{table} AFTER INSERT ON {table} \
+                 BEGIN INSERT INTO injected_failure VALUES (1); END"
+            ),
+            format!(
+                "CREATE TRIGGER injected_update_{table} AFTER UPDATE ON {table} \
+                 BEGIN INSERT INTO injected_failure VALUES (1); END"
+            ),
+        ],
+        crate::db::Backend::Postgres => vec![
+            "CREATE OR REPLACE FUNCTION injected_failure() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected commit failure'; END $$ LANGUAGE plpgsql"
+                .into(),
+            format!(
+                "CREATE CONSTRAINT TRIGGER injected_{table} AFTER INSERT OR UPDATE ON {table} \
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION injected_failure()"
+            ),
+        ],
+    };
+    for statement in statements {
+        sqlx::query(&statement).execute(pool).await?;
+    }
+    Ok(())
 }
 
 /// Mints tokens for any principal, signed by a test key, with a verifier

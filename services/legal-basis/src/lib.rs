@@ -94,6 +94,12 @@ impl LegalBasis {
         &self.inner.db
     }
 
+    /// Where this service's changes stage their audit entries (pending
+    /// entries, delivering them now).
+    pub fn audit_outbox(&self) -> &schakel_kit::outbox::Outbox {
+        &self.inner.outbox
+    }
+
     /// The clock the service decides with.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock

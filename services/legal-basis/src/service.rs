@@ -1,16 +1,19 @@
 //! The legal-basis operations, and the `LegalBasisService` RPCs over them.
 //!
-//! Every change runs in one transaction: lock, check, write, append the audit
-//! entry, commit. If the entry cannot be appended nothing is committed (fail
-//! closed). Reads and `CheckBasis` decide on the current state with the clock.
+//! Every change runs in one transaction: lock, check, write, stage the audit
+//! entry, commit; the entry reaches the log after the commit and before the
+//! reply (schakel_kit::outbox), so the log holds an entry for a change exactly
+//! when the change committed, and no lock is held while the log is called.
+//! Reads and `CheckBasis` decide on the current state with the clock.
 
 use std::{collections::HashMap, sync::Arc};
 
 use schakel_kit::{
-    audit::{AuditSink, current_trace_id, new_append_id},
+    audit::{AuditSink, current_trace_id},
     auth::{Caller, Role},
     db::Database,
     error::ServiceError,
+    outbox::{Change, Outbox},
     time::{Clock, to_timestamp},
     validate::{self, Invalid},
 };
@@ -36,7 +39,7 @@ const COUNT_ATTEMPTS: usize = 3;
 pub(crate) struct Inner {
     pub(crate) db: Database,
     pub(crate) clock: Clock,
-    audit: Arc<dyn AuditSink>,
+    pub(crate) outbox: Outbox,
     organisations: Arc<dyn Organisations>,
     /// The decoded agreements and the generation they were read at.
     agreements: std::sync::Mutex<Option<(i64, Arc<Vec<model::Agreement>>)>>,
@@ -50,9 +53,9 @@ impl Inner {
         organisations: Arc<dyn Organisations>,
     ) -> Self {
         Self {
+            outbox: Outbox::new(&db, audit),
             db,
             clock,
-            audit,
             organisations,
             agreements: std::sync::Mutex::new(None),
         }
@@ -78,8 +81,8 @@ impl Inner {
     }
 }
 
-/// What an audit entry of a change says beyond its actor and action.
-struct Change<'a> {
+/// What the audit entry of a change says beyond its actor and action.
+struct Record<'a> {
     action: pb::AuditAction,
     target: pb::AuditTarget,
     basis: Option<(&'a str, u32)>,
@@ -107,8 +110,9 @@ impl LegalBasis {
         self.inner.clock.now()
     }
 
-    /// Appends the audit entry of a change, inside its transaction.
-    async fn record(&self, actor: &pb::Actor, change: Change<'_>) -> Result<()> {
+    /// Stages the audit entry of a change in its transaction (it commits
+    /// with the change, and only then reaches the log).
+    async fn record(&self, tx: &mut Change, actor: &pb::Actor, change: Record<'_>) -> Result<()> {
         let attributes: Vec<(&str, &str)> = change
             .attributes
             .iter()
@@ -129,12 +133,13 @@ impl LegalBasis {
         if let Some(trace_id) = change.trace_id {
             entry.trace_id = trace_id;
         }
-        self.inner.audit.append(entry, new_append_id()).await?;
+        tx.record(entry).await?;
         Ok(())
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(self.inner.db.pool().begin().await?)
+    /// A change: its entries commit with it (see [`schakel_kit::outbox`]).
+    async fn begin(&self) -> Result<Change> {
+        Ok(self.inner.outbox.begin().await?)
     }
 
     /// Fills in each party's partner type; INVALID_ARGUMENT for an unknown one.
@@ -220,8 +225,9 @@ impl LegalBasis {
         let mut tx = self.begin().await?;
         store::insert_agreement(&mut tx, &id, &version).await?;
         self.record(
+            &mut tx,
             actor,
-            Change {
+            Record {
                 action: pb::AuditAction::AgreementCreate,
                 target: agreement_target(&id),
                 basis: Some((&id, 1)),
@@ -285,8 +291,9 @@ impl LegalBasis {
             ));
         }
         self.record(
+            &mut tx,
             actor,
-            Change {
+            Record {
                 action: pb::AuditAction::AgreementUpdateDraft,
                 target: agreement_target(&id),
                 basis: Some((&id, number)),
@@ -361,8 +368,9 @@ impl LegalBasis {
         let mut attributes = Self::terms_attributes(&version.terms, number);
         attributes.push(("base_version", base.to_string()));
         self.record(
+            &mut tx,
             actor,
-            Change {
+            Record {
                 action: pb::AuditAction::AgreementAmend,
                 target: agreement_target(&id),
                 basis: Some((&id, number)),
@@ -424,8 +432,9 @@ impl LegalBasis {
             ));
         }
         self.record(
+            &mut tx,
             actor,
-            Change {
+            Record {
                 action: pb::AuditAction::AgreementApprove,
                 target: agreement_target(&id),
                 basis: Some((&id, number)),
@@ -495,8 +504,9 @@ impl LegalBasis {
             ));
         }
         self.record(
+            &mut tx,
             actor,
-            Change {
+            Record {
                 action: pb::AuditAction::AgreementRevoke,
                 target: agreement_target(&id),
                 basis: Some((&id, latest)),
@@ -693,8 +703,9 @@ impl LegalBasis {
         let mut tx = self.begin().await?;
         store::insert_informing(&mut tx, &record).await?;
         self.record(
+            &mut tx,
             &actor,
-            Change {
+            Record {
                 action: pb::AuditAction::InformingRecord,
                 target: pb::AuditTarget {
                     dossier_id,
@@ -831,7 +842,9 @@ impl LegalBasis {
                     .iter()
                     .find(|c| &c.agreement_id == agreement_id)
                     .map_or(0, |c| c.scope.max_dossiers);
-                let mut tx = self.begin().await?;
+                // No entry of its own: the broker's entry of the check
+                // records the dossier counted.
+                let mut tx = self.inner.db.pool().begin().await?;
                 match store::count_dossier(&mut tx, agreement_id, *version, &dossier_id, max, now)
                     .await?
                 {

@@ -11,11 +11,12 @@ use std::{
 
 use futures::Stream;
 use schakel_kit::{
-    audit::{AuditSink, new_append_id},
+    audit::AuditSink,
     auth::{Caller, Role},
     config::Limits,
     db::{Database, Migrations},
     error::ServiceError,
+    outbox::{Change, Outbox},
     time::Clock,
     validate::{self, Invalid},
 };
@@ -87,7 +88,7 @@ fn full(version: &StoredVersion, compiled: &Compiled) -> pb::PolicyVersion {
 struct Inner {
     db: Database,
     clock: Clock,
-    audit: Arc<dyn AuditSink>,
+    outbox: Outbox,
     active: watch::Sender<Arc<Active>>,
     compiled: Mutex<HashMap<u64, Arc<Compiled>>>,
 }
@@ -112,8 +113,9 @@ impl Policies {
         audit: Arc<dyn AuditSink>,
     ) -> anyhow::Result<Self> {
         let db = Database::connect(database_url, SCHEMA, migrations()).await?;
+        let outbox = Outbox::new(&db, audit);
         if store::active_version(db.pool()).await?.is_none() {
-            initial_version(&db, &clock, audit.as_ref()).await?;
+            initial_version(&clock, &outbox).await?;
         }
         let version = store::active_version(db.pool())
             .await?
@@ -124,7 +126,7 @@ impl Policies {
             inner: Arc::new(Inner {
                 db,
                 clock,
-                audit,
+                outbox,
                 active: sender,
                 compiled: Mutex::new(HashMap::new()),
             }),
@@ -153,6 +155,12 @@ impl Policies {
     /// The database (for tests).
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Where this service's changes stage their audit entries (pending
+    /// entries, delivering them now).
+    pub fn audit_outbox(&self) -> &schakel_kit::outbox::Outbox {
+        &self.inner.outbox
     }
 
     /// Another instance may activate a version: check now and then, and
@@ -220,23 +228,6 @@ impl Policies {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn record(
-        &self,
-        actor: pb::Actor,
-        action: pb::AuditAction,
-        version: u64,
-        attributes: &[(&str, &str)],
-    ) -> Result<()> {
-        record(
-            self.inner.audit.as_ref(),
-            actor,
-            action,
-            version,
-            attributes,
-        )
-        .await
-    }
-
     /// Proposes new files (empty = unchanged) against the active version.
     pub async fn propose(
         &self,
@@ -298,7 +289,7 @@ impl Policies {
             return Ok((None, diff));
         }
         let now = self.inner.clock.now();
-        let mut tx = self.inner.db.pool().begin().await?;
+        let mut tx = self.inner.outbox.begin().await?;
         store::lock(&mut tx).await?;
         let number = store::max_version(&mut tx).await? + 1;
         let stored = StoredVersion {
@@ -323,7 +314,8 @@ impl Policies {
         }
         let changes = diff.changes.len().to_string();
         let base = active.version.version.to_string();
-        self.record(
+        record(
+            &mut tx,
             actor,
             pb::AuditAction::PolicyPropose,
             number,
@@ -347,7 +339,7 @@ impl Policies {
     /// Approves a proposal by a second coordinator; it becomes active.
     pub async fn approve(&self, actor: pb::Actor, version: u64) -> Result<pb::PolicyVersion> {
         let now = self.inner.clock.now();
-        let mut tx = self.inner.db.pool().begin().await?;
+        let mut tx = self.inner.outbox.begin().await?;
         store::lock(&mut tx).await?;
         let stored = store::get(&mut tx, version)
             .await?
@@ -386,18 +378,27 @@ impl Policies {
             ));
         }
         let base = stored.base_version.to_string();
-        self.record(
+        record(
+            &mut tx,
             actor,
             pb::AuditAction::PolicyApprove,
             version,
             &[("base_version", &base)],
         )
         .await?;
-        tx.commit().await?;
+        // Committed is active, whether or not its entry reached the log yet.
+        let pending = match tx.commit().await {
+            Ok(_) => None,
+            Err(err) if err.committed() => Some(err),
+            Err(err) => return Err(err.into()),
+        };
         let active = load(&self.inner.db, version).await?;
         let shown = active.to_proto();
         self.publish(active);
-        Ok(shown)
+        match pending {
+            None => Ok(shown),
+            Some(err) => Err(err.into()),
+        }
     }
 
     /// Rejects a proposal with a reason.
@@ -412,7 +413,7 @@ impl Policies {
             return Err(ServiceError::invalid("reason", "say why"));
         }
         let now = self.inner.clock.now();
-        let mut tx = self.inner.db.pool().begin().await?;
+        let mut tx = self.inner.outbox.begin().await?;
         store::lock(&mut tx).await?;
         if !store::reject(&mut tx, version, &actor.subject, &reason, now).await? {
             return Err(ServiceError::precondition(
@@ -420,8 +421,7 @@ impl Policies {
                 format!("version {version} is not a proposal"),
             ));
         }
-        self.record(actor, pb::AuditAction::PolicyReject, version, &[])
-            .await?;
+        record(&mut tx, actor, pb::AuditAction::PolicyReject, version, &[]).await?;
         let stored = store::get(&mut tx, version)
             .await?
             .ok_or(ServiceError::NotFound("policy version"))?;
@@ -430,9 +430,9 @@ impl Policies {
     }
 }
 
-/// Appends the audit entry of a policy change.
+/// Stages the audit entry of a policy change in its transaction.
 async fn record(
-    audit: &dyn AuditSink,
+    tx: &mut Change,
     actor: pb::Actor,
     action: pb::AuditAction,
     version: u64,
@@ -445,17 +445,13 @@ async fn record(
         resource_id: version.to_string(),
         ..Default::default()
     });
-    audit.append(entry, new_append_id()).await?;
+    tx.record(entry).await?;
     Ok(())
 }
 
 /// Makes the repository's files version 1 (first start; a concurrent start
 /// of another instance wins harmlessly).
-async fn initial_version(
-    db: &Database,
-    clock: &Clock,
-    audit: &dyn AuditSink,
-) -> anyhow::Result<()> {
+async fn initial_version(clock: &Clock, outbox: &Outbox) -> anyhow::Result<()> {
     // The repository's files are built into the binary; the test suite proves
     // exactly these equal to casbin (table::tests), so they are not proven
     // again here.
@@ -477,7 +473,7 @@ async fn initial_version(
         rejection_reason: String::new(),
         activated_at: Some(now),
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = outbox.begin().await?;
     if !store::insert(&mut tx, &stored).await? {
         return Ok(());
     }
@@ -488,7 +484,7 @@ async fn initial_version(
     };
     let rules = compiled.policy.rules.len().to_string();
     record(
-        audit,
+        &mut tx,
         actor,
         pb::AuditAction::PolicyApprove,
         1,

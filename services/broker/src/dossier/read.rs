@@ -122,8 +122,13 @@ async fn history(broker: &Broker, covered: &Covered<'_>) -> Outcome<Vec<pb::Doss
             events
         }
     };
-    let open = |(event_id, bytes): &(String, Vec<u8>)| {
-        seal::open_event(covered.key(), id, event_id, bytes)
+    let open = |(event_id, bytes, index): &store::StoredEvent| {
+        let mut event = seal::open_event(covered.key(), id, event_id, bytes)?;
+        // Events sealed before the outbox carry their index inside.
+        if let Some(index) = index {
+            event.audit_index = *index;
+        }
+        Ok(event)
     };
     Ok(sealed.iter().map(open).collect::<anyhow::Result<_>>()?)
 }

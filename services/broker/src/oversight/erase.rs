@@ -17,6 +17,13 @@ use crate::{
 impl Broker {
     /// Erases `dossier_id` in one unit with its entry (`scope` says why).
     pub(crate) async fn shred(&self, call: &Call, dossier_id: &str, scope: Scope) -> Outcome<u64> {
+        // Destroying the key cannot be undone: not unless the log can take
+        // its entry now (asked before any lock is taken).
+        self.inner
+            .outbox
+            .probe()
+            .await
+            .map_err(tonic::Status::from)?;
         let mut unit = self.begin(call, dossier_id, None).await?;
         if !store::erase(unit.conn(), dossier_id, call.now).await? {
             return Err(Refusal::erased(scope).into());

@@ -18,7 +18,6 @@ pub(crate) mod unit;
 use std::sync::Arc;
 
 use schakel_kit::{
-    audit::new_append_id,
     auth::{Caller, PrincipalKind, Role},
     error::ServiceError,
     ports::PolicySnapshot,
@@ -71,6 +70,12 @@ impl From<Invalid> for Failure {
 impl From<anyhow::Error> for Failure {
     fn from(err: anyhow::Error) -> Self {
         Failure::Error(ServiceError::Internal(err).into())
+    }
+}
+
+impl From<schakel_kit::outbox::CommitError> for Failure {
+    fn from(err: schakel_kit::outbox::CommitError) -> Self {
+        Failure::Error(err.into())
     }
 }
 
@@ -264,24 +269,42 @@ impl Broker {
         Ok(indexes.into_iter().max().unwrap_or_default())
     }
 
-    /// Appends the entry of a decision (the one place the broker does).
-    pub(crate) async fn append(
-        &self,
+    /// The entry of a granted decision (a change stages it in its unit).
+    pub(crate) fn granted(&self, call: &Call, scope: Scope) -> pb::AuditEntry {
+        Self::entry_of(
+            call,
+            scope,
+            (pb::Decision::Granted, pb::AccessDenialReason::Unspecified),
+        )
+    }
+
+    fn entry_of(
         call: &Call,
         scope: Scope,
         (decision, denial): (pb::Decision, pb::AccessDenialReason),
-    ) -> Result<u64, Status> {
-        let entry = scope.entry(
+    ) -> pb::AuditEntry {
+        scope.entry(
             call.caller.to_actor(),
             &call.on_behalf_of,
             call.rpc.row().action,
             decision,
             denial,
-        );
+        )
+    }
+
+    /// Appends the entry of a decision that changes nothing (a read, a
+    /// refusal) before its reply.
+    pub(crate) async fn append(
+        &self,
+        call: &Call,
+        scope: Scope,
+        decision: (pb::Decision, pb::AccessDenialReason),
+    ) -> Result<u64, Status> {
+        let entry = Self::entry_of(call, scope, decision);
         let receipt = self
             .inner
-            .audit
-            .append(entry, new_append_id())
+            .outbox
+            .append_now(entry)
             .await
             .map_err(Status::from)?;
         Ok(receipt.index)

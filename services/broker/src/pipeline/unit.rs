@@ -1,18 +1,22 @@
 //! One unit of work for every change: begin, change, audit entry, commit.
 //! A [`Unit`] holds the transaction privately; the only way to finish it is
-//! [`Unit::commit`], which appends the decision's entry (fail closed) before
-//! committing, and dropping it rolls the change back.
+//! [`Unit::commit`], which stages the decision's entry in the transaction and
+//! delivers it to the log after the commit, before the reply
+//! ([`schakel_kit::outbox`]): the log has the entry exactly when the change
+//! committed, and no lock is held while the log is called. Dropping a unit
+//! rolls the change back, entry and all.
 
-use schakel_kit::{crypto::SecretKey, time::to_timestamp};
+use schakel_kit::{crypto::SecretKey, outbox::Change, time::to_timestamp};
 use schakel_proto::v1 as pb;
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::AnyConnection;
+use tonic::Status;
 
 use super::{Call, Covered, Outcome, Scope};
 use crate::{Broker, seal, store};
 
 /// A change in progress.
 pub(crate) struct Unit<'c> {
-    tx: Transaction<'static, Any>,
+    tx: Change,
     call: &'c Call,
     dossier_id: String,
     key: Option<SecretKey>,
@@ -79,28 +83,37 @@ impl<'c> Unit<'c> {
         self.notices.push(notice);
     }
 
-    /// Appends the entry of `scope` (granted), then commits; the audit index.
+    /// Stages the entry of `scope` (granted), commits, and delivers the
+    /// entry; its audit index.
     pub(crate) async fn commit(mut self, broker: &Broker, scope: Scope) -> Outcome<u64> {
-        let index = broker.record(self.call, scope).await?;
+        self.tx.record(broker.granted(self.call, scope)).await?;
+        let append_id = self.tx.last_append_id().unwrap_or_default().to_owned();
         let events = std::mem::take(&mut self.events);
-        for mut event in events {
-            event.audit_index = index;
+        for event in events {
             let key = self
                 .key
                 .as_ref()
                 .ok_or_else(|| anyhow::anyhow!("history needs the key"))?;
             let id = uuid::Uuid::now_v7().to_string();
             let sealed = seal::seal_event(key, &self.dossier_id, &id, &event)?;
-            store::insert_event(&mut self.tx, &self.dossier_id, &id, self.call.now, &sealed)
-                .await?;
+            store::insert_event(
+                &mut self.tx,
+                &self.dossier_id,
+                &id,
+                self.call.now,
+                &sealed,
+                &append_id,
+            )
+            .await?;
         }
         let backend = broker.inner.db.backend();
         let raised = store::insert_notices(&mut self.tx, backend, &self.notices).await?;
-        self.tx.commit().await?;
-        if raised > 0 {
+        let committed = self.tx.commit().await;
+        if raised > 0 && committed.as_ref().map_or_else(|e| e.committed(), |_| true) {
             broker.inner.noticed.notify_waiters();
         }
-        Ok(index)
+        let receipts = committed.map_err(Status::from)?;
+        Ok(receipts.first().map_or(0, |r| r.index))
     }
 }
 
@@ -128,7 +141,7 @@ impl Broker {
         key: Option<SecretKey>,
     ) -> Outcome<Unit<'c>> {
         Ok(Unit {
-            tx: self.inner.db.pool().begin().await?,
+            tx: self.inner.outbox.begin().await?,
             call,
             dossier_id: dossier_id.to_owned(),
             key,

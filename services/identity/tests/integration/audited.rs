@@ -7,7 +7,7 @@ use crate::common::*;
 use schakel_identity::{Identity, kbo::KboNumber};
 use schakel_kit::{
     audit::{AppendFuture, AuditError, AuditSink},
-    testing::databases,
+    testing::{databases, error_reason},
 };
 use schakel_proto::v1 as pb;
 use tonic::Code;
@@ -136,7 +136,7 @@ impl AuditSink for DownSink {
 }
 
 #[tokio::test]
-async fn nothing_changes_and_no_token_is_issued_when_the_log_is_down() {
+async fn with_the_log_down_one_change_is_staged_nothing_else_changes_and_no_token_is_issued() {
     for db in databases().await {
         let app = spawn_app(db.url()).await;
         let token = app.token("coordinator").await;
@@ -156,7 +156,7 @@ async fn nothing_changes_and_no_token_is_issued_when_the_log_is_down() {
             app.auth.clone(),
             down.jwks_fetcher(),
         ));
-        let routes = tonic::service::Routes::new(down.into_server(&config.limits));
+        let routes = tonic::service::Routes::new(down.clone().into_server(&config.limits));
         let server = schakel_kit::testing::RunningServer::start(
             schakel_kit::server::App::build(config, routes, vec![], verifier)
                 .await
@@ -167,6 +167,7 @@ async fn nothing_changes_and_no_token_is_issued_when_the_log_is_down() {
             schakel_kit::client::CallContext::with_token(Some(token)),
         );
         let before = app.audit_entries().await.len();
+        // The first change commits and its entry is staged: the reply says so.
         let status = client
             .create_organisation(pb::CreateOrganisationRequest {
                 name: "Nergens".into(),
@@ -177,12 +178,15 @@ async fn nothing_changes_and_no_token_is_issued_when_the_log_is_down() {
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-        assert_code(
+        assert_eq!(error_reason(&status), "AUDIT_PENDING");
+        // Then no change begins until the log has taken it.
+        let status = assert_code(
             client
                 .rotate_signing_key(pb::RotateSigningKeyRequest {})
                 .await,
             Code::Unavailable,
         );
+        assert_eq!(error_reason(&status), "AUDIT_UNAVAILABLE");
         let grant = pb::issue_token_request::Grant::Password(pb::PasswordGrant {
             username: "team.caw".into(),
             password: app.password("team.caw"),
@@ -197,7 +201,7 @@ async fn nothing_changes_and_no_token_is_issued_when_the_log_is_down() {
             Code::Unavailable,
         );
 
-        // Nothing happened: no organisation, same signing key, nothing logged.
+        // The organisation exists, the signing key is the same, nothing is logged yet.
         let orgs = app
             .as_user("coordinator")
             .await
@@ -209,7 +213,7 @@ async fn nothing_changes_and_no_token_is_issued_when_the_log_is_down() {
             .unwrap()
             .into_inner()
             .organisations;
-        assert_eq!(orgs.len(), 1, "{}", db.label());
+        assert_eq!(orgs.len(), 2, "{}", db.label());
         let jwks = app
             .client(None)
             .get_jwks(pb::GetJwksRequest {})
@@ -227,6 +231,16 @@ async fn nothing_changes_and_no_token_is_issued_when_the_log_is_down() {
         );
         // (the as_user login above added exactly one TOKEN_ISSUE entry)
         assert_eq!(app.audit_entries().await.len(), before + 1);
+        // The staged entry is in the shared database: any instance whose log
+        // is reachable delivers it, once.
+        assert_eq!(down.audit_outbox().pending().await.unwrap(), 1);
+        let drained = app.identity.audit_outbox().drain(std::time::Duration::ZERO);
+        assert_eq!(drained.await.unwrap(), 1, "{}", db.label());
+        let entries = app.audit_entries().await;
+        assert_eq!(entries.len(), before + 2);
+        let created = entries.last().unwrap();
+        assert_eq!(created.action, pb::AuditAction::OrganisationCreate as i32);
+        assert_eq!(down.audit_outbox().pending().await.unwrap(), 0);
     }
 }
 

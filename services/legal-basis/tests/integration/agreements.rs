@@ -522,22 +522,23 @@ async fn expiry_is_exact_at_the_boundary() {
     }
 }
 
+/// With the log down, a change commits with its entry staged (the reply
+/// says so); from then on nothing changes until the log has taken the
+/// staged entry, which it gets exactly once.
 #[tokio::test]
-async fn nothing_changes_while_the_audit_log_is_down() {
+async fn a_change_while_the_audit_log_is_down_is_logged_once_it_is_back() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         let draft = app.create(app.terms(T0, 365)).await;
+        let approvals = || async {
+            app.audit_entries()
+                .await
+                .into_iter()
+                .filter(|e| e.action == pb::AuditAction::AgreementApprove as i32)
+                .count()
+        };
         app.sink.set_down(true);
-        let status_ = assert_code(
-            app.coordinator()
-                .create_agreement(pb::CreateAgreementRequest {
-                    terms: Some(app.terms(T0, 365)),
-                })
-                .await,
-            Code::Unavailable,
-        );
-        assert_eq!(error_reason(&status_), "AUDIT_UNAVAILABLE");
-        assert_code(
+        let pending = assert_code(
             app.coordinator()
                 .approve_agreement(pb::ApproveAgreementRequest {
                     agreement_id: draft.agreement_id.clone(),
@@ -547,7 +548,21 @@ async fn nothing_changes_while_the_audit_log_is_down() {
                 .await,
             Code::Unavailable,
         );
-        app.sink.set_down(false);
+        assert_eq!(error_reason(&pending), "AUDIT_PENDING");
+        // The approval took effect; its entry waits in the outbox.
+        assert!(app.check(question(&app.org("caw"), "triage")).await.allowed);
+        assert_eq!(approvals().await, 0, "{}", db.label());
+        assert_eq!(app.service.audit_outbox().pending().await.unwrap(), 1);
+        // Further changes are refused, and change nothing.
+        let refused = assert_code(
+            app.coordinator()
+                .create_agreement(pb::CreateAgreementRequest {
+                    terms: Some(app.terms(T0, 365)),
+                })
+                .await,
+            Code::Unavailable,
+        );
+        assert_eq!(error_reason(&refused), "AUDIT_UNAVAILABLE");
         let listed = app
             .coordinator()
             .list_agreements(pb::ListAgreementsRequest::default())
@@ -556,11 +571,13 @@ async fn nothing_changes_while_the_audit_log_is_down() {
             .into_inner()
             .agreements;
         assert_eq!(listed.len(), 1, "{}", db.label());
-        assert_eq!(status(&listed[0]), pb::AgreementStatus::Draft);
-        assert!(!app.check(question(&app.org("caw"), "triage")).await.allowed);
-        // Once the log is back the same approval goes through.
-        app.approve(&draft.agreement_id, 1).await;
-        assert!(app.check(question(&app.org("caw"), "triage")).await.allowed);
+        // The log is back: the staged entry goes in once, and changes resume.
+        app.sink.set_down(false);
+        let outbox = app.service.audit_outbox();
+        assert_eq!(outbox.drain(std::time::Duration::ZERO).await.unwrap(), 1);
+        assert_eq!(outbox.drain(std::time::Duration::ZERO).await.unwrap(), 0);
+        assert_eq!(approvals().await, 1, "{}", db.label());
+        app.create(app.terms(T0, 365)).await;
     }
 }
 
@@ -684,7 +701,7 @@ async fn instances_starting_at_once_migrate_once() {
                 .unwrap()
                 .try_get::<i64, _>("n")
                 .unwrap();
-            assert_eq!(applied, 2, "{}", db.label());
+            assert_eq!(applied, 3, "{}", db.label());
         }
     }
 }

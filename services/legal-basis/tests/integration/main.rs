@@ -5,3 +5,4 @@ mod common;
 
 mod agreements;
 mod check_basis;
+mod outbox;

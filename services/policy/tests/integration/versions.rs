@@ -348,31 +348,32 @@ async fn rejected_and_stale_proposals_cannot_be_approved() {
     }
 }
 
+/// With the log down an approval commits (the policy is active) with its
+/// entry staged; nothing else changes until the log has taken that entry.
 #[tokio::test]
-async fn nothing_changes_while_the_audit_log_is_down() {
+async fn with_the_log_down_an_approval_is_staged_and_nothing_else_changes() {
     for db in databases().await {
         let app = spawn(db.url()).await;
         let proposed = app
             .propose(&mut app.coordinator(), with_rule(CAW_READS_POLICE))
             .await
             .unwrap();
+        let version = proposed.policy.unwrap().version;
         app.sink.set_down(true);
         let status = assert_code(
             app.coordinator2()
-                .approve_policy(pb::ApprovePolicyRequest {
-                    version: proposed.policy.unwrap().version,
-                })
+                .approve_policy(pb::ApprovePolicyRequest { version })
                 .await,
             Code::Unavailable,
         );
-        assert_eq!(error_reason(&status), "AUDIT_UNAVAILABLE");
-        assert_code(
+        assert_eq!(error_reason(&status), "AUDIT_PENDING");
+        assert_eq!(app.active().await.version, version, "{}", db.label());
+        let status = assert_code(
             app.propose(&mut app.coordinator(), with_rule(CAW_READS_POLICE))
                 .await,
             Code::Unavailable,
         );
-        app.sink.set_down(false);
-        assert_eq!(app.active().await.version, 1, "{}", db.label());
+        assert_eq!(error_reason(&status), "AUDIT_UNAVAILABLE");
         let listed = app
             .coordinator()
             .list_policy_versions(pb::ListPolicyVersionsRequest::default())
@@ -380,8 +381,22 @@ async fn nothing_changes_while_the_audit_log_is_down() {
             .unwrap()
             .into_inner()
             .versions;
-        assert_eq!(listed.len(), 2);
-        assert_eq!(listed[0].status, pb::PolicyVersionStatus::Proposed as i32);
+        assert_eq!(listed.len(), 2, "{}", db.label());
+        app.sink.set_down(false);
+        let outbox = app.service.audit_outbox();
+        assert_eq!(outbox.drain(std::time::Duration::ZERO).await.unwrap(), 1);
+        let approvals = app
+            .audit
+            .log()
+            .entries()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| {
+                e.action == pb::AuditAction::PolicyApprove as i32 && e.policy_version == version
+            })
+            .count();
+        assert_eq!(approvals, 1, "{}", db.label());
     }
 }
 

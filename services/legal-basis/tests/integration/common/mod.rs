@@ -6,6 +6,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use schakel_kit::{
+    audit::AuditSink,
     auth::{PrincipalKind, Role},
     client::CallContext,
     testing::{RunningServer, SwitchableSink, TestDatabase, TestIssuer, TestPki},
@@ -48,6 +49,15 @@ pub struct TestApp {
 }
 
 pub async fn spawn(database_url: &str) -> TestApp {
+    spawn_wrapped(database_url, |log| log).await
+}
+
+/// As [`spawn`], with the service's audit sink built around the log by
+/// `wrap` (to lose replies, hold appends, ...).
+pub async fn spawn_wrapped(
+    database_url: &str,
+    wrap: impl FnOnce(Arc<dyn AuditSink>) -> Arc<dyn AuditSink>,
+) -> TestApp {
     let clock = Clock::manual(T0);
     let (audit_db, audit_url) = if database_url.starts_with("postgres") {
         (None, database_url.to_owned())
@@ -64,7 +74,7 @@ pub async fn spawn(database_url: &str) -> TestApp {
     )
     .await
     .expect("audit log");
-    let sink = Arc::new(SwitchableSink::new(Arc::new(audit.log().clone())));
+    let sink = Arc::new(SwitchableSink::new(wrap(Arc::new(audit.log().clone()))));
     let mut orgs = HashMap::new();
     for p in PARTNERS.iter().copied().chain(["outsider"]) {
         orgs.insert(p, uuid::Uuid::new_v4().to_string());
