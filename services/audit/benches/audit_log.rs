@@ -1,13 +1,17 @@
 //! Audit log benchmark: durable appends per second with 1, 8 and 64
 //! concurrent callers, proof generation time at 1 and 10 million entries,
 //! verification throughput, and privacy officers' queries. On SQLite (the
-//! embedded default), on this machine.
+//! embedded default) and, with `--postgres`, on the PostgreSQL server at
+//! `SCHAKEL_TEST_DATABASE_URL` (a fresh database per measurement), on this
+//! machine.
 //!
 //! `cargo bench -p schakel-audit --bench audit_log` (add `-- --quick` for a
 //! short run without the 10-million-entry tree, `-- --proofs` for proofs only,
-//! `-- --appends N` for appends with N callers only). The large trees are built
+//! `-- --appends N` for appends with N callers only, `-- --postgres` for the
+//! PostgreSQL measurements after SQLite's). The large SQLite trees are built
 //! once (directly as stored nodes: leaf hashes and subtree hashes, as the log
-//! writes them) and cached under `target/bench-data/`.
+//! writes them) and cached under `target/bench-data/`; PostgreSQL's are built
+//! for each run.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use std::{
@@ -25,6 +29,33 @@ use schakel_kit::time::Clock;
 use schakel_proto::v1 as pb;
 use schakel_tlog::{Checkpoint, CompactRange, NoteSigner, leaf_hash};
 use sqlx::Executor;
+
+/// Where a measurement runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    fn label(self) -> &'static str {
+        match self {
+            Store::Sqlite => "SQLite",
+            Store::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// A fresh database (dropped with the guard).
+    async fn fresh(self) -> schakel_kit::testing::TestDatabase {
+        match self {
+            Store::Sqlite => schakel_kit::testing::TestDatabase::sqlite().unwrap(),
+            Store::Postgres => schakel_kit::testing::TestDatabase::postgres()
+                .await
+                .unwrap()
+                .expect("SCHAKEL_TEST_DATABASE_URL"),
+        }
+    }
+}
 
 fn key() -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&[7; 32])
@@ -75,10 +106,9 @@ fn entry(n: u64) -> pb::AuditEntry {
     }
 }
 
-async fn appends(callers: u64, seconds: u64) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
-    let audit = Audit::connect(&url, AuditConfig::default(), key(), Clock::System)
+async fn appends(callers: u64, seconds: u64, store: Store) -> f64 {
+    let db = store.fresh().await;
+    let audit = Audit::connect(db.url(), AuditConfig::default(), key(), Clock::System)
         .await
         .unwrap();
     let done = Arc::new(AtomicU64::new(0));
@@ -108,28 +138,42 @@ async fn appends(callers: u64, seconds: u64) -> f64 {
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
-/// A SQLite log of `size` leaves, built as stored nodes (cached).
-async fn big_log(size: u64) -> Audit {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("audit-{size}.db"));
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    if let Ok(audit) = Audit::connect(&url, AuditConfig::default(), key(), Clock::System).await
-        && audit.log().checkpoint().await.unwrap().tree_size == size
-    {
-        // Read the file once, as a running service has its working set in the
-        // page cache; cold, every proof waits for ~20 random disk reads.
-        let mut file = std::fs::File::open(&path).unwrap();
-        std::io::copy(&mut file, &mut std::io::sink()).unwrap();
-        return audit;
-    }
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    println!(
-        "  building a tree of {size} leaves in {} (once)...",
-        path.display()
-    );
+/// A log of `size` leaves, built as stored nodes (SQLite: cached; `guard`
+/// keeps a PostgreSQL database for as long as it is used).
+async fn big_log(
+    size: u64,
+    store: Store,
+    guard: &mut Option<schakel_kit::testing::TestDatabase>,
+) -> Audit {
+    let url = if store == Store::Postgres {
+        let db = store.fresh().await;
+        let url = db.url().to_owned();
+        *guard = Some(db);
+        println!("  building a tree of {size} leaves on PostgreSQL...");
+        url
+    } else {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("audit-{size}.db"));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        if let Ok(audit) = Audit::connect(&url, AuditConfig::default(), key(), Clock::System).await
+            && audit.log().checkpoint().await.unwrap().tree_size == size
+        {
+            // Read the file once, as a running service has its working set in the
+            // page cache; cold, every proof waits for ~20 random disk reads.
+            let mut file = std::fs::File::open(&path).unwrap();
+            std::io::copy(&mut file, &mut std::io::sink()).unwrap();
+            return audit;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        println!(
+            "  building a tree of {size} leaves in {} (once)...",
+            path.display()
+        );
+        url
+    };
     let started = Instant::now();
     let db = schakel_kit::db::Database::connect(
         &url,
@@ -196,8 +240,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn proofs(size: u64) {
-    let audit = big_log(size).await;
+async fn proofs(size: u64, store: Store) {
+    let mut guard = None;
+    let audit = big_log(size, store, &mut guard).await;
+    let label = store.label();
     let log = audit.log();
     let mut rng = rand::thread_rng();
     // Warm the page cache the way a running service has it warm.
@@ -222,7 +268,7 @@ async fn proofs(size: u64) {
         times.sort();
         let mean = times.iter().sum::<Duration>() / n as u32;
         println!(
-            "| {kind} proof at {size} entries | mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms |",
+            "| {kind} proof at {size} entries, {label} | mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms |",
             mean.as_secs_f64() * 1e3,
             percentile(&times, 0.5).as_secs_f64() * 1e3,
             percentile(&times, 0.99).as_secs_f64() * 1e3
@@ -232,17 +278,22 @@ async fn proofs(size: u64) {
 
 /// Verification throughput on a log of `entries` random reads, then the time
 /// privacy officers' queries take on it.
-async fn verify_and_query(entries: u64) {
+async fn verify_and_query(entries: u64, store: Store) {
     use schakel_kit::{
         auth::{PrincipalKind, Role},
         client::CallContext,
         testing::{RunningServer, TestIssuer, TestPki},
     };
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
-    let audit = Audit::connect(&url, AuditConfig::default(), key(), Clock::System)
+    let label = store.label();
+    let db = store.fresh().await;
+    let audit = Audit::connect(db.url(), AuditConfig::default(), key(), Clock::System)
         .await
         .unwrap();
+    audit.set_directory(Arc::new(schakel_kit::ports::FixedDirectory::of(
+        (0..40)
+            .map(|i| (format!("org-{i}"), "caw".into()))
+            .collect(),
+    )));
     let fill: Vec<_> = (0..64u64)
         .map(|c| {
             let log = audit.log().clone();
@@ -271,13 +322,21 @@ async fn verify_and_query(entries: u64) {
         )
         .max_decoding_message_size(64 * 1024 * 1024)
     };
-    let mut internal =
-        client(issuer.token(PrincipalKind::InternalService, "svc-bench", "", "", &[]));
+    // The Veilig Huis privacy officer (sees the whole log): verify rehashes
+    // every body and rebuilds the query index; each query and each page of
+    // bodies is itself appended, durably, as in production.
+    let mut officer = client(issuer.token(
+        PrincipalKind::User,
+        "dpo-bench",
+        "org-veilig-huis",
+        "veilig_huis",
+        &[Role::PrivacyOfficer],
+    ));
     let signer = NoteSigner::new("schakel-audit", key()).unwrap();
     let verifier = schakel_tlog::NoteVerifier::parse(&signer.verifier_key()).unwrap();
     let start = Instant::now();
     let verified = schakel_audit::verifier::verify(
-        &mut internal,
+        &mut officer,
         &verifier,
         &AuditConfig::default().origin,
         None,
@@ -287,17 +346,9 @@ async fn verify_and_query(entries: u64) {
     .unwrap();
     assert_eq!(verified.tree_size, entries);
     let rate = entries as f64 / start.elapsed().as_secs_f64();
-    println!("| verify (GetEntries over TLS, rehash, roots, signatures) | {rate:.0} entries/s |");
-
-    // The Veilig Huis privacy officer (sees the whole log); each query is
-    // itself appended, durably, as in production.
-    let mut officer = client(issuer.token(
-        PrincipalKind::User,
-        "dpo-bench",
-        "org-veilig-huis",
-        "veilig_huis",
-        &[Role::PrivacyOfficer],
-    ));
+    println!(
+        "| verify, all-seeing (tiles and bodies over TLS, rehash, roots, signatures, query index), {label} | {rate:.0} entries/s |"
+    );
     let mut rng = rand::thread_rng();
     for kind in ["person", "dossier", "organisation + denied"] {
         let mut times = Vec::with_capacity(200);
@@ -323,7 +374,7 @@ async fn verify_and_query(entries: u64) {
         }
         times.sort();
         println!(
-            "| Query by {kind}, first page (50), at {entries} entries | p50 {:.1} ms, p99 {:.1} ms |",
+            "| Query by {kind}, first page (50), at {entries} entries, {label} | p50 {:.1} ms, p99 {:.1} ms |",
             percentile(&times, 0.5).as_secs_f64() * 1e3,
             percentile(&times, 0.99).as_secs_f64() * 1e3
         );
@@ -343,7 +394,7 @@ async fn verify_and_query(entries: u64) {
     }
     times.sort();
     println!(
-        "| SubjectReport of one person, at {entries} entries | p50 {:.1} ms, p99 {:.1} ms |",
+        "| SubjectReport of one person, at {entries} entries, {label} | p50 {:.1} ms, p99 {:.1} ms |",
         percentile(&times, 0.5).as_secs_f64() * 1e3,
         percentile(&times, 0.99).as_secs_f64() * 1e3
     );
@@ -352,6 +403,13 @@ async fn verify_and_query(entries: u64) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let proofs_only = std::env::args().any(|a| a == "--proofs");
+    let postgres = std::env::args().any(|a| a == "--postgres");
+    // `--no-ten-million`: the full run without the 10-million-entry tree.
+    let ten_million = !std::env::args().any(|a| a == "--no-ten-million");
+    assert!(
+        !postgres || std::env::var_os(schakel_kit::testing::TEST_DATABASE_URL).is_some(),
+        "--postgres measures on the server at SCHAKEL_TEST_DATABASE_URL: set it"
+    );
     // `--appends N`: only the append measurement, with N callers (for profiling).
     let appends_only: Option<u64> = std::env::args()
         .skip_while(|a| a != "--appends")
@@ -361,27 +419,41 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let stores: &[Store] = if postgres {
+        &[Store::Sqlite, Store::Postgres]
+    } else {
+        &[Store::Sqlite]
+    };
     runtime.block_on(async {
         println!("| measurement | result |");
         println!("|---|---|");
-        if let Some(callers) = appends_only {
-            let rate = appends(callers, 5).await;
-            println!("| durable appends, {callers} concurrent caller(s), SQLite | {rate:.0} /s |");
-            return;
-        }
-        if proofs_only {
-            proofs(1_000_000).await;
-            proofs(10_000_000).await;
-            return;
-        }
-        for callers in [1, 8, 64] {
-            let rate = appends(callers, if quick { 2 } else { 5 }).await;
-            println!("| durable appends, {callers} concurrent caller(s), SQLite | {rate:.0} /s |");
-        }
-        verify_and_query(if quick { 20_000 } else { 1_000_000 }).await;
-        proofs(1_000_000).await;
-        if !quick {
-            proofs(10_000_000).await;
+        for &store in stores {
+            let label = store.label();
+            if let Some(callers) = appends_only {
+                let rate = appends(callers, 5, store).await;
+                println!(
+                    "| durable appends, {callers} concurrent caller(s), {label} | {rate:.0} /s |"
+                );
+                continue;
+            }
+            if proofs_only {
+                proofs(1_000_000, store).await;
+                if store == Store::Sqlite {
+                    proofs(10_000_000, store).await;
+                }
+                continue;
+            }
+            for callers in [1, 8, 64] {
+                let rate = appends(callers, if quick { 2 } else { 5 }, store).await;
+                println!(
+                    "| durable appends, {callers} concurrent caller(s), {label} | {rate:.0} /s |"
+                );
+            }
+            verify_and_query(if quick { 20_000 } else { 1_000_000 }, store).await;
+            proofs(if quick { 100_000 } else { 1_000_000 }, store).await;
+            if !quick && ten_million && store == Store::Sqlite {
+                proofs(10_000_000, store).await;
+            }
         }
     });
 }

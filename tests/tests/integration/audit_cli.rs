@@ -67,6 +67,26 @@ fn verify_passes_then_names_the_first_altered_entry() {
     let save = data.join("checkpoint.txt");
     let verified = stdout_ok(&verify(&server, &["--save", save.to_str().unwrap()]));
     assert!(verified.starts_with("OK: "), "{verified}");
+    // The Veilig Huis's officer checks every body and the query index.
+    assert!(
+        verified.contains("bodies in scope (every entry)"),
+        "{verified}"
+    );
+    assert!(verified.contains("query index: rebuilt"), "{verified}");
+    // A professional verifies the tree from its tiles, reading no entry.
+    let tree = stdout_ok(&server.cli_as(
+        "team.caw",
+        &[
+            "audit",
+            "verify",
+            "--quiet",
+            "--verifier-key",
+            &key,
+            "--state-dir",
+            state,
+        ],
+    ));
+    assert!(tree.contains("none (tree hashes only)"), "{tree}");
     let saved = std::fs::read_to_string(data.join("checkpoint.txt")).unwrap();
     assert!(saved.lines().next().unwrap().ends_with("/audit"), "{saved}");
     let query = stdout_ok(&server.cli_as("privacy.officer", &["audit", "query"]));
