@@ -13,6 +13,7 @@ pub mod postings;
 mod query;
 mod reading;
 mod report;
+mod retention;
 mod service;
 mod store;
 pub mod verifier;

@@ -336,48 +336,6 @@ impl AuditLog {
         Ok(plan.assemble(&hashes).map_err(anyhow::Error::new)?)
     }
 
-    /// Drops the bodies of entries older than `retention_secs`; leaf hashes
-    /// stay. The frontier (every entry below it is older) is first recorded
-    /// in the log itself, durably: a body missing at or above the highest
-    /// recorded frontier is then evidence of tampering. Returns how many
-    /// bodies were dropped.
-    pub async fn apply_retention(&self, retention_secs: i64) -> anyhow::Result<u64> {
-        let cutoff = self.inner.clock.now() - retention_secs;
-        let pool = self.inner.db.pool();
-        let frontier = store::first_at_or_after(pool, cutoff).await?;
-        if frontier <= self.first_with_body().await? {
-            return Ok(0);
-        }
-        let entry = schakel_kit::audit::entry(
-            pb::Actor {
-                subject: "audit".into(),
-                kind: pb::PrincipalKind::InternalService as i32,
-                ..Default::default()
-            },
-            pb::AuditAction::RetentionApply,
-            pb::Decision::Granted,
-            "audit",
-            &[
-                ("frontier", &frontier.to_string()),
-                ("cutoff", &cutoff.to_string()),
-            ],
-        );
-        self.append(entry, schakel_kit::audit::new_append_id())
-            .await
-            .map_err(|e| anyhow::anyhow!("recording the retention frontier: {e}"))?;
-        Ok(store::drop_bodies_below(pool, frontier).await?)
-    }
-
-    /// The highest retention frontier the log records (0 when none).
-    pub async fn retention_frontier(&self) -> anyhow::Result<u64> {
-        let newest =
-            store::newest_of_action(self.inner.db.pool(), pb::AuditAction::RetentionApply as i32)
-                .await?;
-        Ok(newest
-            .and_then(|body| crate::entry::decode(&body).ok())
-            .map_or(0, |e| crate::entry::retention_frontier(&e).unwrap_or(0)))
-    }
-
     /// The first index whose body is still held.
     pub async fn first_with_body(&self) -> anyhow::Result<u64> {
         match store::first_with_body(self.inner.db.pool()).await? {

@@ -7,14 +7,14 @@
 //! its scope (fail closed: no answer without its record).
 
 use schakel_kit::{
-    audit::{AuditError, entry as new_entry, new_append_id},
+    audit::{entry as new_entry, new_append_id},
     auth::{Caller, Role},
     error,
 };
 use schakel_proto::v1 as pb;
 use tonic::Status;
 
-use crate::{AppendError, AuditLog, entry, postings};
+use crate::{AuditLog, entry, postings};
 
 /// The entries whose bodies a privacy officer may read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,11 +137,7 @@ impl<'a> Review<'a> {
 
     /// Appends the review's entry durably; its index.
     pub(crate) async fn record(&self, entry: pb::AuditEntry) -> Result<u64, Status> {
-        match self.log.append(entry, new_append_id()).await {
-            Ok(receipt) => Ok(receipt.index),
-            Err(AppendError::Invalid(e)) => Err(error::invalid_argument(&e.field, e.message)),
-            Err(AppendError::Unavailable(_)) => Err(AuditError::Unavailable(String::new()).into()),
-        }
+        Ok(self.log.append(entry, new_append_id()).await?.index)
     }
 }
 

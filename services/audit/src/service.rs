@@ -179,14 +179,21 @@ impl AuditService for Audit {
         let entry = req
             .entry
             .ok_or_else(|| error::invalid_argument("entry", "is required"))?;
-        match self.log().append(entry, req.append_id).await {
-            Ok(receipt) => Ok(Response::new(receipt)),
-            Err(AppendError::Invalid(invalid)) => {
-                Err(error::invalid_argument(&invalid.field, invalid.message))
+        Ok(Response::new(
+            self.log().append(entry, req.append_id).await?,
+        ))
+    }
+}
+
+impl From<AppendError> for Status {
+    fn from(err: AppendError) -> Self {
+        match err {
+            AppendError::Invalid(invalid) => {
+                error::invalid_argument(&invalid.field, invalid.message)
             }
-            Err(AppendError::Unavailable(why)) => {
+            AppendError::Unavailable(why) => {
                 tracing::error!(%why, "append not committed");
-                Err(schakel_kit::audit::AuditError::Unavailable(why).into())
+                schakel_kit::audit::AuditError::Unavailable(why).into()
             }
         }
     }

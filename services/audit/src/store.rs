@@ -445,52 +445,6 @@ pub async fn existing_appends(
     Ok(out)
 }
 
-/// The first index whose entry is at or after `cutoff` (the tree size when
-/// none is): entries are time-ordered, so every entry below it is older.
-pub async fn first_at_or_after(pool: &AnyPool, cutoff: i64) -> sqlx::Result<u64> {
-    let first: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM entries WHERE time >= $1")
-        .bind(cutoff)
-        .fetch_one(pool)
-        .await?;
-    match first {
-        Some(first) => Ok(first as u64),
-        None => tree_size(pool).await,
-    }
-}
-
-/// Drops the bodies (and their query rows) of the entries below `frontier`;
-/// leaf hashes and every tree node stay, so proofs keep working. Returns how
-/// many.
-pub async fn drop_bodies_below(pool: &AnyPool, frontier: u64) -> sqlx::Result<u64> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query("DELETE FROM entries WHERE idx < $1")
-        .bind(frontier as i64)
-        .execute(&mut *tx)
-        .await?;
-    // Postings of segments wholly below the frontier go too (a partly
-    // dropped segment keeps its postings; its dropped entries just no longer
-    // match).
-    sqlx::query(
-        "DELETE FROM postings WHERE segment < \
-         $1 / (SELECT COALESCE(MAX(segment_size), 1) FROM sealed_segments)",
-    )
-    .bind(frontier as i64)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(done.rows_affected())
-}
-
-/// The body of the newest entry with `action`, if any is held.
-pub async fn newest_of_action(pool: &AnyPool, action: i32) -> sqlx::Result<Option<Vec<u8>>> {
-    sqlx::query_scalar(
-        "SELECT body FROM entries WHERE action = $1 AND body IS NOT NULL ORDER BY idx DESC LIMIT 1",
-    )
-    .bind(i64::from(action))
-    .fetch_optional(pool)
-    .await
-}
-
 /// The first index whose body is still held (the tree size when none is).
 pub async fn first_with_body(pool: &AnyPool) -> sqlx::Result<Option<u64>> {
     let first: Option<i64> = sqlx::query_scalar("SELECT MIN(idx) FROM entries")
