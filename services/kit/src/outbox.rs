@@ -264,6 +264,7 @@ impl Outbox {
             if rows.is_empty() {
                 return Ok(delivered);
             }
+            let before_page = delivered;
             for row in &rows {
                 let append_id: String = row.try_get("append_id")?;
                 let bytes: Vec<u8> = row.try_get("entry")?;
@@ -274,6 +275,11 @@ impl Outbox {
                     Err(AuditError::Rejected(_)) => {}
                     Err(err) => return Err(err.into()),
                 }
+            }
+            // A page of refused entries whose mark did not stick would come
+            // back at once: the next round tries again.
+            if delivered == before_page {
+                return Ok(delivered);
             }
         }
     }
