@@ -1,6 +1,8 @@
-//! The first coordinator of a new deployment. Every admin RPC needs a
-//! coordinator's token, so the first one is created offline, directly in the
-//! identity database, and only while there is none.
+//! The first coordinators of a new deployment. Every admin RPC needs a
+//! coordinator's token, and every oversight account after these needs a
+//! second coordinator's approval (four-eyes), so the first two are created
+//! offline, directly in the identity database, one per run, and only while
+//! fewer than two exist. They must be two different people.
 
 use schakel_kit::auth::Role;
 use schakel_proto::v1 as pb;
@@ -44,7 +46,11 @@ pub struct Bootstrapped {
     pub generated_password: Option<String>,
 }
 
-/// Creates the first coordinator; FAILED_PRECONDITION when a coordinator exists.
+/// How many coordinators the bootstrap may create: enough for the first
+/// four-eyes approval.
+pub const BOOTSTRAP_COORDINATORS: usize = 2;
+
+/// Creates one of the first two coordinators; FAILED_PRECONDITION when two exist.
 pub async fn bootstrap(identity: &Identity, request: Bootstrap) -> Result<Bootstrapped> {
     let pool = identity.database().pool();
     let name = model::label("organisation_name", &request.organisation_name)?;
@@ -56,10 +62,11 @@ pub async fn bootstrap(identity: &Identity, request: Bootstrap) -> Result<Bootst
     if !request.password.is_empty() && request.password.chars().count() < 12 {
         return Err(Error::invalid("password", "must be at least 12 characters"));
     }
-    if store::any_user_with_role(pool, Role::Coordinator).await? {
+    if store::count_users_with_role(pool, Role::Coordinator).await? >= BOOTSTRAP_COORDINATORS {
         return Err(Error::Precondition {
             reason: "ALREADY_BOOTSTRAPPED",
-            message: "a coordinator exists; create users through the CLI as that coordinator"
+            message: "two coordinators exist; create users through the CLI as one of them \
+                      (the other approves oversight accounts)"
                 .into(),
         });
     }
@@ -96,6 +103,7 @@ pub async fn bootstrap(identity: &Identity, request: Bootstrap) -> Result<Bootst
         roles: vec![Role::Coordinator.to_proto() as i32],
         disabled: false,
         created_at: Some(schakel_kit::time::to_timestamp(now)),
+        ..Default::default()
     };
     store::insert_user(
         &mut *pool.acquire().await?,

@@ -36,6 +36,14 @@ pub enum Error {
         /// Explanation.
         message: String,
     },
+    /// The caller may call this, but not for this object (four-eyes).
+    #[error("{message}")]
+    PermissionDenied {
+        /// Reason code.
+        reason: &'static str,
+        /// Explanation.
+        message: String,
+    },
     /// The audit log could not record the change: nothing was done.
     #[error(transparent)]
     Audit(schakel_kit::audit::AuditError),
@@ -78,6 +86,9 @@ impl From<Error> for Status {
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Precondition { reason, message } => status::failed_precondition(reason, message),
+            Error::PermissionDenied { reason, message } => {
+                status::permission_denied(reason, message)
+            }
             Error::Audit(err) => err.into(),
             Error::Commit(err) => err.into(),
             Error::Internal(err) => status::internal(&err),

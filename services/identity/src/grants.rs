@@ -2,7 +2,7 @@
 //! certificate, each attempt counted against the account and peer limits
 //! before its secret is checked.
 
-use schakel_kit::auth::{PrincipalKind, Role};
+use schakel_kit::auth::{Confirmation, PrincipalKind, Role};
 use schakel_proto::v1 as pb;
 
 use crate::{
@@ -68,13 +68,21 @@ impl Identity {
             .ok_or_else(|| {
                 Error::Internal(anyhow::anyhow!("principal's organisation is missing"))
             })?;
+        let roles: Vec<Role> = roles.into_iter().filter_map(Role::from_proto).collect();
+        // An account from before the separation of duties was enforced.
+        Role::check_separation(&roles).map_err(|message| Error::Precondition {
+            reason: "ROLE_CONFLICT",
+            message,
+        })?;
         Ok(Principal {
             subject,
             kind,
             organisation_id: org.id,
             partner_type: org.partner_type,
             region: org.region,
-            roles: roles.into_iter().filter_map(Role::from_proto).collect(),
+            roles,
+            bound_to: None,
+            revoked_until: None,
         })
     }
 
@@ -93,8 +101,10 @@ impl Identity {
         self.count_attempt(&account_key, &peer_key)?;
         let record = store::user_credentials(self.inner.db.pool(), &grant.username).await?;
         let (user, hash) = match record {
-            Some((user, hash)) if !user.disabled => (Some(user), Some(hash)),
-            // Disabled or unknown: same work, same answer.
+            Some((user, hash)) if !user.disabled && !user.pending_approval => {
+                (Some(user), Some(hash))
+            }
+            // Disabled, awaiting approval or unknown: same work, same answer.
             _ => (None, None),
         };
         self.verify_counted((&account_key, &peer_key), grant.password, hash)
@@ -132,26 +142,31 @@ impl Identity {
         );
         self.count_attempt(&account_key, &peer_key)?;
         let record = store::find_service_account(self.inner.db.pool(), &grant.client_id).await?;
-        let (account, hash) = match record {
-            Some(r) if !r.disabled && r.secret_hash.is_some() => (Some(r.account), r.secret_hash),
-            _ => (None, None),
+        let (account, hash, revoked_at) = match record {
+            Some(r) if !r.disabled && r.secret_hash.is_some() => {
+                (Some(r.account), r.secret_hash, r.revoked_at)
+            }
+            _ => (None, None, None),
         };
         self.verify_counted((&account_key, &peer_key), grant.client_secret, hash)
             .await?;
         let account = account.ok_or(Error::BadCredentials)?;
-        self.organisation_principal(
-            account.id,
-            PrincipalKind::ServiceAccount,
-            &account.organisation_id,
-            account.roles,
-        )
-        .await
+        let mut principal = self
+            .organisation_principal(
+                account.id,
+                PrincipalKind::ServiceAccount,
+                &account.organisation_id,
+                account.roles,
+            )
+            .await?;
+        principal.revoked_until = revoked_at;
+        Ok(principal)
     }
 
     pub(crate) async fn certificate_grant(
         &self,
         grant: pb::ClientCertificateGrant,
-        common_name: Option<String>,
+        certificate: Option<&[u8]>,
         peer: &str,
     ) -> Result<Principal> {
         // Refused certificate grants count against the peer like guesses.
@@ -162,7 +177,7 @@ impl Identity {
             .map_err(|retry| Error::RateLimited {
                 retry_after_secs: retry.as_secs().max(1),
             })?;
-        let principal = self.certificate_principal(grant, common_name).await;
+        let principal = self.certificate_principal(grant, certificate).await;
         if principal.is_ok() {
             self.inner.peer_failures.forgive(&peer_key);
         }
@@ -172,11 +187,15 @@ impl Identity {
     pub(crate) async fn certificate_principal(
         &self,
         grant: pb::ClientCertificateGrant,
-        common_name: Option<String>,
+        certificate: Option<&[u8]>,
     ) -> Result<Principal> {
         // rustls has verified the certificate chain against the deployment CA;
-        // the account must name this certificate's subject.
-        let common_name = common_name.ok_or(Error::BadCredentials)?;
+        // the account must name this certificate's subject, and the token is
+        // bound to this certificate (RFC 8705).
+        let certificate = certificate.ok_or(Error::BadCredentials)?;
+        let common_name =
+            schakel_kit::tls::common_name(certificate).ok_or(Error::BadCredentials)?;
+        let bound_to = Some(Confirmation::of_certificate(certificate));
         // One of Schakel's own services, known by its certificate.
         if let Some(service) = grant.client_id.strip_prefix(INTERNAL_PREFIX) {
             if service == common_name
@@ -194,27 +213,33 @@ impl Identity {
                     partner_type: String::new(),
                     region: String::new(),
                     roles: Vec::new(),
+                    bound_to,
+                    revoked_until: None,
                 });
             }
             return Err(Error::BadCredentials);
         }
         let record = store::find_service_account(self.inner.db.pool(), &grant.client_id).await?;
-        let account = match record {
+        let (account, revoked_at) = match record {
             Some(r)
                 if !r.disabled
                     && !r.account.certificate_subject.is_empty()
                     && r.account.certificate_subject == common_name =>
             {
-                r.account
+                (r.account, r.revoked_at)
             }
             _ => return Err(Error::BadCredentials),
         };
-        self.organisation_principal(
-            account.id,
-            PrincipalKind::ServiceAccount,
-            &account.organisation_id,
-            account.roles,
-        )
-        .await
+        let mut principal = self
+            .organisation_principal(
+                account.id,
+                PrincipalKind::ServiceAccount,
+                &account.organisation_id,
+                account.roles,
+            )
+            .await?;
+        principal.bound_to = bound_to;
+        principal.revoked_until = revoked_at;
+        Ok(principal)
     }
 }

@@ -1,6 +1,6 @@
 //! Token signing keys: Ed25519, encrypted at rest with the master key
-//! (AES-256-GCM), rotated on demand; retired keys stay published until every
-//! token they signed has expired.
+//! (AES-256-GCM), rotated on demand. A rotation withdraws the old key at
+//! once: the tokens it signed stop working wherever they are verified.
 
 use anyhow::Context;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -34,25 +34,12 @@ pub struct KeyStore {
     db: Database,
     master: MasterKey,
     clock: Clock,
-    /// How long a retired key stays published: the longest token lifetime
-    /// plus the verifiers' leeway.
-    publish_after_retirement: i64,
 }
 
 impl KeyStore {
     /// A key store; call [`ensure_active`](Self::ensure_active) before signing.
-    pub fn new(
-        db: Database,
-        master: MasterKey,
-        clock: Clock,
-        publish_after_retirement: i64,
-    ) -> Self {
-        Self {
-            db,
-            master,
-            clock,
-            publish_after_retirement,
-        }
+    pub fn new(db: Database, master: MasterKey, clock: Clock) -> Self {
+        Self { db, master, clock }
     }
 
     /// Creates the signing key and the next key if they are missing.
@@ -125,16 +112,13 @@ impl KeyStore {
         Ok((kid, EncodingKey::from_ed_der(der.as_bytes())))
     }
 
-    /// The published keys: the active one, the next one (published ahead, so
-    /// that verifiers know it before it signs), and those retired less than
-    /// the longest token lifetime ago.
+    /// The published keys: the active one and the next one (published ahead,
+    /// so that verifiers know it before it signs). Never a retired key.
     pub async fn jwks(&self) -> anyhow::Result<JwkSet> {
-        let cutoff = self.clock.now() - self.publish_after_retirement;
         let rows = sqlx::query(
             "SELECT kid, public_key FROM signing_keys \
-             WHERE active IN (1, 2) OR retired_at > $1 ORDER BY created_at DESC, kid",
+             WHERE active IN (1, 2) ORDER BY created_at DESC, kid",
         )
-        .bind(cutoff)
         .fetch_all(self.db.pool())
         .await?;
         let mut keys = Vec::with_capacity(rows.len());
@@ -143,7 +127,10 @@ impl KeyStore {
             let public: Vec<u8> = row.try_get("public_key")?;
             keys.push(Jwk::ed25519(&kid, &public));
         }
-        Ok(JwkSet { keys })
+        Ok(JwkSet {
+            keys,
+            revoked: Vec::new(),
+        })
     }
 
     /// Retires the active key, makes the next key (published since the last

@@ -3,6 +3,7 @@
 //! Ed25519-signed JWTs every other service verifies against the published JWKS.
 #![forbid(unsafe_code)]
 
+mod accounts;
 pub mod bootstrap;
 pub mod dev;
 mod directory;
@@ -16,12 +17,13 @@ pub mod ratelimit;
 mod service;
 pub mod store;
 pub mod token;
+mod users;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use schakel_kit::{
     audit::AuditSink,
-    auth::{JwksFetcher, PrincipalKind},
+    auth::{Confirmation, JwkSet, JwksFetcher, PrincipalKind},
     client::TokenSource,
     config::{AuthConfig, Limits, secs},
     db::{Database, Migrations},
@@ -166,13 +168,28 @@ impl Identity {
         Self::new(db, config, auth, master, clock, audit).await
     }
 
-    /// Reads the JWKS straight from this service's key store, for verifiers in
-    /// the same process.
+    /// What GetJwks publishes: the signing key and the next one, and the
+    /// revocations young enough that a token they void could be unexpired.
+    pub async fn published(&self) -> error::Result<JwkSet> {
+        let mut set = self.inner.keys.jwks().await?;
+        let window = self.inner.config.max_token_ttl.as_secs() as i64
+            + self.inner.auth.leeway.as_secs() as i64
+            + service::REVOCATION_MARGIN_SECS;
+        let since = self.inner.clock_now() - window;
+        set.revoked = store::revocations(self.inner.db.pool(), since).await?;
+        Ok(set)
+    }
+
+    /// Reads the JWKS straight from this service, for verifiers in the same
+    /// process.
     pub fn jwks_fetcher(&self) -> JwksFetcher {
-        let keys = self.inner.keys.clone();
+        let this = self.clone();
         Arc::new(move || {
-            let keys = keys.clone();
-            Box::pin(async move { Ok(serde_json::to_string(&keys.jwks().await?)?) })
+            let this = this.clone();
+            Box::pin(async move {
+                let set = this.published().await.map_err(anyhow::Error::new)?;
+                Ok(serde_json::to_string(&set)?)
+            })
         })
     }
 
@@ -184,16 +201,22 @@ impl Identity {
     }
 
     /// A token for `service` (one of Schakel's own services, kind
-    /// `internal_service`) signed by this identity service, renewed in the
-    /// background before it expires: how services authenticate to each other
-    /// (together with mTLS).
-    pub async fn internal_token(&self, service: &str) -> anyhow::Result<TokenSource> {
+    /// `internal_service`) signed by this identity service and bound to the
+    /// service's certificate `bound_to` (RFC 8705), kept fresh in the
+    /// background (renewed before it expires and at once after a key
+    /// rotation): how identity authenticates to the audit log.
+    pub async fn internal_token(
+        &self,
+        service: &str,
+        bound_to: Confirmation,
+    ) -> anyhow::Result<TokenSource> {
         let sign = {
             let this = self.clone();
             let subject = format!("{}{service}", service::INTERNAL_PREFIX);
             move || {
                 let this = this.clone();
                 let subject = subject.clone();
+                let bound_to = bound_to.clone();
                 async move {
                     let principal = token::Principal {
                         subject,
@@ -202,41 +225,34 @@ impl Identity {
                         partner_type: String::new(),
                         region: String::new(),
                         roles: Vec::new(),
+                        bound_to: Some(bound_to),
+                        revoked_until: None,
                     };
-                    let ttl = this.inner.config.max_token_ttl.as_secs() as i64;
+                    let ttl = this.inner.config.max_token_ttl;
                     let keys = &this.inner.keys;
                     let auth = &this.inner.auth;
-                    token::sign(
+                    let signed = token::sign(
                         keys,
                         &auth.issuer,
                         &auth.audience,
                         principal,
                         this.inner.clock_now(),
-                        ttl,
+                        ttl.as_secs() as i64,
                     )
-                    .await
+                    .await?;
+                    Ok((signed.token, ttl / 3))
                 }
             }
         };
-        let current = Arc::new(std::sync::RwLock::new(sign().await?.token));
-        let renew_every = self.inner.config.max_token_ttl / 3;
-        let slot = Arc::downgrade(&current);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(renew_every).await;
-                let Some(slot) = slot.upgrade() else { return };
-                match sign().await {
-                    Ok(signed) => *slot.write().unwrap_or_else(|e| e.into_inner()) = signed.token,
-                    Err(err) => tracing::error!(
-                        error = format!("{err:#}"),
-                        "renewing the service token failed"
-                    ),
-                }
+        let published = {
+            let keys = self.inner.keys.clone();
+            move || {
+                let keys = keys.clone();
+                async move { Ok(keys.jwks().await?.keys.into_iter().map(|k| k.kid).collect()) }
             }
-        });
-        Ok(Arc::new(move || {
-            Some(current.read().unwrap_or_else(|e| e.into_inner()).clone())
-        }))
+        };
+        let first = sign().await?;
+        Ok(schakel_kit::client::renewing(first, sign, published))
     }
 
     /// The database (for seeding and tests).

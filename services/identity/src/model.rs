@@ -59,7 +59,17 @@ pub fn roles(field: &'static str, values: &[i32]) -> Result<Vec<Role>> {
         roles.push(role);
     }
     roles.sort();
+    Role::check_separation(&roles).map_err(|m| Error::invalid(field, m))?;
     Ok(roles)
+}
+
+/// A free-text reason of at most 500 characters (kept out of the audit
+/// trail's indexed fields).
+pub fn reason(field: &'static str, value: &str) -> Result<()> {
+    if value.chars().count() > 500 {
+        return Err(Error::invalid(field, "must be at most 500 characters"));
+    }
+    Ok(())
 }
 
 /// Roles as stored: comma-separated codes.
@@ -81,6 +91,8 @@ pub fn roles_from_text(text: &str) -> anyhow::Result<Vec<Role>> {
 
 #[cfg(test)]
 mod tests {
+    use schakel_proto::v1 as pb;
+
     use super::*;
 
     #[test]
@@ -98,6 +110,27 @@ mod tests {
         assert!(roles("roles", &[0]).is_err());
         assert!(roles("roles", &[99]).is_err());
         assert!(roles("roles", &[1, 1]).is_err());
+        // Oversight and content roles never in one account.
+        let mixed = [pb::Role::PrivacyOfficer as i32, pb::Role::TeamMember as i32];
+        let err = roles("roles", &mixed).expect_err("mixed");
+        assert!(err.to_string().contains("privacy_officer"), "{err}");
+        assert!(
+            roles(
+                "roles",
+                &[pb::Role::Coordinator as i32, pb::Role::Aanmelder as i32]
+            )
+            .is_err()
+        );
+        assert!(
+            roles(
+                "roles",
+                &[
+                    pb::Role::Coordinator as i32,
+                    pb::Role::PrivacyOfficer as i32
+                ]
+            )
+            .is_ok()
+        );
         assert_eq!(roles_from_text(&roles_to_text(&r)).expect("text"), r);
     }
 }

@@ -9,7 +9,7 @@ use schakel_kit::{
     db::Database,
     outbox::{Change, Outbox},
     time::{Clock, to_timestamp},
-    tls::peer_common_name,
+    tls::peer_certificate,
 };
 use schakel_proto::v1::{
     self as pb, identity_service_server::IdentityService, issue_token_request::Grant,
@@ -22,19 +22,18 @@ use crate::{
     kbo::KboNumber,
     keys::KeyStore,
     model,
-    password::{Hasher, generate_secret},
+    password::Hasher,
     ratelimit::{FailureLimiter, RefusalDigest},
     store, token,
 };
 
 /// Longest secret accepted, so that hashing cannot be used for denial of service.
 pub(crate) const MAX_SECRET_BYTES: usize = 1024;
-/// Shortest password a coordinator may set.
-const MIN_PASSWORD_CHARS: usize = 12;
 /// Client ids of Schakel's own services: `svc-<certificate common name>`.
 pub(crate) const INTERNAL_PREFIX: &str = schakel_kit::auth::INTERNAL_SUBJECT_PREFIX;
-/// How long a retired key stays published beyond the longest token lifetime.
-const PUBLISH_MARGIN_SECS: i64 = 60;
+/// How long a revocation stays published beyond the longest token lifetime
+/// and the verifiers' leeway (after that every token it voids has expired).
+pub(crate) const REVOCATION_MARGIN_SECS: i64 = 60;
 
 pub(crate) struct Inner {
     pub(crate) db: Database,
@@ -58,11 +57,8 @@ impl Inner {
         clock: Clock,
         audit: Arc<dyn AuditSink>,
     ) -> anyhow::Result<Self> {
-        let publish = config.max_token_ttl.as_secs() as i64
-            + auth.leeway.as_secs() as i64
-            + PUBLISH_MARGIN_SECS;
         Ok(Self {
-            keys: KeyStore::new(db.clone(), master, clock.clone(), publish),
+            keys: KeyStore::new(db.clone(), master, clock.clone()),
             hasher: Hasher::new(&config.password_hash)?,
             account_failures: FailureLimiter::new(
                 config.max_failures_per_account,
@@ -153,7 +149,7 @@ impl Identity {
         }
     }
 
-    async fn require_organisation(
+    pub(crate) async fn require_organisation(
         &self,
         field: &'static str,
         id: &str,
@@ -171,7 +167,7 @@ impl Identity {
     }
 }
 
-fn next_token<T>(items: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> &str) -> String {
+pub(crate) fn next_token<T>(items: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> &str) -> String {
     if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|i| id(i).to_owned()).unwrap_or_default()
@@ -190,7 +186,7 @@ impl IdentityService for Identity {
             .remote_addr()
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
-        let common_name = peer_common_name(&request);
+        let certificate = peer_certificate(&request);
         let req = request.into_inner();
         let ttl = self.ttl(req.ttl_seconds)?;
         let grant_kind = match &req.grant {
@@ -209,7 +205,8 @@ impl IdentityService for Identity {
             Some(Grant::Password(g)) => self.password_grant(g, &peer).await,
             Some(Grant::ClientCredentials(g)) => self.client_secret_grant(g, &peer).await,
             Some(Grant::ClientCertificate(g)) => {
-                self.certificate_grant(g, common_name, &peer).await
+                self.certificate_grant(g, certificate.as_deref(), &peer)
+                    .await
             }
             None => Err(Error::BadCredentials),
         };
@@ -295,7 +292,7 @@ impl IdentityService for Identity {
         &self,
         _request: Request<pb::GetJwksRequest>,
     ) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
-        let jwks = self.inner.keys.jwks().await.map_err(Error::Internal)?;
+        let jwks = self.published().await?;
         let jwks_json = serde_json::to_string(&jwks).map_err(|e| Error::Internal(e.into()))?;
         Ok(Response::new(pb::GetJwksResponse { jwks_json }))
     }
@@ -437,60 +434,19 @@ impl IdentityService for Identity {
         request: Request<pb::CreateUserRequest>,
     ) -> std::result::Result<Response<pb::CreateUserResponse>, Status> {
         let caller = Self::coordinator(&request)?;
-        let req = request.into_inner();
-        let username = model::username("username", &req.username)?;
-        let display_name = model::label("display_name", &req.display_name)?;
-        let roles = model::roles("roles", &req.roles)?;
-        let (password, generated) = if req.password.is_empty() {
-            let p = generate_secret(24);
-            (p.clone(), p)
-        } else if req.password.chars().count() < MIN_PASSWORD_CHARS
-            || req.password.len() > MAX_SECRET_BYTES
-        {
-            return Err(Error::invalid(
-                "password",
-                format!("must be {MIN_PASSWORD_CHARS} to {MAX_SECRET_BYTES} characters"),
-            )
-            .into());
-        } else {
-            (req.password, String::new())
-        };
-        let org = self
-            .require_organisation("organisation_id", &req.organisation_id)
+        let created = self.create_user_by(&caller, request.into_inner()).await?;
+        Ok(Response::new(created))
+    }
+
+    async fn approve_user(
+        &self,
+        request: Request<pb::ApproveUserRequest>,
+    ) -> std::result::Result<Response<pb::ApproveUserResponse>, Status> {
+        let caller = Self::coordinator(&request)?;
+        let user = self
+            .approve_user_by(&caller, &request.get_ref().user_id)
             .await?;
-        let hash = self
-            .inner
-            .hasher
-            .hash(password)
-            .await
-            .map_err(Error::Internal)?;
-        let now = self.inner.clock.now();
-        let user = pb::User {
-            id: uuid::Uuid::new_v4().to_string(),
-            username,
-            display_name,
-            organisation_id: org.id,
-            roles: roles.iter().map(|r| r.to_proto() as i32).collect(),
-            disabled: false,
-            created_at: Some(to_timestamp(now)),
-        };
-        let mut tx = self.begin().await?;
-        store::insert_user(&mut tx, &user, &roles, &hash, now).await?;
-        let role_codes = model::roles_to_text(&roles).replace(',', "+");
-        self.stage(
-            &mut tx,
-            caller.to_actor(),
-            pb::AuditAction::UserCreate,
-            target(&user.organisation_id, &user.id),
-            &[("roles", &role_codes)],
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(user = %user.id, by = %caller.subject, "user created");
-        Ok(Response::new(pb::CreateUserResponse {
-            user: Some(user),
-            generated_password: generated,
-        }))
+        Ok(Response::new(pb::ApproveUserResponse { user: Some(user) }))
     }
 
     async fn disable_user(
@@ -498,35 +454,7 @@ impl IdentityService for Identity {
         request: Request<pb::DisableUserRequest>,
     ) -> std::result::Result<Response<pb::DisableUserResponse>, Status> {
         let caller = Self::coordinator(&request)?;
-        let req = request.into_inner();
-        let id = model::id("user_id", &req.user_id)?;
-        if req.reason.chars().count() > 500 {
-            return Err(Error::invalid("reason", "must be at most 500 characters").into());
-        }
-        if id == caller.subject {
-            return Err(Error::Precondition {
-                reason: "SELF_DISABLE",
-                message: "a coordinator cannot disable their own account".into(),
-            }
-            .into());
-        }
-        let mut tx = self.begin().await?;
-        if !store::disable_user(&mut tx, &id, self.inner.clock.now()).await? {
-            return Err(Error::NotFound("user").into());
-        }
-        self.stage(
-            &mut tx,
-            caller.to_actor(),
-            pb::AuditAction::UserDisable,
-            target("", &id),
-            &[],
-        )
-        .await?;
-        tx.commit().await?;
-        let user = store::get_user(self.inner.db.pool(), &id)
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        tracing::info!(user = %id, by = %caller.subject, "user disabled");
+        let user = self.disable_user_by(&caller, request.get_ref()).await?;
         Ok(Response::new(pb::DisableUserResponse { user: Some(user) }))
     }
 
@@ -571,82 +499,44 @@ impl IdentityService for Identity {
         request: Request<pb::CreateServiceAccountRequest>,
     ) -> std::result::Result<Response<pb::CreateServiceAccountResponse>, Status> {
         let caller = Self::coordinator(&request)?;
-        let req = request.into_inner();
-        let name = model::label("name", &req.name)?;
-        let roles = model::roles("roles", &req.roles)?;
-        if let Some(role) = roles
-            .iter()
-            .find(|r| !matches!(r, Role::Aanmelder | Role::TeamMember))
-        {
-            return Err(Error::invalid(
-                "roles",
-                format!("a partner system cannot hold the role {role}"),
-            )
-            .into());
-        }
-        let subject = req.certificate_subject.trim().to_owned();
-        if !subject.is_empty() && !model::is_common_name(&subject) {
-            return Err(Error::invalid(
-                "certificate_subject",
-                "must be a certificate common name of [A-Za-z0-9._-], at most 64",
-            )
-            .into());
-        }
-        if self.inner.config.internal_services.contains(&subject) {
-            return Err(Error::invalid(
-                "certificate_subject",
-                "is the certificate name of one of Schakel's own services",
-            )
-            .into());
-        }
-        if subject.is_empty() && !req.generate_secret {
-            return Err(Error::invalid(
-                "certificate_subject",
-                "give a certificate subject, or set generate_secret",
-            )
-            .into());
-        }
-        let org = self
-            .require_organisation("organisation_id", &req.organisation_id)
+        let created = self
+            .create_service_account_by(&caller, request.into_inner())
             .await?;
-        let secret = req.generate_secret.then(|| generate_secret(40));
-        let hash = match &secret {
-            Some(s) => Some(
-                self.inner
-                    .hasher
-                    .hash(s.clone())
-                    .await
-                    .map_err(Error::Internal)?,
-            ),
-            None => None,
-        };
-        let now = self.inner.clock.now();
-        let account = pb::ServiceAccount {
-            id: uuid::Uuid::new_v4().to_string(),
-            client_id: format!("sa-{}", generate_secret(20).to_lowercase()),
-            name,
-            organisation_id: org.id,
-            roles: roles.iter().map(|r| r.to_proto() as i32).collect(),
-            certificate_subject: subject,
-            created_at: Some(to_timestamp(now)),
-        };
-        let mut tx = self.begin().await?;
-        store::insert_service_account(&mut tx, &account, &roles, hash.as_deref(), now).await?;
-        let role_codes = model::roles_to_text(&roles).replace(',', "+");
-        self.stage(
-            &mut tx,
-            caller.to_actor(),
-            pb::AuditAction::ServiceAccountCreate,
-            target(&account.organisation_id, &account.id),
-            &[("roles", &role_codes)],
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(service_account = %account.id, by = %caller.subject, "service account created");
-        Ok(Response::new(pb::CreateServiceAccountResponse {
+        Ok(Response::new(created))
+    }
+
+    async fn list_service_accounts(
+        &self,
+        request: Request<pb::ListServiceAccountsRequest>,
+    ) -> std::result::Result<Response<pb::ListServiceAccountsResponse>, Status> {
+        Self::coordinator(&request)?;
+        Ok(Response::new(
+            self.list_service_accounts_page(request.get_ref()).await?,
+        ))
+    }
+
+    async fn disable_service_account(
+        &self,
+        request: Request<pb::DisableServiceAccountRequest>,
+    ) -> std::result::Result<Response<pb::DisableServiceAccountResponse>, Status> {
+        let caller = Self::coordinator(&request)?;
+        let account = self
+            .disable_service_account_by(&caller, request.get_ref())
+            .await?;
+        Ok(Response::new(pb::DisableServiceAccountResponse {
             service_account: Some(account),
-            client_secret: secret.unwrap_or_default(),
         }))
+    }
+
+    async fn reset_service_account_secret(
+        &self,
+        request: Request<pb::ResetServiceAccountSecretRequest>,
+    ) -> std::result::Result<Response<pb::ResetServiceAccountSecretResponse>, Status> {
+        let caller = Self::coordinator(&request)?;
+        Ok(Response::new(
+            self.reset_service_account_secret_by(&caller, request.get_ref())
+                .await?,
+        ))
     }
 
     async fn rotate_signing_key(

@@ -1,7 +1,7 @@
 //! Signing access tokens.
 
 use jsonwebtoken::{Algorithm, Header};
-use schakel_kit::auth::{Claims, PrincipalKind, Role, TOKEN_TYPE};
+use schakel_kit::auth::{Claims, Confirmation, PrincipalKind, Role, TOKEN_TYPE};
 
 use crate::keys::KeyStore;
 
@@ -20,6 +20,12 @@ pub struct Principal {
     pub region: String,
     /// Roles.
     pub roles: Vec<Role>,
+    /// The client certificate the token is bound to (RFC 8705 `cnf`): set
+    /// for every token of the client-certificate grant.
+    pub bound_to: Option<Confirmation>,
+    /// Tokens of this principal issued at or before this second are revoked
+    /// (a service account given a new secret): a new token is issued after it.
+    pub revoked_until: Option<i64>,
 }
 
 /// A signed token and its claims.
@@ -44,6 +50,9 @@ pub async fn sign(
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid);
     header.typ = Some(TOKEN_TYPE.into());
+    // Never issue a token that is void already: after a revocation in this
+    // very second, the token starts in the next (within every verifier's leeway).
+    let now = principal.revoked_until.map_or(now, |r| now.max(r + 1));
     let claims = Claims {
         iss: issuer.into(),
         sub: principal.subject,
@@ -61,6 +70,7 @@ pub async fn sign(
             .collect(),
         region: principal.region,
         knd: principal.kind.as_str().into(),
+        cnf: principal.bound_to,
     };
     let token = jsonwebtoken::encode(&header, &claims, &key)?;
     Ok(Signed { token, claims })

@@ -1,7 +1,7 @@
 //! gRPC clients for calling Schakel services: TLS channels and an interceptor
 //! that adds the bearer token and the W3C trace context.
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use anyhow::Context;
 use tonic::{
@@ -60,13 +60,77 @@ impl Interceptor for CallContext {
 /// Client id prefix of Schakel's own services at the identity service.
 pub const INTERNAL_CLIENT_PREFIX: &str = "svc-";
 
+/// How often a service checks that its token's signing key is still
+/// published (a rotation retires the old key at once).
+const KEY_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps a service token fresh in the background, starting from `first`
+/// (the token and when to renew it): `issue` gives the next one at the renewal
+/// time, and at once when `published` (the kids of the signing keys now
+/// published) no longer lists the key that signed the current one, so that
+/// a key rotation does not leave the service with a token nobody accepts.
+/// A failed renewal keeps the current token and is retried with backoff.
+/// Renewal stops when the returned source is dropped.
+pub fn renewing<I, IF, P, PF>(
+    first: (String, std::time::Duration),
+    issue: I,
+    published: P,
+) -> TokenSource
+where
+    I: Fn() -> IF + Send + 'static,
+    IF: Future<Output = anyhow::Result<(String, std::time::Duration)>> + Send,
+    P: Fn() -> PF + Send + 'static,
+    PF: Future<Output = anyhow::Result<Vec<String>>> + Send,
+{
+    use std::time::Duration;
+    const MAX_RETRY: Duration = Duration::from_secs(30);
+    let (token, renew) = first;
+    let slot = Arc::new(std::sync::RwLock::new(token));
+    let weak = Arc::downgrade(&slot);
+    tokio::spawn(async move {
+        let mut due = tokio::time::Instant::now() + renew;
+        let mut retry = Duration::from_millis(200);
+        loop {
+            tokio::time::sleep_until(due.min(tokio::time::Instant::now() + KEY_CHECK)).await;
+            let Some(slot) = weak.upgrade() else { return };
+            let current = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let kid = jsonwebtoken::decode_header(&current)
+                .ok()
+                .and_then(|h| h.kid);
+            let retired = match published().await {
+                Ok(kids) => kid.is_none_or(|kid| !kids.contains(&kid)),
+                Err(_) => false,
+            };
+            if !retired && tokio::time::Instant::now() < due {
+                continue;
+            }
+            match issue().await {
+                Ok((token, renew)) => {
+                    *slot.write().unwrap_or_else(|e| e.into_inner()) = token;
+                    due = tokio::time::Instant::now() + renew;
+                    retry = Duration::from_millis(200);
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "renewing the service token failed"
+                    );
+                    due = tokio::time::Instant::now() + retry;
+                    retry = (retry * 2).min(MAX_RETRY);
+                }
+            }
+        }
+    });
+    Arc::new(move || Some(slot.read().unwrap_or_else(|e| e.into_inner()).clone()))
+}
+
 /// The service token of `service` (one of Schakel's own), issued by the
 /// identity service behind `channel` for the client-certificate grant: the
 /// channel presents this service's mTLS certificate, whose common name is
-/// `service`. Waits for the first token (retrying, with backoff, while
-/// identity is unreachable: a service that cannot authenticate to the audit
-/// log must not serve), then renews it in the background at a third of its
-/// lifetime. Renewal stops when the returned source is dropped.
+/// `service`, and the token is bound to it (RFC 8705). Waits for the first
+/// token (retrying, with backoff, while identity is unreachable: a service
+/// that cannot authenticate to the audit log must not serve), then keeps it
+/// fresh with [`renewing`].
 pub async fn certificate_token(channel: Channel, service: &str) -> TokenSource {
     use schakel_proto::v1::{
         self as pb, identity_service_client::IdentityServiceClient, issue_token_request::Grant,
@@ -82,58 +146,54 @@ pub async fn certificate_token(channel: Channel, service: &str) -> TokenSource {
         })),
         ttl_seconds: 0,
     };
-    let service = service.to_owned();
-    // One attempt: the token, if issued, and how long to wait for the next.
-    let fetch = move |retry: Duration| {
-        let mut client = client.clone();
-        let request = request.clone();
-        let service = service.clone();
-        async move {
-            match client.issue_token(request).await {
-                Ok(response) => {
-                    let response = response.into_inner();
-                    let renew = Duration::from_secs(u64::from(response.expires_in).max(3) / 3);
-                    (Some(response.access_token), renew)
-                }
-                Err(status) => {
-                    tracing::warn!(
-                        service,
-                        code = ?status.code(),
-                        message = status.message(),
-                        "no service token from identity; retrying"
-                    );
-                    (None, retry)
+    let issue = {
+        let client = client.clone();
+        let service = service.to_owned();
+        move || {
+            let mut client = client.clone();
+            let request = request.clone();
+            let service = service.clone();
+            async move {
+                match client.issue_token(request).await {
+                    Ok(response) => {
+                        let response = response.into_inner();
+                        let renew = Duration::from_secs(u64::from(response.expires_in).max(3) / 3);
+                        Ok((response.access_token, renew))
+                    }
+                    Err(status) => {
+                        tracing::warn!(
+                            service,
+                            code = ?status.code(),
+                            message = status.message(),
+                            "no service token from identity"
+                        );
+                        Err(anyhow::Error::new(status))
+                    }
                 }
             }
         }
     };
+    let published = move || {
+        let mut client = client.clone();
+        async move {
+            let json = client
+                .get_jwks(pb::GetJwksRequest {})
+                .await?
+                .into_inner()
+                .jwks_json;
+            let set: crate::auth::JwkSet = serde_json::from_str(&json)?;
+            Ok(set.keys.into_iter().map(|k| k.kid).collect())
+        }
+    };
     let mut retry = FIRST_RETRY;
-    let (first, mut wait) = loop {
-        match fetch(retry).await {
-            (Some(token), renew) => break (token, renew),
-            (None, wait) => {
-                tokio::time::sleep(wait).await;
+    let first = loop {
+        match issue().await {
+            Ok(first) => break first,
+            Err(_) => {
+                tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(MAX_RETRY);
             }
         }
     };
-    let slot = Arc::new(std::sync::RwLock::new(first));
-    let weak = Arc::downgrade(&slot);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(wait).await;
-            let (token, next) = fetch(retry).await;
-            let Some(slot) = weak.upgrade() else { return };
-            match token {
-                Some(token) => {
-                    *slot.write().unwrap_or_else(|e| e.into_inner()) = token;
-                    retry = FIRST_RETRY;
-                }
-                // The current token stays until it expires; keep trying.
-                None => retry = (retry * 2).min(MAX_RETRY),
-            }
-            wait = next;
-        }
-    });
-    Arc::new(move || Some(slot.read().unwrap_or_else(|e| e.into_inner()).clone()))
+    renewing(first, issue, published)
 }

@@ -142,9 +142,15 @@ pub struct AuthConfig {
     /// Allowed clock skew for `exp`/`nbf`.
     #[serde(with = "secs")]
     pub leeway: Duration,
-    /// Least time between two JWKS refreshes triggered by unknown `kid`s.
+    /// Least time between two JWKS fetch attempts.
     #[serde(with = "secs")]
     pub jwks_refresh_interval: Duration,
+    /// Longest a fetched JWK set (keys and revocations) is used: refreshed
+    /// from half this age on, refused past it (fail closed). The bound within
+    /// which a retired key, a disabled user or a revoked service account stops
+    /// working in every service.
+    #[serde(with = "secs")]
+    pub jwks_max_age: Duration,
     /// The identity service's address, to fetch the JWKS from (microservices mode).
     pub identity_url: Option<String>,
 }
@@ -156,8 +162,25 @@ impl Default for AuthConfig {
             audience: "schakel".into(),
             leeway: Duration::from_secs(30),
             jwks_refresh_interval: Duration::from_secs(10),
+            jwks_max_age: Duration::from_secs(60),
             identity_url: None,
         }
+    }
+}
+
+impl AuthConfig {
+    /// Checks the settings before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.jwks_max_age >= Duration::from_secs(2),
+            "auth.jwks_max_age must be at least 2 seconds"
+        );
+        anyhow::ensure!(
+            self.jwks_refresh_interval * 2 <= self.jwks_max_age,
+            "auth.jwks_refresh_interval must be at most half of auth.jwks_max_age \
+             (a set is refreshed from half its age on)"
+        );
+        Ok(())
     }
 }
 

@@ -168,12 +168,25 @@ impl TestPki {
         crate::tls::client_config(&self.pki.ca, Some((&cert, &key))).expect("client TLS")
     }
 
+    /// Client TLS presenting a new certificate of Schakel's service
+    /// `service` (common name `service`), and that certificate's RFC 8705
+    /// confirmation, for [`TestIssuer::service_token`].
+    pub fn service_client(&self, service: &str) -> ServiceClient {
+        let (cert, key) = self.service_cert(service);
+        let pem = std::fs::read_to_string(&cert).expect("certificate");
+        ServiceClient {
+            tls: crate::tls::client_config(&self.pki.ca, Some((&cert, &key))).expect("client TLS"),
+            confirmation: crate::auth::Confirmation::of_pem(&pem).expect("confirmation"),
+        }
+    }
+
     /// A certificate and key for one of Schakel's services (subject common
-    /// name `name`, valid for localhost), usable as server and mTLS client.
+    /// name `name`, valid for the names `name`, localhost and 127.0.0.1),
+    /// usable as server and mTLS client.
     pub fn service_cert(&self, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
         let issued = self
             .ca()
-            .issue_server(name, &["localhost", "127.0.0.1"])
+            .issue_server(name, &[name, "localhost", "127.0.0.1"])
             .expect("service certificate");
         let cert = self.dir.path().join(format!("{name}.pem"));
         let key = self.dir.path().join(format!("{name}.key"));
@@ -194,6 +207,15 @@ impl TestPki {
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }
+}
+
+/// What a test needs to call as one of Schakel's services: its mTLS client
+/// configuration and the confirmation its tokens are bound to.
+pub struct ServiceClient {
+    /// Client TLS presenting the service's certificate.
+    pub tls: tonic::transport::ClientTlsConfig,
+    /// The certificate's `cnf` (`x5t#S256`).
+    pub confirmation: crate::auth::Confirmation,
 }
 
 impl Default for TestPki {
@@ -519,6 +541,7 @@ impl TestIssuer {
                 &self.kid,
                 &self.key.verifying_key().to_bytes(),
             )],
+            revoked: vec![],
         };
         let json = serde_json::to_string(&jwks).expect("jwks");
         let fetch: crate::auth::JwksFetcher = std::sync::Arc::new(move || {
@@ -538,6 +561,32 @@ impl TestIssuer {
         partner_type: &str,
         roles: &[crate::auth::Role],
     ) -> String {
+        self.sign(kind, subject, org, partner_type, roles, None)
+    }
+
+    /// The token of Schakel's service `service` (subject `svc-<service>`),
+    /// bound (RFC 8705) to the client certificate `client` presents: see
+    /// [`TestPki::service_client`].
+    pub fn service_token(&self, service: &str, client: &ServiceClient) -> String {
+        self.sign(
+            crate::auth::PrincipalKind::InternalService,
+            &format!("{}{service}", crate::auth::INTERNAL_SUBJECT_PREFIX),
+            "",
+            "",
+            &[],
+            Some(client.confirmation.clone()),
+        )
+    }
+
+    fn sign(
+        &self,
+        kind: crate::auth::PrincipalKind,
+        subject: &str,
+        org: &str,
+        partner_type: &str,
+        roles: &[crate::auth::Role],
+        cnf: Option<crate::auth::Confirmation>,
+    ) -> String {
         use ed25519_dalek::pkcs8::EncodePrivateKey;
         let now = crate::time::Clock::System.now();
         let claims = crate::auth::Claims {
@@ -553,6 +602,7 @@ impl TestIssuer {
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
             region: "leuven".into(),
             knd: kind.as_str().into(),
+            cnf,
         };
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());

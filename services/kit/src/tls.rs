@@ -7,10 +7,6 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 use crate::config::TlsFiles;
 
-/// The TLS server name every Schakel certificate carries, used by clients
-/// whatever address they dial.
-pub const SERVER_NAME: &str = "localhost";
-
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
@@ -36,36 +32,50 @@ pub fn server_config(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
     Ok(config)
 }
 
-/// Client TLS trusting `ca`, presenting the client certificate in `files`
-/// when there is one (mTLS).
+/// Client TLS trusting `ca`, presenting the client certificate in `client`
+/// when there is one (mTLS). The server's certificate must be valid for the
+/// host of the URL dialled (a DNS name or an IP address).
 pub fn client_config(ca: &Path, client: Option<(&Path, &Path)>) -> anyhow::Result<ClientTlsConfig> {
-    let mut config = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(ca)?))
-        .domain_name(SERVER_NAME);
+    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
     if let Some((cert, key)) = client {
         config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
     }
     Ok(config)
 }
 
-/// Client TLS for a service calling its peers: trust the deployment CA and
-/// present this service's own certificate.
-pub fn peer_client_config(files: &TlsFiles) -> anyhow::Result<ClientTlsConfig> {
+/// Client TLS for a service calling its peer `service` (identity, audit,
+/// legal-basis, policy): trust the deployment CA, present this service's own
+/// certificate, and accept only a server certificate issued for `service`
+/// (its DNS name `service`, whatever address is dialled), so that one
+/// service's certificate cannot stand in for another's.
+pub fn peer_client_config(files: &TlsFiles, service: &str) -> anyhow::Result<ClientTlsConfig> {
     let ca = files
         .ca
         .as_deref()
         .context("tls.ca is required to call other services")?;
     let client = files.cert.as_deref().zip(files.key.as_deref());
-    client_config(ca, client)
+    Ok(client_config(ca, client)?.domain_name(service))
 }
 
-/// The subject common name of the verified mTLS client certificate of this
-/// call, if the client presented one. rustls has already checked it against
-/// the configured client CA.
-pub fn peer_common_name<T>(request: &tonic::Request<T>) -> Option<String> {
+/// The RFC 8705 confirmation of this service's own certificate
+/// (`server.tls.cert`), which its service tokens are bound to.
+pub fn own_confirmation(files: &TlsFiles) -> anyhow::Result<crate::auth::Confirmation> {
+    let cert = files.cert.as_deref().context("tls.cert is required")?;
+    let pem = String::from_utf8(read(cert)?).context("tls.cert is not PEM text")?;
+    crate::auth::Confirmation::of_pem(&pem)
+}
+
+/// The verified mTLS client certificate (DER) of this call, if the client
+/// presented one. rustls has already checked it against the configured
+/// client CA.
+pub fn peer_certificate<T>(request: &tonic::Request<T>) -> Option<Vec<u8>> {
     let certs = request.peer_certs()?;
-    let leaf = certs.first()?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(certs.first()?.as_ref().to_vec())
+}
+
+/// The subject common name of a DER-encoded certificate.
+pub fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let cn = cert
         .subject()
         .iter_common_name()

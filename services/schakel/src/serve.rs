@@ -127,6 +127,7 @@ fn audit_channel(config: &ServeConfig) -> anyhow::Result<tonic::transport::Chann
         config,
         "services.audit_url",
         config.services.audit_url.as_deref(),
+        "audit",
     )
 }
 
@@ -134,15 +135,18 @@ fn config_error(err: anyhow::Error) -> ConfigError {
     ConfigError(format!("{err:#}"))
 }
 
-/// An mTLS channel to another service at `url` (the setting `key`), presenting
-/// this service's certificate.
+/// An mTLS channel to the service `service` at `url` (the setting `key`),
+/// presenting this service's certificate and accepting only a certificate
+/// issued for `service`.
 fn peer_channel(
     config: &ServeConfig,
     key: &str,
     url: Option<&str>,
+    service: &str,
 ) -> anyhow::Result<tonic::transport::Channel> {
     let url = url.ok_or_else(|| ConfigError(format!("{key} is required")))?;
-    let tls = schakel_kit::tls::peer_client_config(&config.server.tls).map_err(config_error)?;
+    let tls =
+        schakel_kit::tls::peer_client_config(&config.server.tls, service).map_err(config_error)?;
     Ok(schakel_kit::client::channel(url, tls).map_err(config_error)?)
 }
 
@@ -152,6 +156,7 @@ fn identity_channel(config: &ServeConfig) -> anyhow::Result<tonic::transport::Ch
         config,
         "auth.identity_url",
         config.auth.identity_url.as_deref(),
+        "identity",
     )
 }
 
@@ -169,6 +174,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config: ServeConfig = schakel_kit::config::load(args.config.as_deref())?;
     let database_url = config.database_url(name)?;
     schakel_kit::tls::server_config(&config.server.tls).map_err(config_error)?;
+    config.auth.validate().map_err(config_error)?;
     let limits = config.server.limits.clone();
     // Set for services that may stand by (audit): health follows it.
     let mut readiness = None;
@@ -188,7 +194,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 sink.clone(),
             )
             .await?;
-            let token = identity.internal_token("identity").await?;
+            // Bound to this service's own certificate, which it presents to audit.
+            let own =
+                schakel_kit::tls::own_confirmation(&config.server.tls).map_err(config_error)?;
+            let token = identity.internal_token("identity", own).await?;
             sink.set(GrpcAuditSink::new(channel, CallContext::with_source(token)));
             let verifier = Arc::new(TokenVerifier::new(
                 config.auth.clone(),
@@ -276,11 +285,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 &config,
                 "services.legal_basis_url",
                 config.services.legal_basis_url.as_deref(),
+                "legal-basis",
             )?;
             let policy = peer_channel(
                 &config,
                 "services.policy_url",
                 config.services.policy_url.as_deref(),
+                "policy",
             )?;
             let token = schakel_kit::client::certificate_token(identity.clone(), name).await;
             let context = || CallContext::with_source(token.clone());

@@ -657,13 +657,18 @@ async fn get_user_answers_coordinators_and_the_broker_only() {
                     ttl_seconds: 0,
                 };
                 let channel = app.server.channel(app.pki.client_tls_as(cn));
-                let token = pb::identity_service_client::IdentityServiceClient::new(channel)
-                    .issue_token(grant)
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .access_token;
-                app.client(Some(token))
+                let token =
+                    pb::identity_service_client::IdentityServiceClient::new(channel.clone())
+                        .issue_token(grant)
+                        .await
+                        .unwrap()
+                        .into_inner()
+                        .access_token;
+                // The token is bound to this connection's certificate.
+                pb::identity_service_client::IdentityServiceClient::with_interceptor(
+                    channel,
+                    schakel_kit::client::CallContext::with_token(Some(token)),
+                )
             }
         };
         let broker = service("broker").await;

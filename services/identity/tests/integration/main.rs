@@ -5,5 +5,6 @@ mod common;
 
 mod admin;
 mod audited;
+mod revocation;
 mod token_attacks;
 mod tokens;

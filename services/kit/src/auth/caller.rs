@@ -55,6 +55,28 @@ impl Role {
         }
     }
 
+    /// Whether this is an oversight role (privacy officer, coordinator):
+    /// roles that review and configure, and see no dossier content.
+    pub fn is_oversight(self) -> bool {
+        matches!(self, Role::PrivacyOfficer | Role::Coordinator)
+    }
+
+    /// Checks the separation of duties of one account's roles: an
+    /// oversight role is never combined with a content role (aanmelder,
+    /// team member, casusregisseur), so that whoever reviews or configures
+    /// the chain cannot also read what it shares. The message names the
+    /// conflicting pair.
+    pub fn check_separation(roles: &[Role]) -> Result<(), String> {
+        let oversight = roles.iter().find(|r| r.is_oversight());
+        let content = roles.iter().find(|r| !r.is_oversight());
+        match (oversight, content) {
+            (Some(o), Some(c)) => Err(format!(
+                "the oversight role {o} cannot be combined with the content role {c} in one account"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// To the proto enum.
     pub fn to_proto(self) -> pb::Role {
         match self {

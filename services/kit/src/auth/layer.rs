@@ -7,6 +7,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 use super::TokenVerifier;
@@ -82,7 +83,14 @@ where
             }
             let header = request.headers().get(http::header::AUTHORIZATION);
             let header = header.and_then(|v| v.to_str().ok());
-            match verifier.verify_header(header).await {
+            // The verified client certificate of this connection (mTLS), for
+            // tokens bound to it (RFC 8705).
+            let peer = request
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.peer_certs())
+                .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()));
+            match verifier.verify_header(header, peer.as_deref()).await {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await

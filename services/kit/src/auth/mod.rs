@@ -11,6 +11,6 @@ mod layer;
 mod verifier;
 
 pub use caller::{Caller, INTERNAL_SUBJECT_PREFIX, PrincipalKind, Role};
-pub use claims::{Claims, Jwk, JwkSet, TOKEN_TYPE};
+pub use claims::{Claims, Confirmation, Jwk, JwkSet, Revocation, TOKEN_TYPE};
 pub use layer::{AuthLayer, AuthService, PUBLIC_METHODS};
 pub use verifier::{AuthError, JwksFetcher, TokenVerifier, remote_jwks};

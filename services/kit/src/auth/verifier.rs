@@ -62,9 +62,22 @@ pub enum AuthError {
     /// Wrong `aud`.
     #[error("wrong audience")]
     Audience,
-    /// Claims missing or not understood.
+    /// Claims missing or not understood, or roles that break the
+    /// separation of duties.
     #[error("invalid claims")]
     Claims,
+    /// The subject was disabled or its credentials were replaced after this
+    /// token was issued.
+    #[error("token revoked")]
+    Revoked,
+    /// The token is bound to a client certificate (RFC 8705) this connection
+    /// did not present, or is a service token without such a binding.
+    #[error("token not bound to this connection's client certificate")]
+    CertificateBinding,
+    /// The signing keys could not be refreshed for longer than
+    /// `auth.jwks_max_age`: no token is trusted until they are.
+    #[error("signing keys could not be refreshed")]
+    KeysStale,
 }
 
 impl AuthError {
@@ -81,6 +94,9 @@ impl AuthError {
             AuthError::Issuer => "WRONG_ISSUER",
             AuthError::Audience => "WRONG_AUDIENCE",
             AuthError::Claims => "INVALID_CLAIMS",
+            AuthError::Revoked => "TOKEN_REVOKED",
+            AuthError::CertificateBinding => "CERTIFICATE_BINDING",
+            AuthError::KeysStale => "KEYS_STALE",
         }
     }
 }
@@ -91,14 +107,26 @@ impl From<AuthError> for tonic::Status {
     }
 }
 
+#[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, DecodingKey>,
-    refreshed_at: Option<Instant>,
+    /// Subject -> tokens issued at or before this second are void.
+    revoked: HashMap<String, i64>,
+    /// The last successful fetch.
+    fetched_at: Option<Instant>,
+    /// The last attempt, successful or not.
+    attempted_at: Option<Instant>,
 }
 
 /// Verifies Schakel access tokens: signature (EdDSA only), `kid`, `iss`,
-/// `aud`, `exp`/`nbf` with a small leeway. Refreshes the JWK set on an
-/// unknown `kid`, at most once per `jwks_refresh_interval`.
+/// `aud`, `exp`/`nbf` with a small leeway, the subject's revocation, and
+/// the RFC 8705 certificate binding.
+///
+/// The JWK set (keys and revocations) is refreshed when it is older than
+/// half of `jwks_max_age`, and on an unknown `kid`, but never more often than
+/// once per `jwks_refresh_interval`. A set older than `jwks_max_age` is not
+/// used at all (fail closed), so a retired key, a disabled user or a revoked
+/// service account stops working everywhere within `jwks_max_age`.
 pub struct TokenVerifier {
     config: AuthConfig,
     fetch: JwksFetcher,
@@ -112,16 +140,18 @@ impl TokenVerifier {
         Self {
             config,
             fetch,
-            cache: RwLock::new(KeyCache {
-                keys: HashMap::new(),
-                refreshed_at: None,
-            }),
+            cache: RwLock::new(KeyCache::default()),
             refreshing: Mutex::new(()),
         }
     }
 
-    /// Verifies a compact JWT and returns its caller.
-    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+    /// Verifies a compact JWT presented on a connection whose client
+    /// certificate (DER) is `peer_certificate`, and returns its caller.
+    pub async fn verify(
+        &self,
+        token: &str,
+        peer_certificate: Option<&[u8]>,
+    ) -> Result<Caller, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
             | jsonwebtoken::errors::ErrorKind::InvalidAlgorithmName => AuthError::Algorithm,
@@ -152,56 +182,142 @@ impl TokenVerifier {
                 _ => AuthError::Malformed,
             }
         })?;
-        caller_from_claims(data.claims)
+        let claims = data.claims;
+        if let Some(&until) = self.cache.read().await.revoked.get(&claims.sub)
+            && claims.iat <= until
+        {
+            return Err(AuthError::Revoked);
+        }
+        check_binding(&claims, peer_certificate)?;
+        caller_from_claims(claims)
     }
 
     /// Verifies the `authorization` metadata value (`Bearer <jwt>`).
-    pub async fn verify_header(&self, value: Option<&str>) -> Result<Caller, AuthError> {
+    pub async fn verify_header(
+        &self,
+        value: Option<&str>,
+        peer_certificate: Option<&[u8]>,
+    ) -> Result<Caller, AuthError> {
         let value = value.ok_or(AuthError::Missing)?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or(AuthError::Missing)?;
-        self.verify(token.trim()).await
+        self.verify(token.trim(), peer_certificate).await
     }
 
     async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        self.keep_fresh().await?;
         if let Some(key) = self.cache.read().await.keys.get(kid) {
             return Ok(key.clone());
         }
         // Unknown kid: refresh, but not more often than the configured interval,
         // so that a flood of forged kids cannot hammer the identity service.
         let _guard = self.refreshing.lock().await;
-        {
-            let cache = self.cache.read().await;
-            if let Some(key) = cache.keys.get(kid) {
-                return Ok(key.clone());
-            }
-            if let Some(at) = cache.refreshed_at
-                && at.elapsed() < self.config.jwks_refresh_interval
-            {
-                return Err(AuthError::UnknownKey);
-            }
+        if let Some(key) = self.cache.read().await.keys.get(kid) {
+            return Ok(key.clone());
         }
+        if self.may_attempt().await {
+            self.refresh().await;
+        }
+        self.cache
+            .read()
+            .await
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or(AuthError::UnknownKey)
+    }
+
+    /// Refreshes a set older than half its maximum age (one caller does; the
+    /// others go on with the cached set while it is still young enough), and
+    /// refuses when the set is older than `jwks_max_age`.
+    async fn keep_fresh(&self) -> Result<(), AuthError> {
+        let max_age = self.config.jwks_max_age;
+        let age = |cache: &KeyCache| cache.fetched_at.map(|at| at.elapsed());
+        let current = age(&*self.cache.read().await);
+        if current.is_some_and(|a| a < max_age / 2) {
+            return Ok(());
+        }
+        let usable = current.is_some_and(|a| a < max_age);
+        let guard = if usable {
+            // Someone else is refreshing: the cached set is still good.
+            match self.refreshing.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(()),
+            }
+        } else {
+            self.refreshing.lock().await
+        };
+        let current = age(&*self.cache.read().await);
+        if current.is_none_or(|a| a >= max_age / 2) && self.may_attempt().await {
+            self.refresh().await;
+        }
+        drop(guard);
+        match age(&*self.cache.read().await) {
+            Some(a) if a < max_age => Ok(()),
+            _ => Err(AuthError::KeysStale),
+        }
+    }
+
+    /// Whether the last attempt was long enough ago (or there was none).
+    async fn may_attempt(&self) -> bool {
+        self.cache
+            .read()
+            .await
+            .attempted_at
+            .is_none_or(|at| at.elapsed() >= self.config.jwks_refresh_interval)
+    }
+
+    /// Fetches the set; call with `refreshing` held.
+    async fn refresh(&self) {
         let fetched = (self.fetch)().await;
         let mut cache = self.cache.write().await;
-        cache.refreshed_at = Some(Instant::now());
+        cache.attempted_at = Some(Instant::now());
         match fetched.and_then(|json| parse_jwks(&json)) {
-            Ok(keys) => cache.keys = keys,
+            Ok((keys, revoked)) => {
+                cache.keys = keys;
+                cache.revoked = revoked;
+                cache.fetched_at = Some(Instant::now());
+            }
             Err(err) => {
                 tracing::warn!(error = format!("{err:#}"), "JWKS refresh failed");
             }
         }
-        cache.keys.get(kid).cloned().ok_or(AuthError::UnknownKey)
     }
 }
 
+/// RFC 8705: a token with a `cnf` is only good on a connection presenting
+/// that certificate; a token of one of Schakel's own services must have one.
+fn check_binding(claims: &Claims, peer_certificate: Option<&[u8]>) -> Result<(), AuthError> {
+    match (&claims.cnf, peer_certificate) {
+        (Some(cnf), Some(der)) => {
+            // Both are digests of public certificates: nothing secret to time.
+            if super::Confirmation::of_certificate(der) == *cnf {
+                Ok(())
+            } else {
+                Err(AuthError::CertificateBinding)
+            }
+        }
+        (Some(_), None) => Err(AuthError::CertificateBinding),
+        (None, _) if claims.knd == PrincipalKind::InternalService.as_str() => {
+            Err(AuthError::CertificateBinding)
+        }
+        (None, _) => Ok(()),
+    }
+}
+
+/// The keys and revocations of a JWK set.
+pub(crate) type Published = (HashMap<String, DecodingKey>, HashMap<String, i64>);
+
 /// Parses a JWK set, keeping only Ed25519 signing keys (anything else could
 /// only be used to attack the verifier).
-pub(crate) fn parse_jwks(json: &str) -> anyhow::Result<HashMap<String, DecodingKey>> {
+pub(crate) fn parse_jwks(json: &str) -> anyhow::Result<Published> {
     #[derive(serde::Deserialize)]
     struct Set {
         keys: Vec<serde_json::Value>,
+        #[serde(default, rename = "schakel_revoked")]
+        revoked: Vec<super::Revocation>,
     }
     let set: Set = serde_json::from_str(json)?;
     let mut keys = HashMap::new();
@@ -218,7 +334,12 @@ pub(crate) fn parse_jwks(json: &str) -> anyhow::Result<HashMap<String, DecodingK
         }
         keys.insert(jwk.kid, key);
     }
-    Ok(keys)
+    let mut revoked = HashMap::new();
+    for r in set.revoked {
+        let until = revoked.entry(r.sub).or_insert(r.iat_until);
+        *until = (*until).max(r.iat_until);
+    }
+    Ok((keys, revoked))
 }
 
 fn caller_from_claims(claims: Claims) -> Result<Caller, AuthError> {
@@ -235,6 +356,7 @@ fn caller_from_claims(claims: Claims) -> Result<Caller, AuthError> {
     if claims.sub.is_empty() || claims.jti.is_empty() {
         return Err(AuthError::Claims);
     }
+    Role::check_separation(&roles).map_err(|_| AuthError::Claims)?;
     Ok(Caller {
         subject: claims.sub,
         kind,
@@ -271,6 +393,7 @@ mod tests {
             roles: vec!["team_member".into()],
             region: "leuven".into(),
             knd: "user".into(),
+            cnf: None,
         }
     }
 
@@ -292,6 +415,7 @@ mod tests {
                 .iter()
                 .map(|(kid, k)| Jwk::ed25519(kid, &k.verifying_key().to_bytes()))
                 .collect(),
+            revoked: vec![],
         };
         let mut json: serde_json::Value = serde_json::to_value(&set).expect("json");
         // A foreign key type in the set is ignored, not an error.
@@ -323,7 +447,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[1; 32]);
         let (verifier, _) = verifier(vec![("k1", &key)], std::time::Duration::from_secs(10));
         let caller = verifier
-            .verify(&sign(&key, "k1", &claims(now())))
+            .verify(&sign(&key, "k1", &claims(now())), None)
             .await
             .expect("valid");
         assert_eq!(caller.roles, vec![Role::TeamMember]);
@@ -337,11 +461,14 @@ mod tests {
         let (verifier, fetches) =
             verifier(vec![("k1", &key)], std::time::Duration::from_secs(3600));
         let token = sign(&key, "k1", &claims(now()));
-        verifier.verify(&token).await.expect("valid");
+        verifier.verify(&token, None).await.expect("valid");
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
         for i in 0..20 {
             let forged = sign(&key, &format!("forged-{i}"), &claims(now()));
-            assert_eq!(verifier.verify(&forged).await, Err(AuthError::UnknownKey));
+            assert_eq!(
+                verifier.verify(&forged, None).await,
+                Err(AuthError::UnknownKey)
+            );
         }
         assert_eq!(
             fetches.load(Ordering::SeqCst),
@@ -349,7 +476,7 @@ mod tests {
             "a flood of unknown kids must not hammer identity"
         );
         verifier
-            .verify(&token)
+            .verify(&token, None)
             .await
             .expect("known kid needs no fetch");
     }
@@ -405,26 +532,224 @@ mod tests {
         ];
         for (claims, expected) in cases {
             assert_eq!(
-                verifier.verify(&sign(&key, "k1", &claims)).await,
+                verifier.verify(&sign(&key, "k1", &claims), None).await,
                 Err(expected)
             );
         }
         // Within the leeway is fine.
         verifier
-            .verify(&sign(
+            .verify(
+                &sign(
+                    &key,
+                    "k1",
+                    &Claims {
+                        exp: n - 5,
+                        ..claims(n - 600)
+                    },
+                ),
+                None,
+            )
+            .await
+            .expect("leeway");
+        assert_eq!(
+            verifier.verify_header(None, None).await,
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            verifier.verify_header(Some("Basic abc"), None).await,
+            Err(AuthError::Missing)
+        );
+    }
+
+    /// A JWK set served by a fetcher that can be changed, or made to fail
+    /// (`None`), while the verifier runs.
+    type Served = Arc<std::sync::Mutex<Option<String>>>;
+
+    fn served(keys: &[(&str, &SigningKey)], revoked: Vec<crate::auth::Revocation>) -> String {
+        serde_json::to_string(&JwkSet {
+            keys: keys
+                .iter()
+                .map(|(kid, k)| Jwk::ed25519(kid, &k.verifying_key().to_bytes()))
+                .collect(),
+            revoked,
+        })
+        .expect("json")
+    }
+
+    fn changing_verifier(first: String) -> (TokenVerifier, Served) {
+        let slot: Served = Arc::new(std::sync::Mutex::new(Some(first)));
+        let source = slot.clone();
+        let fetch: JwksFetcher = Arc::new(move || {
+            let json = source.lock().expect("lock").clone();
+            Box::pin(async move { json.ok_or_else(|| anyhow::anyhow!("identity unreachable")) })
+        });
+        let config = AuthConfig {
+            jwks_refresh_interval: std::time::Duration::from_secs(5),
+            jwks_max_age: std::time::Duration::from_secs(60),
+            ..AuthConfig::default()
+        };
+        (TokenVerifier::new(config, fetch), slot)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retired_key_stops_within_the_maximum_age() {
+        let (old, new) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let (verifier, slot) = changing_verifier(served(&[("old", &old), ("new", &new)], vec![]));
+        let token = sign(&old, "old", &claims(now()));
+        verifier
+            .verify(&token, None)
+            .await
+            .expect("old key in force");
+        // Rotation: the old key leaves the set.
+        *slot.lock().expect("lock") = Some(served(&[("new", &new)], vec![]));
+        tokio::time::advance(std::time::Duration::from_secs(20)).await;
+        verifier.verify(&token, None).await.expect("cached for now");
+        tokio::time::advance(std::time::Duration::from_secs(11)).await;
+        assert_eq!(
+            verifier.verify(&token, None).await,
+            Err(AuthError::UnknownKey),
+            "past half the maximum age the set is refreshed"
+        );
+        verifier
+            .verify(&sign(&new, "new", &claims(now())), None)
+            .await
+            .expect("the new key");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_set_that_cannot_be_refreshed_is_not_trusted_past_its_age() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let (verifier, slot) = changing_verifier(served(&[("k1", &key)], vec![]));
+        let token = sign(&key, "k1", &claims(now()));
+        verifier.verify(&token, None).await.expect("fresh");
+        *slot.lock().expect("lock") = None;
+        tokio::time::advance(std::time::Duration::from_secs(45)).await;
+        verifier
+            .verify(&token, None)
+            .await
+            .expect("still young enough");
+        tokio::time::advance(std::time::Duration::from_secs(16)).await;
+        assert_eq!(
+            verifier.verify(&token, None).await,
+            Err(AuthError::KeysStale)
+        );
+        *slot.lock().expect("lock") = Some(served(&[("k1", &key)], vec![]));
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        verifier
+            .verify(&token, None)
+            .await
+            .expect("identity is back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_issued_before_a_revocation_are_refused() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let (verifier, slot) = changing_verifier(served(&[("k1", &key)], vec![]));
+        let n = now();
+        let before = sign(&key, "k1", &claims(n));
+        verifier
+            .verify(&before, None)
+            .await
+            .expect("not yet revoked");
+        let revoked = vec![crate::auth::Revocation {
+            sub: "u1".into(),
+            iat_until: n,
+        }];
+        *slot.lock().expect("lock") = Some(served(&[("k1", &key)], revoked));
+        tokio::time::advance(std::time::Duration::from_secs(31)).await;
+        assert_eq!(
+            verifier.verify(&before, None).await,
+            Err(AuthError::Revoked)
+        );
+        let after = sign(
+            &key,
+            "k1",
+            &Claims {
+                iat: n + 1,
+                ..claims(n)
+            },
+        );
+        verifier.verify(&after, None).await.expect("issued after");
+        let other = sign(
+            &key,
+            "k1",
+            &Claims {
+                sub: "u2".into(),
+                ..claims(n)
+            },
+        );
+        verifier
+            .verify(&other, None)
+            .await
+            .expect("another subject");
+    }
+
+    #[tokio::test]
+    async fn bound_tokens_need_their_certificate_and_service_tokens_a_binding() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let (verifier, _) = verifier(vec![("k1", &key)], std::time::Duration::from_secs(10));
+        let (mine, theirs) = (
+            b"certificate of broker".as_slice(),
+            b"another one".as_slice(),
+        );
+        let service = |cnf: Option<crate::auth::Confirmation>| Claims {
+            sub: "svc-broker".into(),
+            knd: "internal_service".into(),
+            roles: vec![],
+            cnf,
+            ..claims(now())
+        };
+        let bound = sign(
+            &key,
+            "k1",
+            &service(Some(crate::auth::Confirmation::of_certificate(mine))),
+        );
+        let caller = verifier.verify(&bound, Some(mine)).await.expect("bound");
+        assert_eq!(caller.service(), Some("broker"));
+        for peer in [Some(theirs), None] {
+            assert_eq!(
+                verifier.verify(&bound, peer).await,
+                Err(AuthError::CertificateBinding),
+                "a stolen service token is useless without the key"
+            );
+        }
+        let unbound = sign(&key, "k1", &service(None));
+        assert_eq!(
+            verifier.verify(&unbound, Some(mine)).await,
+            Err(AuthError::CertificateBinding),
+            "a service token must be bound"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversight_and_content_roles_in_one_token_are_refused() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let (verifier, _) = verifier(vec![("k1", &key)], std::time::Duration::from_secs(10));
+        for roles in [
+            ["privacy_officer", "team_member"],
+            ["coordinator", "aanmelder"],
+            ["coordinator", "casusregisseur"],
+        ] {
+            let token = sign(
                 &key,
                 "k1",
                 &Claims {
-                    exp: n - 5,
-                    ..claims(n - 600)
+                    roles: roles.map(String::from).to_vec(),
+                    ..claims(now())
                 },
-            ))
+            );
+            assert_eq!(verifier.verify(&token, None).await, Err(AuthError::Claims));
+        }
+        let both_oversight = Claims {
+            roles: vec!["coordinator".into(), "privacy_officer".into()],
+            ..claims(now())
+        };
+        verifier
+            .verify(&sign(&key, "k1", &both_oversight), None)
             .await
-            .expect("leeway");
-        assert_eq!(verifier.verify_header(None).await, Err(AuthError::Missing));
-        assert_eq!(
-            verifier.verify_header(Some("Basic abc")).await,
-            Err(AuthError::Missing)
-        );
+            .expect("two oversight roles may go together");
     }
 }

@@ -34,6 +34,33 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// The verifiers' `auth.jwks_max_age` in these tests.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// Waits until `call` is refused UNAUTHENTICATED with `reason`, which must
+/// happen within the verifiers' maximum age (plus a margin for slow CI).
+pub async fn refused_within_bound<F, Fut, T>(mut call: F, reason: &str)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = tokio::time::Instant::now() + JWKS_MAX_AGE * 3;
+    loop {
+        match call().await {
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                assert_eq!(schakel_kit::testing::error_reason(&status), reason);
+                return;
+            }
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "still accepted past the bound: {:?}",
+                other.err()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Cheap argon2 parameters: the tests exercise the logic, not the cost.
 pub fn test_config() -> IdentityConfig {
     IdentityConfig {
@@ -52,8 +79,11 @@ pub async fn spawn_app(database_url: &str) -> TestApp {
 }
 
 pub async fn spawn_with(database_url: &str, config: IdentityConfig, clock: Clock) -> TestApp {
+    // A short maximum age, so that the tests of rotation and revocation
+    // see the bound pass in a second or two.
     let auth = AuthConfig {
         jwks_refresh_interval: Duration::ZERO,
+        jwks_max_age: JWKS_MAX_AGE,
         ..AuthConfig::default()
     };
     let master = MasterKey::generate();
