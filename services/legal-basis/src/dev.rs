@@ -67,8 +67,13 @@ pub async fn seed(service: &LegalBasis, parties: &[String]) -> anyhow::Result<St
         recorded_by: String::new(),
         recorded_at: None,
     };
+    // Four-eyes: a second actor approves what the first wrote.
+    let second = pb::Actor {
+        subject: "svc-dev-seed-second".into(),
+        ..actor.clone()
+    };
     service
-        .approve(&actor, &created.agreement_id, 1, Some(&approval))
+        .approve(&second, &created.agreement_id, 1, Some(&approval))
         .await?;
     Ok(created.agreement_id)
 }

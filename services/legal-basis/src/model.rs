@@ -37,6 +37,8 @@ pub struct Version {
     pub change_summary: String,
     /// Subject id of the coordinator who created it.
     pub created_by: String,
+    /// Subject id of the coordinator who last wrote its terms.
+    pub edited_by: String,
     /// When created and last changed.
     pub created_at: Time,
     /// Last change (drafts only change).
@@ -170,6 +172,7 @@ impl Agreement {
             in_force: self.in_force(number, at),
             dossier_count: self.dossier_count,
             change_summary: v.change_summary.clone(),
+            edited_by: v.edited_by.clone(),
         })
     }
 }

@@ -219,6 +219,7 @@ impl LegalBasis {
             approved_at: None,
             change_summary: String::new(),
             created_by: actor.subject.clone(),
+            edited_by: actor.subject.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -282,6 +283,7 @@ impl LegalBasis {
             terms,
             change_summary,
             updated_at: now,
+            edited_by: actor.subject.clone(),
             ..latest
         };
         if !store::update_draft(&mut tx, &id, &version).await? {
@@ -355,6 +357,7 @@ impl LegalBasis {
             approved_at: None,
             change_summary,
             created_by: actor.subject.clone(),
+            edited_by: actor.subject.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -416,6 +419,13 @@ impl LegalBasis {
                 "SIGNED_DOCUMENT_REQUIRED",
                 "record the SHA-256 of the signed agreement (terms.signed_document) before approval",
             ));
+        }
+        if latest.edited_by == actor.subject {
+            return Err(ServiceError::PermissionDenied {
+                reason: "FOUR_EYES",
+                message: "a coordinator other than the one who wrote the draft must approve it"
+                    .into(),
+            });
         }
         if latest.valid_until() <= now {
             return Err(ServiceError::precondition(

@@ -29,6 +29,9 @@ fn version_from_row(row: &AnyRow) -> anyhow::Result<(String, Version)> {
             approval: approval.map(|a| decode(&a, "approval")).transpose()?,
             approved_at: row.try_get("approved_at")?,
             change_summary: row.try_get("change_summary")?,
+            edited_by: row
+                .try_get::<Option<String>, _>("edited_by")?
+                .map_or_else(|| row.try_get("created_by"), Ok)?,
             created_by: row.try_get("created_by")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -54,7 +57,7 @@ fn agreement_from_row(row: &AnyRow) -> anyhow::Result<Agreement> {
 
 const AGREEMENT_COLUMNS: &str = "agreement_id, created_at, dossier_count, revoked_at, revocation";
 const VERSION_COLUMNS: &str = "agreement_id, version, terms, approval, approved_at, \
-     change_summary, created_by, created_at, updated_at";
+     change_summary, created_by, edited_by, created_at, updated_at";
 
 /// The counter every change to agreements or versions increments (by trigger).
 pub async fn agreements_generation(pool: &AnyPool) -> anyhow::Result<i64> {
@@ -165,8 +168,8 @@ pub async fn insert_version(
 ) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO agreement_versions (agreement_id, version, terms, approval, approved_at, \
-         valid_from, valid_until, change_summary, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, $8, $9)",
+         valid_from, valid_until, change_summary, created_by, created_at, updated_at, edited_by) \
+         VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(i64::from(version.version))
@@ -177,6 +180,7 @@ pub async fn insert_version(
     .bind(&version.created_by)
     .bind(version.created_at)
     .bind(version.updated_at)
+    .bind(&version.edited_by)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -211,7 +215,7 @@ pub async fn update_draft(
 ) -> anyhow::Result<bool> {
     let done = sqlx::query(
         "UPDATE agreement_versions SET terms = $1, valid_from = $2, valid_until = $3, \
-         change_summary = $4, updated_at = $5 \
+         change_summary = $4, updated_at = $5, edited_by = $8 \
          WHERE agreement_id = $6 AND version = $7 AND approved_at IS NULL",
     )
     .bind(version.terms.encode_to_vec())
@@ -221,6 +225,7 @@ pub async fn update_draft(
     .bind(version.updated_at)
     .bind(id)
     .bind(i64::from(version.version))
+    .bind(&version.edited_by)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -35,7 +35,7 @@ pub enum AdminCommand {
     User(UserCommand),
     /// Service accounts for partner systems.
     #[command(subcommand, name = "service-account")]
-    ServiceAccount(ServiceAccountCommand),
+    ServiceAccount(crate::account_cli::ServiceAccountCommand),
     /// Token signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -122,7 +122,14 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Disable a user (coordinator).
+    /// Approve a user created with an oversight role (privacy_officer,
+    /// coordinator) by another coordinator (four-eyes; coordinator).
+    Approve {
+        /// User id.
+        id: String,
+    },
+    /// Disable a user (coordinator); their tokens stop working within
+    /// auth.jwks_max_age.
     Disable {
         /// User id.
         id: String,
@@ -132,33 +139,12 @@ pub enum UserCommand {
 }
 
 #[derive(clap::Subcommand)]
-pub enum ServiceAccountCommand {
-    /// Create a service account (coordinator).
-    Create {
-        #[arg(long)]
-        name: String,
-        /// Organisation id.
-        #[arg(long)]
-        organisation: String,
-        /// Role (repeatable): aanmelder, team_member.
-        #[arg(long = "role", required = true)]
-        roles: Vec<Role>,
-        /// Common name of the partner system's client certificate.
-        #[arg(long, default_value = "")]
-        certificate_subject: String,
-        /// Generate a client secret (printed once).
-        #[arg(long)]
-        generate_secret: bool,
-    },
-}
-
-#[derive(clap::Subcommand)]
 pub enum KeyCommand {
     /// Rotate the token signing key (coordinator).
     Rotate,
 }
 
-fn roles(roles: &[i32]) -> String {
+pub(crate) fn roles(roles: &[i32]) -> String {
     roles
         .iter()
         .filter_map(|r| Role::from_proto(*r))
@@ -179,7 +165,13 @@ fn print_org(o: &pb::Organisation) {
 }
 
 fn print_user(u: &pb::User) {
-    let state = if u.disabled { "disabled" } else { "active" };
+    let state = if u.disabled {
+        "disabled"
+    } else if u.pending_approval {
+        "pending-approval"
+    } else {
+        "active"
+    };
     println!(
         "{}\t{}\t{}\t{}\t{}\t{}",
         u.id,
@@ -232,6 +224,9 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
     if let AdminCommand::Chain(command) = command {
         return crate::chain_cli::run(connection, *command).await;
     }
+    if let AdminCommand::ServiceAccount(command) = command {
+        return crate::account_cli::run(connection, command).await;
+    }
     let mut identity = connection.identity().await?;
     match command {
         AdminCommand::Login
@@ -241,7 +236,8 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
         | AdminCommand::Policy(_)
         | AdminCommand::Dossier(_)
         | AdminCommand::Request(_)
-        | AdminCommand::Chain(_) => {}
+        | AdminCommand::Chain(_)
+        | AdminCommand::ServiceAccount(_) => {}
         AdminCommand::Whoami => {
             let me = identity.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
             let actor = me.actor.unwrap_or_default();
@@ -378,6 +374,13 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
                 );
             }
         }
+        AdminCommand::User(UserCommand::Approve { id }) => {
+            let res = identity
+                .approve_user(pb::ApproveUserRequest { user_id: id })
+                .await?
+                .into_inner();
+            print_user(&res.user.unwrap_or_default());
+        }
         AdminCommand::User(UserCommand::Disable { id, reason }) => {
             let res = identity
                 .disable_user(pb::DisableUserRequest {
@@ -387,33 +390,6 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> anyhow::Resu
                 .await?
                 .into_inner();
             print_user(&res.user.unwrap_or_default());
-        }
-        AdminCommand::ServiceAccount(ServiceAccountCommand::Create {
-            name,
-            organisation,
-            roles,
-            certificate_subject,
-            generate_secret,
-        }) => {
-            let req = pb::CreateServiceAccountRequest {
-                name,
-                organisation_id: organisation,
-                roles: roles.iter().map(|r| r.to_proto() as i32).collect(),
-                certificate_subject,
-                generate_secret,
-            };
-            let res = identity.create_service_account(req).await?.into_inner();
-            let sa = res.service_account.unwrap_or_default();
-            println!("id: {}", sa.id);
-            println!("client_id: {}", sa.client_id);
-            println!("organisation: {}", sa.organisation_id);
-            println!("roles: {}", self::roles(&sa.roles));
-            if !sa.certificate_subject.is_empty() {
-                println!("certificate_subject: {}", sa.certificate_subject);
-            }
-            if !res.client_secret.is_empty() {
-                println!("client_secret (shown once): {}", res.client_secret);
-            }
         }
         AdminCommand::Key(KeyCommand::Rotate) => {
             let res = identity

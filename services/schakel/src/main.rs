@@ -5,6 +5,7 @@
 // A command-line tool: standard output is its interface.
 #![allow(clippy::print_stdout)]
 
+mod account_cli;
 mod admin;
 mod agreement_cli;
 mod all;

@@ -1,7 +1,7 @@
 //! Appending, checkpoints and proofs over gRPC, on SQLite and PostgreSQL.
 
 use crate::common::*;
-use schakel_kit::{auth::PrincipalKind, testing::databases};
+use schakel_kit::testing::databases;
 use schakel_proto::v1 as pb;
 use schakel_tlog::{Hash, leaf_hash, open_checkpoint, verify_consistency, verify_inclusion};
 use tonic::Code;
@@ -147,13 +147,7 @@ async fn only_internal_services_append_and_only_valid_entries() {
         let entry = read_entry(CAW, "caw", "d1", &["p1"], &["registration.summary"]);
         // An internal-service token for a name that is not one of Schakel's
         // appending services is refused as well.
-        let stranger = app.client_with(app.issuer.token(
-            PrincipalKind::InternalService,
-            "svc-reporting",
-            "",
-            "",
-            &[],
-        ));
+        let stranger = app.service("reporting");
         for (who, mut client) in [
             ("team member", app.team_member()),
             ("privacy officer", app.dpo_veilig_huis()),
@@ -302,15 +296,10 @@ async fn an_unreachable_log_fails_closed() {
     use schakel_kit::audit::{AuditError, AuditSink, GrpcAuditSink};
     let db = schakel_kit::testing::TestDatabase::sqlite().unwrap();
     let app = spawn(db.url()).await;
-    let token = app.issuer.token(
-        schakel_kit::auth::PrincipalKind::InternalService,
-        "svc-broker",
-        "",
-        "",
-        &[],
-    );
+    let broker = app.pki.service_client("broker");
+    let token = app.issuer.service_token("broker", &broker);
     let sink = GrpcAuditSink::new(
-        app.server.channel(app.pki.client_tls()),
+        app.server.channel(broker.tls.clone()),
         schakel_kit::client::CallContext::with_token(Some(token)),
     );
     let entry = read_entry(CAW, "caw", "d1", &["p1"], &["registration.summary"]);

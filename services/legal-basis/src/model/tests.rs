@@ -17,6 +17,7 @@ fn version(number: u32, approved_at: Option<Time>, from: Time, until: Time) -> V
         approved_at,
         change_summary: String::new(),
         created_by: "c".into(),
+        edited_by: "c".into(),
         created_at: 0,
         updated_at: 0,
     }

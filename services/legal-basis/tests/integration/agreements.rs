@@ -97,7 +97,7 @@ async fn a_draft_becomes_approved_with_the_prosecutors_reasoned_authorisation() 
         let mut approval = app.approval();
         approval.reasons = " ".into();
         let status_ = assert_code(
-            app.coordinator()
+            app.second_coordinator()
                 .approve_agreement(pb::ApproveAgreementRequest {
                     agreement_id: created.agreement_id.clone(),
                     version: 1,
@@ -110,7 +110,7 @@ async fn a_draft_becomes_approved_with_the_prosecutors_reasoned_authorisation() 
         let mut approval = app.approval();
         approval.decided_at = Some(to_timestamp(T0 + DAY));
         let status_ = assert_code(
-            app.coordinator()
+            app.second_coordinator()
                 .approve_agreement(pb::ApproveAgreementRequest {
                     agreement_id: created.agreement_id.clone(),
                     version: 1,
@@ -125,7 +125,7 @@ async fn a_draft_becomes_approved_with_the_prosecutors_reasoned_authorisation() 
         assert_eq!(status(&approved), pb::AgreementStatus::Approved);
         assert!(approved.in_force);
         let approval = approved.approval.unwrap();
-        assert_eq!(approval.recorded_by, "coordinator-1");
+        assert_eq!(approval.recorded_by, "coordinator-2");
         assert_eq!(approval.recorded_at.unwrap().seconds, T0);
         assert_eq!(approval.prosecutor_office, "Parket Leuven");
         let answer = app.check(question(&app.org("caw"), "triage")).await;
@@ -153,7 +153,7 @@ async fn a_draft_becomes_approved_with_the_prosecutors_reasoned_authorisation() 
         );
         assert_eq!(error_reason(&status_), "NOT_A_DRAFT");
         let status_ = assert_code(
-            app.coordinator()
+            app.second_coordinator()
                 .approve_agreement(pb::ApproveAgreementRequest {
                     agreement_id: created.agreement_id.clone(),
                     version: 1,
@@ -188,7 +188,7 @@ async fn approval_needs_the_signed_document_and_a_validity_not_yet_over() {
         terms.signed_document = None;
         let created = app.create(terms).await;
         let status_ = assert_code(
-            app.coordinator()
+            app.second_coordinator()
                 .approve_agreement(pb::ApproveAgreementRequest {
                     agreement_id: created.agreement_id.clone(),
                     version: 1,
@@ -201,7 +201,7 @@ async fn approval_needs_the_signed_document_and_a_validity_not_yet_over() {
 
         let old = app.create(app.terms(T0 - 400 * DAY, 365)).await;
         let status_ = assert_code(
-            app.coordinator()
+            app.second_coordinator()
                 .approve_agreement(pb::ApproveAgreementRequest {
                     agreement_id: old.agreement_id.clone(),
                     version: 1,
@@ -539,7 +539,7 @@ async fn a_change_while_the_audit_log_is_down_is_logged_once_it_is_back() {
         };
         app.sink.set_down(true);
         let pending = assert_code(
-            app.coordinator()
+            app.second_coordinator()
                 .approve_agreement(pb::ApproveAgreementRequest {
                     agreement_id: draft.agreement_id.clone(),
                     version: 1,
@@ -701,7 +701,83 @@ async fn instances_starting_at_once_migrate_once() {
                 .unwrap()
                 .try_get::<i64, _>("n")
                 .unwrap();
-            assert_eq!(applied, 3, "{}", db.label());
+            assert_eq!(applied, 4, "{}", db.label());
         }
+    }
+}
+
+#[tokio::test]
+async fn approval_needs_a_coordinator_other_than_the_drafts_writer() {
+    for db in databases().await {
+        let app = spawn(db.url()).await;
+        let created = app.create(app.terms(T0, 365)).await;
+        assert_eq!(created.edited_by, "coordinator-1");
+        let approve = |client: Client| {
+            let id = created.agreement_id.clone();
+            let approval = app.approval();
+            async move {
+                client
+                    .clone()
+                    .approve_agreement(pb::ApproveAgreementRequest {
+                        agreement_id: id,
+                        version: 1,
+                        approval: Some(approval),
+                    })
+                    .await
+            }
+        };
+        let status_ = assert_code(approve(app.coordinator()).await, Code::PermissionDenied);
+        assert_eq!(error_reason(&status_), "FOUR_EYES", "{}", db.label());
+        // The second coordinator changes the terms: now they wrote them, and
+        // the first coordinator reviews and approves.
+        let updated = app
+            .second_coordinator()
+            .update_agreement_draft(pb::UpdateAgreementDraftRequest {
+                agreement_id: created.agreement_id.clone(),
+                version: 1,
+                terms: Some(app.terms(T0, 200)),
+                change_summary: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .agreement
+            .unwrap();
+        assert_eq!(updated.edited_by, "coordinator-2");
+        let status_ = assert_code(
+            approve(app.second_coordinator()).await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(error_reason(&status_), "FOUR_EYES");
+        let approved = approve(app.coordinator()).await.unwrap().into_inner();
+        let approved = approved.agreement.unwrap();
+        assert_eq!(status(&approved), pb::AgreementStatus::Approved);
+        assert_eq!(approved.approval.unwrap().recorded_by, "coordinator-1");
+        // An amendment written by the first coordinator needs the second.
+        let amended = app
+            .coordinator()
+            .amend_agreement(pb::AmendAgreementRequest {
+                agreement_id: created.agreement_id.clone(),
+                base_version: 1,
+                terms: Some(app.terms(T0, 300)),
+                change_summary: "Langere looptijd".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .agreement
+            .unwrap();
+        let status_ = assert_code(
+            app.coordinator()
+                .approve_agreement(pb::ApproveAgreementRequest {
+                    agreement_id: created.agreement_id.clone(),
+                    version: amended.version,
+                    approval: Some(app.approval()),
+                })
+                .await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(error_reason(&status_), "FOUR_EYES");
+        app.approve(&created.agreement_id, amended.version).await;
     }
 }

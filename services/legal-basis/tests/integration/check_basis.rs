@@ -454,13 +454,7 @@ async fn only_schakels_services_record_informing_and_count_dossiers() {
         };
         // Another of Schakel's services is refused too: only the broker
         // needs these methods.
-        let policy_service = app.client_with(Some(app.issuer.token(
-            schakel_kit::auth::PrincipalKind::InternalService,
-            "svc-policy",
-            "",
-            "",
-            &[],
-        )));
+        let policy_service = app.service("policy");
         for client in [team.clone(), coordinator.clone(), policy_service.clone()] {
             let status_ = assert_code(
                 client.clone().record_informing(request.clone()).await,

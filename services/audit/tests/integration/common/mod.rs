@@ -98,13 +98,18 @@ impl TestAudit {
 
     /// Schakel's broker (an internal service).
     pub fn internal(&self) -> Client {
-        self.client_with(self.issuer.token(
-            PrincipalKind::InternalService,
-            "svc-broker",
-            "",
-            "",
-            &[],
-        ))
+        self.service("broker")
+    }
+
+    /// One of Schakel's services: its certificate on the connection and a
+    /// token bound to it (RFC 8705).
+    pub fn service(&self, name: &str) -> Client {
+        let client = self.pki.service_client(name);
+        AuditServiceClient::with_interceptor(
+            self.server.channel(client.tls.clone()),
+            CallContext::with_token(Some(self.issuer.service_token(name, &client))),
+        )
+        .max_decoding_message_size(16 * 1024 * 1024)
     }
 
     /// A privacy officer of the Veilig Huis (sees the whole log).

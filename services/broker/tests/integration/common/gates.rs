@@ -6,17 +6,15 @@
 use super::*;
 
 impl TestApp {
-    /// Another Schakel service, e.g. `as_service("policy")`: an
-    /// internal-service token with subject `svc-<service>`.
+    /// Another Schakel service, e.g. `as_service("policy")`: its
+    /// certificate on the connection and an internal-service token with
+    /// subject `svc-<service>` bound to it.
     pub fn as_service(&self, service: &str) -> Client {
-        let token = self.issuer.token(
-            PrincipalKind::InternalService,
-            &format!("svc-{service}"),
-            "",
-            "",
-            &[],
-        );
-        self.client(token)
+        let client = self.pki.service_client(service);
+        BrokerServiceClient::with_interceptor(
+            self.server.channel(client.tls.clone()),
+            CallContext::with_token(Some(self.issuer.service_token(service, &client))),
+        )
     }
 
     /// The police's aanmelder, who registers the seeded family.

@@ -134,6 +134,11 @@ impl TestApp {
         self.as_user("coordinator-1", "justitiehuis", &[Role::Coordinator])
     }
 
+    /// Another coordinator of the Justitiehuis (approves what the first wrote).
+    pub fn second_coordinator(&self) -> Client {
+        self.as_user("coordinator-2", "justitiehuis", &[Role::Coordinator])
+    }
+
     /// A professional of a partner.
     pub fn as_user(&self, subject: &str, partner: &str, roles: &[Role]) -> Client {
         let token = self.issuer.token(
@@ -148,10 +153,17 @@ impl TestApp {
 
     /// Schakel's broker.
     pub fn broker(&self) -> Client {
-        let token = self
-            .issuer
-            .token(PrincipalKind::InternalService, "svc-broker", "", "", &[]);
-        self.client_with(Some(token))
+        self.service("broker")
+    }
+
+    /// One of Schakel's services: its certificate on the connection and a
+    /// token bound to it (RFC 8705).
+    pub fn service(&self, name: &str) -> Client {
+        let client = self.pki.service_client(name);
+        LegalBasisServiceClient::with_interceptor(
+            self.server.channel(client.tls.clone()),
+            CallContext::with_token(Some(self.issuer.service_token(name, &client))),
+        )
     }
 
     pub fn anonymous(&self) -> Client {
@@ -208,8 +220,10 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Approves as the second coordinator (four-eyes: the one who wrote the
+    /// draft cannot).
     pub async fn approve(&self, id: &str, version: u32) -> pb::Agreement {
-        self.coordinator()
+        self.second_coordinator()
             .approve_agreement(pb::ApproveAgreementRequest {
                 agreement_id: id.into(),
                 version,
