@@ -27,6 +27,10 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `auth.jwks_max_age` of these tests (seconds): the bound within which a
+/// retired key or a disabled user stops working in every process.
+const JWKS_MAX_AGE: u64 = 4;
+
 fn write_config(
     dir: &Path,
     pki: &TestPki,
@@ -43,8 +47,10 @@ fn write_config(
     let text = format!(
         "database_url = \"{database_url}\"\n\n\
          [services]\naudit_url = \"https://127.0.0.1:{audit_port}\"\n\n\
-         [auth]\nidentity_url = \"https://127.0.0.1:{identity_port}\"\n\n\
-         [server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nca = \"{ca}\"\n\n\
+         [auth]\nidentity_url = \"https://127.0.0.1:{identity_port}\"\n\
+         jwks_max_age = {JWKS_MAX_AGE}\njwks_refresh_interval = 1\n\n\
+         [server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nca = \"{ca}\"\n\
+         require_client_cert = true\n\n\
          [identity]\nmaster_key_file = \"{master}\"\n\n\
          [audit]\nsigning_key_file = \"{audit_key}\"\norigin = \"e2e.schakel/audit\"\n",
         cert = pki.pki.server_cert.display(),
@@ -228,6 +234,9 @@ fn run_cli(
         .args(args)
         .env("SCHAKEL_URL", url)
         .env("SCHAKEL_CA_CERT", ca)
+        // Every port requires a client certificate (mTLS), people's too.
+        .env("SCHAKEL_CLIENT_CERT", ca.with_file_name("client.pem"))
+        .env("SCHAKEL_CLIENT_KEY", ca.with_file_name("client.key"))
         // `audit verify` keeps what it verified beside this run's PKI, not
         // in the home directory.
         .env(
@@ -252,8 +261,16 @@ fn run_cli(
     child.wait_with_output().unwrap()
 }
 
+/// The second coordinator of these tests (bootstrapped too): approves
+/// the first's oversight accounts and agreements (four-eyes).
+const SECOND: [(&str, &str); 2] = [
+    ("SCHAKEL_USERNAME", "tweede.coordinator"),
+    ("SCHAKEL_PASSWORD", "een sterk wachtwoord"),
+];
+
 /// The coordinator creates a user (`username`, organisation id, role) at
-/// identity (`url`), who then logs in: the user's access token.
+/// identity (`url`), whom the second coordinator approves when the role is
+/// an oversight role, and who then logs in: the user's access token.
 fn user_token(
     url: &str,
     ca: &Path,
@@ -273,13 +290,16 @@ fn user_token(
         role,
         "--password-stdin",
     ];
-    stdout_ok(&run_cli(
+    let created = stdout_ok(&run_cli(
         url,
         ca,
         coordinator,
         &args,
         Some("een lang wachtwoord\n"),
     ));
+    if ["privacy_officer", "coordinator"].contains(&role) {
+        approve_user(url, ca, &created);
+    }
     let login = [
         ("SCHAKEL_USERNAME", username),
         ("SCHAKEL_PASSWORD", "een lang wachtwoord"),
@@ -289,14 +309,23 @@ fn user_token(
         .to_owned()
 }
 
+/// The second coordinator approves the user whose line `user create` printed.
+fn approve_user(url: &str, ca: &Path, created: &str) {
+    assert!(created.contains("pending-approval"), "{created}");
+    let id = created.split('\t').next().unwrap();
+    let approved = stdout_ok(&run_cli(url, ca, &SECOND, &["user", "approve", id], None));
+    assert!(approved.contains("\tactive\t"), "{approved}");
+}
+
 /// A coordinator (`token`) creates an agreement for district leuven between
 /// `parties` (purposes triage and case_building, valid 2026-2099, signed
-/// `document`) at legal-basis (`url`) and records its approval: the
-/// agreement id and what `agreement create` printed.
+/// `document`) at legal-basis (`url`) and a second coordinator
+/// (`approver`'s token) records its approval (four-eyes): the agreement id
+/// and what `agreement create` printed.
 fn agreement_in_force(
     url: &str,
     ca: &Path,
-    token: &str,
+    (token, approver): (&str, &str),
     parties: &[&str],
     document: &Path,
 ) -> (String, String) {
@@ -315,35 +344,46 @@ fn agreement_in_force(
         .find_map(|l| l.strip_prefix("agreement_id: "))
         .unwrap()
         .to_owned();
+    let approve = [
+        "agreement",
+        "approve",
+        &id,
+        "--agreement-version",
+        "1",
+        "--office",
+        "Parket Leuven",
+        "--prosecutor",
+        "Procureur",
+        "--decided",
+        "2026-01-01",
+        "--reference",
+        "LE/1",
+        "--reasons",
+        "Integriteit van personen.",
+    ];
+    let refused = run_cli(url, ca, &credentials, &approve, None);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("PERMISSION_DENIED"),
+        "the coordinator who wrote it cannot approve it: {refused:?}"
+    );
     stdout_ok(&run_cli(
         url,
         ca,
-        &credentials,
-        &[
-            "agreement",
-            "approve",
-            &id,
-            "--agreement-version",
-            "1",
-            "--office",
-            "Parket Leuven",
-            "--prosecutor",
-            "Procureur",
-            "--decided",
-            "2026-01-01",
-            "--reference",
-            "LE/1",
-            "--reasons",
-            "Integriteit van personen.",
-        ],
+        &[("SCHAKEL_TOKEN", approver)],
+        &approve,
         None,
     ));
     (id, created)
 }
 
-/// Starts `schakel serve <service>` on `port`; waits for its listening line.
-fn serve(config: &Path, service: &str, port: u16) -> Child {
-    serve_with(config, service, port, &[])
+/// The environment that gives a service its own certificate and key.
+fn own_cert(
+    (cert, key): &(std::path::PathBuf, std::path::PathBuf),
+) -> [(&'static str, &std::ffi::OsStr); 2] {
+    [
+        ("SCHAKEL_SERVER__TLS__CERT", cert.as_os_str()),
+        ("SCHAKEL_SERVER__TLS__KEY", key.as_os_str()),
+    ]
 }
 
 /// Starts `schakel serve <service>` on `port` with extra environment.
@@ -377,16 +417,29 @@ fn serve_and_administer(database_url: &str, label: &str) {
     let (identity_port, audit_port) = (free_port(), free_port());
     let config = write_config(dir.path(), &pki, database_url, identity_port, audit_port);
 
+    // Two coordinators (two people), so that the first four-eyes approval
+    // can happen; a third is refused.
     stdout_ok(&bootstrap(&config, "eerste.coordinator"));
-    let again = bootstrap(&config, "tweede.coordinator");
-    assert!(!again.status.success(), "bootstrapping twice must fail");
+    stdout_ok(&bootstrap(&config, "tweede.coordinator"));
+    let again = bootstrap(&config, "derde.coordinator");
+    assert!(!again.status.success(), "bootstrapping a third must fail");
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("FAILED_PRECONDITION"),
         "{again:?}"
     );
 
-    let mut audit = serve(&config, "audit", audit_port);
-    let mut identity = serve(&config, "identity", identity_port);
+    // Every service with its own certificate (common name and DNS name the
+    // service's name): a peer accepts only the certificate of the service it
+    // calls.
+    let audit_cert = pki.service_cert("audit");
+    let identity_cert = pki.service_cert("identity");
+    let mut audit = serve_with(&config, "audit", audit_port, &own_cert(&audit_cert));
+    let mut identity = serve_with(
+        &config,
+        "identity",
+        identity_port,
+        &own_cert(&identity_cert),
+    );
     let identity_url = format!("https://127.0.0.1:{identity_port}");
     let audit_url = format!("https://127.0.0.1:{audit_port}");
 
@@ -466,6 +519,12 @@ fn serve_and_administer(database_url: &str, label: &str) {
             std::fs::read_to_string(config.with_extension("identity.log")).unwrap_or_default();
         panic!("{created:?}\n{log}");
     }
+    // A privacy officer waits for the second coordinator.
+    approve_user(
+        &identity_url,
+        &pki.pki.ca,
+        &String::from_utf8_lossy(&created.stdout),
+    );
     let token = stdout_ok(&run(
         &identity_url,
         &[
@@ -533,10 +592,11 @@ fn serve_and_administer(database_url: &str, label: &str) {
         .and_then(|l| l.split('\t').next())
         .unwrap()
         .to_owned();
+    let second_token = stdout_ok(&run(&identity_url, &SECOND, &["login"], None));
     let (_, created) = agreement_in_force(
         &legal_basis_url,
         &pki.pki.ca,
-        coordinator_token.trim(),
+        (coordinator_token.trim(), second_token.trim()),
         &[&caw, &org],
         &config,
     );
@@ -709,7 +769,7 @@ fn serve_and_administer(database_url: &str, label: &str) {
     );
     // Restarted, it carries on the same tree: reads work again, and the
     // privacy officer's verification finds no gap.
-    let mut audit = serve(&config, "audit", audit_port);
+    let mut audit = serve_with(&config, "audit", audit_port, &own_cert(&audit_cert));
     runtime.block_on(wait_serving(&audit_url, &pki.pki.ca));
     let again = runtime
         .block_on(read(&mut client, &dossier_id, "case_building"))
@@ -723,6 +783,64 @@ fn serve_and_administer(database_url: &str, label: &str) {
         &key_text,
     ]));
     assert!(verified.starts_with("OK: "), "{label}: {verified}");
+
+    // A disabled user's token stops working in another process (the
+    // broker) within auth.jwks_max_age.
+    let users = stdout_ok(&cli(&["user", "list"]));
+    let team_vh_id = users
+        .lines()
+        .find(|l| l.split('\t').nth(1) == Some("team.vh"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    stdout_ok(&cli(&["user", "disable", &team_vh_id]));
+    let refused =
+        within_bound(
+            || match runtime.block_on(read(&mut team_vh, &dossier_id, "case_building")) {
+                Err(status) if status.code() == tonic::Code::Unauthenticated => Some(status),
+                _ => None,
+            },
+        );
+    assert_eq!(
+        schakel_kit::testing::error_reason(&refused),
+        "TOKEN_REVOKED",
+        "{label}"
+    );
+    // A key rotation: the coordinator's token signed by the old key stops
+    // working at legal-basis (another process) within the bound, and the
+    // services renew their own tokens, so that reads go on.
+    let old = stdout_ok(&cli(&["login"]));
+    let old = old.trim();
+    stdout_ok(&run(
+        &legal_basis_url,
+        &[("SCHAKEL_TOKEN", old)],
+        &["agreement", "list"],
+        None,
+    ));
+    stdout_ok(&cli(&["key", "rotate"]));
+    let refused = within_bound(|| {
+        let out = run(
+            &legal_basis_url,
+            &[("SCHAKEL_TOKEN", old)],
+            &["agreement", "list"],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (!out.status.success()).then_some(stderr)
+    });
+    assert!(refused.contains("UNAUTHENTICATED"), "{label}: {refused}");
+    let login = [
+        ("SCHAKEL_USERNAME", "team.caw"),
+        ("SCHAKEL_PASSWORD", "een lang wachtwoord"),
+    ];
+    let fresh = stdout_ok(&run(&identity_url, &login, &["login"], None));
+    let mut team_caw = broker_client(&broker_url, &pki.pki.ca, fresh.trim().to_owned());
+    let after = within_bound(|| {
+        runtime
+            .block_on(read(&mut team_caw, &dossier_id, "case_building"))
+            .ok()
+    });
+    assert!(!after.is_empty(), "{label}");
 
     // SIGTERM: health goes NOT_SERVING, in-flight calls drain, clean exit.
     for child in [
@@ -752,8 +870,34 @@ type Broker = schakel_proto::v1::broker_service_client::BrokerServiceClient<
     >,
 >;
 
+/// Polls `probe` until it gives a value, which must happen within three
+/// times `auth.jwks_max_age` (the bound, with a margin for a slow machine).
+fn within_bound<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3 * JWKS_MAX_AGE + 5);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within the bound of {JWKS_MAX_AGE} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Client TLS trusting the test CA and presenting the test client
+/// certificate beside it (every port requires one).
+fn mtls(ca: &Path) -> tonic::transport::ClientTlsConfig {
+    let client = (
+        ca.with_file_name("client.pem"),
+        ca.with_file_name("client.key"),
+    );
+    schakel_kit::tls::client_config(ca, Some((&client.0, &client.1))).unwrap()
+}
+
 fn broker_client(url: &str, ca: &Path, token: String) -> Broker {
-    let tls = schakel_kit::tls::client_config(ca, None).unwrap();
+    let tls = mtls(ca);
     let channel = schakel_kit::client::channel(url, tls).unwrap();
     schakel_proto::v1::broker_service_client::BrokerServiceClient::with_interceptor(
         channel,
@@ -784,7 +928,7 @@ async fn wait_serving(url: &str, ca: &Path) {
     use tonic_health::pb::{
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
-    let tls = schakel_kit::tls::client_config(ca, None).unwrap();
+    let tls = mtls(ca);
     let mut health = HealthClient::new(schakel_kit::client::channel(url, tls).unwrap());
     let mut stream = health
         .watch(HealthCheckRequest {
@@ -1007,6 +1151,7 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
     let broker_key = dir.path().join("broker-master.key");
     std::fs::write(&broker_key, "Kx8w1cQyXb2m0W4u7oZt9yRr3eVn5pLs6dHgJf0aAqI=").unwrap();
     stdout_ok(&bootstrap(&config, "eerste.coordinator"));
+    stdout_ok(&bootstrap(&config, "tweede.coordinator"));
     let mut all = serve_with(
         &config,
         "all",
@@ -1058,10 +1203,11 @@ fn serve_everything_in_one_process(database_url: &str, label: &str) {
         )
     };
     let coordinator_token = cli(&["login"]);
+    let second_token = stdout_ok(&run(&SECOND, &["login"], None));
     agreement_in_force(
         &url,
         &pki.pki.ca,
-        coordinator_token.trim(),
+        (coordinator_token.trim(), second_token.trim()),
         &[&caw, &veilig_huis],
         &config,
     );
