@@ -40,6 +40,16 @@ for svc in identity audit legal-basis policy broker; do
     -out "$svc.pem" -days 825 -extfile "$svc.ext" 2>/dev/null
   rm "$svc.csr" "$svc.ext"
 done
+# A client certificate for the CLI on this machine: every port requires one.
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+  -keyout cli.key -out cli.csr -subj "/CN=schakel-cli" 2>/dev/null
+printf '%s\n' \
+  "basicConstraints=critical,CA:FALSE" \
+  "keyUsage=critical,digitalSignature" \
+  "extendedKeyUsage=clientAuth" > cli.ext
+openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+  -out cli.pem -days 825 -extfile cli.ext 2>/dev/null
+rm cli.csr cli.ext
 rm -f ca.srl
 
 openssl rand -base64 32 > master.key          # identity: encrypts signing keys at rest
@@ -52,4 +62,4 @@ openssl rand -base64 32 > broker-master.key   # broker: wraps the per-dossier da
 chmod 0700 .
 chmod 0644 ./*.pem ./*.key
 chmod 0600 ca.key
-echo "wrote $(pwd): ca.pem, <service>.pem/.key for identity audit legal-basis policy broker, master.key, audit-signing.key, broker-master.key"
+echo "wrote $(pwd): ca.pem, <service>.pem/.key for identity audit legal-basis policy broker, cli.pem/.key, master.key, audit-signing.key, broker-master.key"
