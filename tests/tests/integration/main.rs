@@ -10,6 +10,7 @@ mod cross_language;
 mod deploy_manifests;
 mod dev_quickstart;
 mod dossier_cli;
+mod login_flood;
 mod policy_cli;
 mod policy_files;
 mod serve_services;

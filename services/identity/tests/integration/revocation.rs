@@ -7,14 +7,15 @@ use schakel_kit::testing::{databases, error_reason};
 use schakel_proto::v1::{self as pb, issue_token_request::Grant};
 use tonic::Code;
 
-fn who(
-    client: &Client,
-) -> impl Fn() -> std::pin::Pin<
+/// A WhoAmI call's future.
+type Answer = std::pin::Pin<
     Box<
         dyn std::future::Future<Output = Result<tonic::Response<pb::WhoAmIResponse>, tonic::Status>>
             + Send,
     >,
-> + '_ {
+>;
+
+fn who(client: &Client) -> impl Fn() -> Answer + '_ {
     move || {
         let mut c = client.clone();
         Box::pin(async move { c.who_am_i(pb::WhoAmIRequest {}).await })

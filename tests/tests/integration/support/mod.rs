@@ -113,6 +113,11 @@ impl DevServer {
         }
     }
 
+    /// The process id (to read its peak memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The dev accounts file, parsed.
     pub fn accounts(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.data_dir.join("dev-accounts.json")).unwrap();
