@@ -146,9 +146,13 @@ pub async fn spawn(database_url: &str) -> TestApp {
         .create_agreement(&coordinator, Some(&terms))
         .await
         .unwrap();
+    // Four-eyes: a second coordinator approves.
     legal_basis
         .approve(
-            &coordinator,
+            &pb::Actor {
+                subject: "coordinator-2".into(),
+                ..coordinator.clone()
+            },
             &agreement.agreement_id,
             1,
             Some(&pb::ProsecutorApproval {
