@@ -252,7 +252,12 @@ impl Identity {
             }
         };
         let first = sign().await?;
-        Ok(schakel_kit::client::renewing(first, sign, published))
+        Ok(schakel_kit::client::renewing(
+            first,
+            sign,
+            published,
+            self.inner.rotated.clone(),
+        ))
     }
 
     /// The database (for seeding and tests).

@@ -46,6 +46,9 @@ pub(crate) struct Inner {
     pub(crate) peer_failures: FailureLimiter,
     refusals: RefusalDigest,
     pub(crate) outbox: Outbox,
+    /// Nudged after a key rotation: identity's own service token is renewed
+    /// at once (see [`Identity::internal_token`](crate::Identity::internal_token)).
+    pub(crate) rotated: Arc<tokio::sync::Notify>,
 }
 
 impl Inner {
@@ -67,6 +70,7 @@ impl Inner {
             peer_failures: FailureLimiter::new(config.max_failures_per_peer, config.failure_window),
             refusals: RefusalDigest::new(config.failure_window),
             outbox: Outbox::new(&db, audit),
+            rotated: Arc::default(),
             db,
             clock,
             config,
@@ -560,6 +564,7 @@ impl IdentityService for Identity {
         )
         .await?;
         tx.commit().await?;
+        self.inner.rotated.notify_one();
         let published_kids = self
             .inner
             .keys

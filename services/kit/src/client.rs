@@ -61,20 +61,23 @@ impl Interceptor for CallContext {
 pub const INTERNAL_CLIENT_PREFIX: &str = "svc-";
 
 /// How often a service checks that its token's signing key is still
-/// published (a rotation retires the old key at once).
-const KEY_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+/// published (a rotation retires the old key at once, and verifiers may
+/// drop it from their next refresh on): one small unaudited GetJwks call.
+const KEY_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Keeps a service token fresh in the background, starting from `first`
 /// (the token and when to renew it): `issue` gives the next one at the renewal
 /// time, and at once when `published` (the kids of the signing keys now
 /// published) no longer lists the key that signed the current one, so that
 /// a key rotation does not leave the service with a token nobody accepts.
-/// A failed renewal keeps the current token and is retried with backoff.
-/// Renewal stops when the returned source is dropped.
+/// `nudge` makes it check at once (identity nudges its own token's loop when
+/// it rotates). A failed renewal keeps the current token and is retried with
+/// backoff. Renewal stops when the returned source is dropped.
 pub fn renewing<I, IF, P, PF>(
     first: (String, std::time::Duration),
     issue: I,
     published: P,
+    nudge: Arc<tokio::sync::Notify>,
 ) -> TokenSource
 where
     I: Fn() -> IF + Send + 'static,
@@ -91,7 +94,11 @@ where
         let mut due = tokio::time::Instant::now() + renew;
         let mut retry = Duration::from_millis(200);
         loop {
-            tokio::time::sleep_until(due.min(tokio::time::Instant::now() + KEY_CHECK)).await;
+            let wake = due.min(tokio::time::Instant::now() + KEY_CHECK);
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = nudge.notified() => {}
+            }
             let Some(slot) = weak.upgrade() else { return };
             let current = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
             let kid = jsonwebtoken::decode_header(&current)
@@ -195,5 +202,5 @@ pub async fn certificate_token(channel: Channel, service: &str) -> TokenSource {
             }
         }
     };
-    renewing(first, issue, published)
+    renewing(first, issue, published, Arc::default())
 }
