@@ -4,7 +4,7 @@
 //! attempts on a locked account and a burst on the client-certificate grant
 //! add a bounded number of audit entries while a partner keeps reading.
 
-use crate::support::{DevServer, stdout_ok};
+use crate::support::{DevServer, exclusive, stdout_ok};
 use schakel_kit::{client::CallContext, tls};
 use schakel_proto::v1::{
     self as pb, audit_service_client::AuditServiceClient,
@@ -48,7 +48,12 @@ async fn tree_size(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[expect(
+    clippy::await_holding_lock,
+    reason = "the lock keeps whole tests apart; nothing else in this runtime takes it"
+)]
 async fn a_login_flood_is_bounded_in_memory_and_in_the_log_and_reads_go_on() {
+    let _alone = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();

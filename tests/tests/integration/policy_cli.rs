@@ -60,6 +60,7 @@ fn policy_test_passes_on_the_repository_and_names_what_fails() {
 
 #[test]
 fn a_policy_change_needs_a_second_coordinator() {
+    let _alone = crate::support::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();

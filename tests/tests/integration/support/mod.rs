@@ -65,6 +65,14 @@ fn newest_source() -> std::time::SystemTime {
     newest
 }
 
+/// Held by the tests that load the machine most (the login flood) and the
+/// one closest to its call deadline (a policy proposal's proof in a debug
+/// build), so that they never run at the same time.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A `schakel dev` process; killed when dropped.
 pub struct DevServer {
     child: Child,
